@@ -1,0 +1,36 @@
+"""Exceptions raised by trufor.
+
+Every error that can reach a user names the file concerned and says what to do, so the CLI can print
+one clear line per failure instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+
+
+class TruForError(Exception):
+    """Base class of every error raised on purpose by trufor."""
+
+
+class ImageReadError(TruForError):
+    """An input image could not be read or decoded."""
+
+    def __init__(self, path: str | os.PathLike | None, problem: str, hint: str | None = None):
+        self.path = None if path is None else os.fspath(path)
+        self.problem = problem
+        self.hint = hint
+        where = f"{self.path}: " if self.path else ""
+        super().__init__(f"{where}{problem}" + (f" ({hint})" if hint else ""))
+
+
+class WeightsError(TruForError):
+    """A weights file is missing, unreadable, unsafe or of another architecture."""
+
+
+class DownloadError(TruForError):
+    """Downloading or verifying the official weights archive failed."""
+
+
+class OutputError(TruForError):
+    """An output could not be written (permissions, disk full, ...)."""
