@@ -1,0 +1,59 @@
+"""Image-level detection: pool the localization and confidence logits into one integrity logit."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+def weighted_statistics_pooling(x: Tensor, log_weights: Tensor | None = None) -> Tensor:
+    """Soft minimum, soft maximum, mean and mean square of each channel of ``x``, weighted.
+
+    Args:
+        x: (B, C, H, W) values.
+        log_weights: (B, 1, H, W) unnormalised log-weights of the pixels; uniform when None.
+
+    Returns:
+        (B, 4*C): ``[min, max, mean, mean_square]`` per channel, where min and max are the
+        log-sum-exp smooth extremes ``-log sum w exp(-x)`` and ``log sum w exp(x)``.
+    """
+    b, c = x.shape[:2]
+    x = x.reshape(b, c, -1)
+    if log_weights is None:
+        log_w = x.new_zeros((b, 1, x.shape[-1]))
+    else:
+        if log_weights.shape[0] != b or log_weights.shape[1] != 1:
+            raise ValueError(f"log_weights must be (B, 1, ...), got {tuple(log_weights.shape)}")
+        log_w = log_weights.reshape(b, 1, -1)
+    log_w = F.log_softmax(log_w, dim=-1)
+    soft_min = -torch.logsumexp(log_w - x, dim=-1)
+    soft_max = torch.logsumexp(log_w + x, dim=-1)
+    w = log_w.exp()
+    mean = (w * x).sum(dim=-1)
+    mean_sq = (w * x * x).sum(dim=-1)
+    return torch.cat((soft_min, soft_max, mean, mean_sq), dim=1)
+
+
+class DetectionHead(nn.Sequential):
+    """Linear 8->hidden, ReLU, Dropout, Linear hidden->1 over the pooled statistics."""
+
+    def __init__(self, in_features: int = 8, hidden: int = 128, dropout: float = 0.5) -> None:
+        super().__init__(
+            nn.Linear(in_features, hidden),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, 1),
+        )
+
+    @staticmethod
+    def pool(loc_logits: Tensor, conf_logits: Tensor) -> Tensor:
+        """The 8 statistics: confidence logits pooled uniformly, and the localization logit
+        difference (forged minus pristine) pooled with weights sigmoid(confidence)."""
+        f_conf = weighted_statistics_pooling(conf_logits)
+        diff = loc_logits[:, 1:2] - loc_logits[:, 0:1]
+        f_loc = weighted_statistics_pooling(diff, F.logsigmoid(conf_logits))
+        return torch.cat((f_conf, f_loc), dim=-1)
+
+    def forward(self, loc_logits: Tensor, conf_logits: Tensor) -> Tensor:  # type: ignore[override]
+        return super().forward(self.pool(loc_logits, conf_logits))

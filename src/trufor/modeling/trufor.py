@@ -1,0 +1,70 @@
+"""The assembled TruFor network: Noiseprint++, dual encoder, two decoders and the detection head."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .decoder import MLPDecoderHead
+from .detection import DetectionHead
+from .dual_encoder import DualMiTEncoder
+from .noiseprint import NoiseprintExtractor
+from .variants import TruForConfig
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class TruForOutput(NamedTuple):
+    """Raw outputs of :class:`TruForNet`, all logits at the input resolution.
+
+    Attributes:
+        loc_logits: (B, 2, H, W) localization logits (pristine, forged).
+        conf_logits: (B, 1, H, W) confidence logits.
+        det_logit: (B, 1) integrity (detection) logit.
+        noiseprint: (B, 1, H, W) Noiseprint++ fingerprint.
+    """
+
+    loc_logits: Tensor
+    conf_logits: Tensor
+    det_logit: Tensor
+    noiseprint: Tensor
+
+
+class TruForNet(nn.Module):
+    """TruFor forgery detection and localization network.
+
+    Input: (B, 3, H, W) RGB pixels scaled as ``uint8 / 256`` (the official convention, not /255).
+    Noiseprint++ reads this input as is; only the RGB branch is normalised with ImageNet statistics.
+    """
+
+    def __init__(self, config: TruForConfig = TruForConfig()) -> None:
+        super().__init__()
+        self.config = config
+        dims = config.mit.embed_dims
+        self.backbone = DualMiTEncoder(config.mit)
+        self.decode_head = MLPDecoderHead(dims, config.num_classes, config.decoder_dim, bn_eps=config.loc_bn_eps)
+        self.decode_head_conf = MLPDecoderHead(dims, 1, config.decoder_dim, bn_eps=config.conf_bn_eps)
+        self.detection = DetectionHead(in_features=8)
+        self.dncnn = NoiseprintExtractor(features=config.noiseprint_features, depth=config.noiseprint_depth)
+        self.register_buffer("rgb_mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("rgb_std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+
+    def extract_noiseprint(self, image: Tensor) -> Tensor:
+        """(B, 1, H, W) Noiseprint++ of a ``uint8 / 256`` image."""
+        return self.dncnn(image)
+
+    def forward(self, image: Tensor, noiseprint: Tensor | None = None) -> TruForOutput:
+        """Run the whole network. ``noiseprint`` may be given when computed elsewhere (e.g. in tiles)."""
+        size = image.shape[-2:]
+        if noiseprint is None:
+            noiseprint = self.extract_noiseprint(image)
+        rgb = (image - self.rgb_mean) / self.rgb_std
+        feats = self.backbone(rgb, noiseprint.expand(-1, 3, -1, -1))
+        loc = F.interpolate(self.decode_head(feats), size=size, mode="bilinear", align_corners=False)
+        conf = F.interpolate(self.decode_head_conf(feats), size=size, mode="bilinear", align_corners=False)
+        det = self.detection(loc, conf)
+        return TruForOutput(loc, conf, det, noiseprint)
