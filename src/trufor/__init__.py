@@ -2,10 +2,27 @@
 
 Image forgery detection (a global integrity score) and localization (an anomaly map with a
 confidence map), built on the Noiseprint++ camera/processing fingerprint.
+
+    >>> from trufor import load_model
+    >>> model = load_model()            # or load_model("trufor.pth.tar", device="cuda")
+    >>> result = model.analyze("photo.jpg")
+    >>> result.score, result.map, result.conf
 """
 
 from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+from .errors import ImageReadError, TruForError, WeightsError
+from .inference import AnalysisResult, TruFor, analyze, load_model
+
+__all__ = [
+    "AnalysisResult",
+    "ImageReadError",
+    "TruFor",
+    "TruForError",
+    "WeightsError",
+    "__version__",
+    "analyze",
+    "load_model",
+]

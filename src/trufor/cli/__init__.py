@@ -11,7 +11,10 @@ import importlib
 import sys
 
 # Subcommand modules, in the order they are listed by ``trufor --help``.
-SUBCOMMANDS: tuple[str, ...] = ()
+SUBCOMMANDS: tuple[str, ...] = ("detect", "visualize", "info", "convert", "weights")
+
+#: Flags of the official trufor_test.py; a command line starting with one of them means `detect`.
+OFFICIAL_FLAGS = frozenset({"-gpu", "--gpu", "-in", "--input", "-out", "--output", "-save_np", "--save_np"})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,9 +35,16 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``trufor`` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in OFFICIAL_FLAGS:
+        # A command line written for the official trufor_test.py: treat it as `trufor detect ...`.
+        argv.insert(0, "detect")
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,209 @@
+"""Analysing many images: which files, where their outputs go, and a run that survives bad files.
+
+Output layout follows the official tool: ``OUT/<path relative to the input root>.npz``, where the
+root is the folder given, the folder of a single file, or the folder part of a glob before its first
+wildcard. Outputs already present and complete are skipped (so an interrupted run resumes), unless
+``overwrite`` is set. One failing image is reported and the batch goes on.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import io
+import json
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+
+from .errors import TruForError
+from .imageio import IMAGE_EXTENSIONS, LoadedImage, read_image
+from .outputs import atomic_write, is_complete_npz
+
+_WILDCARDS = "*?["
+
+
+@dataclass
+class Job:
+    """One image to analyse and the file its result goes to."""
+
+    image: Path
+    output: Path
+    relative: str
+
+
+@dataclass
+class JobResult:
+    """What happened to one job (``status``: ok, skipped or failed)."""
+
+    image: str
+    output: str
+    status: str
+    score: float | None = None
+    height: int | None = None
+    width: int | None = None
+    seconds: float | None = None
+    message: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+
+def _walk_images(folder: Path) -> Iterator[Path]:
+    # os.walk does not follow symlinked folders, so a symlink loop cannot make it recurse forever.
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames.sort()
+        for name in sorted(filenames):
+            if name.startswith("."):
+                continue
+            if Path(name).suffix.lower() in IMAGE_EXTENSIONS:
+                yield Path(dirpath) / name
+
+
+def expand_input(spec: str) -> tuple[Path, list[Path]]:
+    """The root folder of one INPUT (file, folder or glob) and the image files it names."""
+    if any(c in spec for c in _WILDCARDS) and not os.path.exists(spec):
+        prefix = spec[: min(spec.find(c) for c in _WILDCARDS if c in spec)]
+        root = Path(os.path.dirname(prefix) or ".")
+        files = sorted(Path(p) for p in glob.glob(spec, recursive=True) if os.path.isfile(p))
+        return root, files
+    path = Path(spec)
+    if path.is_dir():
+        return path, list(_walk_images(path))
+    if path.exists() or path.is_symlink():
+        return path.parent, [path]
+    raise TruForError(f"{spec}: no such file or folder")
+
+
+def plan_jobs(inputs: Iterable[str], output: str | os.PathLike) -> list[Job]:
+    """Map every image named by ``inputs`` to its ``.npz`` under ``output``.
+
+    ``output`` is a folder, or (for a single image) a file name with an extension, as in the
+    official tool; ``.npz`` is appended when missing.
+    """
+    output = Path(output)
+    pairs: list[tuple[Path, str]] = []
+    for spec in inputs:
+        root, files = expand_input(spec)
+        for f in files:
+            try:
+                rel = f.relative_to(root).as_posix()
+            except ValueError:
+                rel = f.name
+            pairs.append((f, rel))
+    if output.suffix and not output.is_dir():
+        if len(pairs) != 1:
+            raise TruForError(f"{output}: an output file name needs exactly one input image, got {len(pairs)}; "
+                              "give an output folder instead")
+        target = output if output.suffix == ".npz" else output.with_name(output.name + ".npz")
+        return [Job(pairs[0][0], target, pairs[0][1])]
+    return [Job(f, output / (rel + ".npz"), rel) for f, rel in pairs]
+
+
+def _read_existing(job: Job) -> JobResult:
+    with np.load(job.output, allow_pickle=False) as data:
+        size = data["imgsize"] if "imgsize" in data.files else data["map"].shape
+        score = float(data["score"]) if "score" in data.files else None
+    return JobResult(str(job.image), str(job.output), "skipped", score, int(size[0]), int(size[1]),
+                     message="output exists (use --overwrite to redo)")
+
+
+def run_jobs(
+    model,
+    jobs: list[Job],
+    *,
+    overwrite: bool = False,
+    save_noiseprint: bool = False,
+    save_png: bool = False,
+    read: Callable[[Path], LoadedImage] = read_image,
+    on_result: Callable[[JobResult], None] | None = None,
+) -> list[JobResult]:
+    """Analyse every job with ``model``; decoding of the next image overlaps the current analysis."""
+    results: list[JobResult] = []
+    seen: dict[Path, Path] = {}
+    todo: list[Job] = []
+    for job in jobs:
+        key = job.output.resolve()
+        if key in seen:
+            res = JobResult(str(job.image), str(job.output), "failed",
+                            message=f"output {job.output} would also be written by {seen[key]}; rename one input")
+            results.append(res)
+            if on_result:
+                on_result(res)
+            continue
+        seen[key] = job.image
+        if not overwrite and job.output.exists() and is_complete_npz(job.output):
+            res = _read_existing(job)
+            results.append(res)
+            if on_result:
+                on_result(res)
+            continue
+        todo.append(job)
+
+    def load(job: Job):
+        try:
+            return read(job.image), None
+        except TruForError as exc:
+            return None, str(exc)
+        except Exception as exc:  # a decoder bug must not stop the batch
+            return None, f"{job.image}: cannot read image: {type(exc).__name__}: {exc}"
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(load, todo[0]) if todo else None
+        for i, job in enumerate(todo):
+            image, error = pending.result()
+            pending = pool.submit(load, todo[i + 1]) if i + 1 < len(todo) else None
+            res = JobResult(str(job.image), str(job.output), "failed", message=error or "")
+            if image is not None:
+                try:
+                    out = model.analyze(image, noiseprint=save_noiseprint)
+                    out.path = str(job.image)
+                    out.save_npz(job.output, include_noiseprint=save_noiseprint)
+                    if save_png:
+                        from .visualize import result_figure, save_figure, save_overlay
+
+                        base = str(job.output)[: -len(".npz")]
+                        save_figure(result_figure(out, image=image), base + ".figure.png")
+                        save_overlay(image, out.map, base + ".overlay.png")
+                    res = JobResult(str(job.image), str(job.output), "ok", out.score, *out.image_size,
+                                    seconds=out.seconds, warnings=out.warnings)
+                except TruForError as exc:
+                    res.message = str(exc)
+                except Exception as exc:  # keep going: report this image and analyse the others
+                    res.message = f"{job.image}: analysis failed: {type(exc).__name__}: {exc}"
+            results.append(res)
+            if on_result:
+                on_result(res)
+    return results
+
+
+REPORT_FIELDS = ("image", "output", "status", "score", "height", "width", "seconds", "message", "model")
+
+
+def write_reports(folder: str | os.PathLike, results: list[JobResult], model_info: dict) -> tuple[Path, Path]:
+    """``results.csv`` and ``results.json`` in ``folder`` (atomically), one row per image."""
+    folder = Path(folder)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=REPORT_FIELDS)
+    writer.writeheader()
+    for r in results:
+        row = {k: v for k, v in asdict(r).items() if k in REPORT_FIELDS}
+        row["model"] = model_info.get("name", "")
+        if r.seconds is not None:
+            row["seconds"] = f"{r.seconds:.3f}"
+        writer.writerow(row)
+    csv_path, json_path = folder / "results.csv", folder / "results.json"
+    with atomic_write(csv_path, "w") as f:
+        f.write(buf.getvalue())
+    doc = {
+        "model": model_info,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "counts": {s: sum(r.status == s for r in results) for s in ("ok", "skipped", "failed")},
+        "results": [asdict(r) for r in results],
+    }
+    with atomic_write(json_path, "w") as f:
+        json.dump(doc, f, indent=2)
+    return csv_path, json_path

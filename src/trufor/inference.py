@@ -1,0 +1,235 @@
+"""The Python API: load a model once, analyse many images.
+
+    >>> from trufor import load_model
+    >>> model = load_model()                      # weights found as described in find_weights()
+    >>> result = model.analyze("photo.jpg")
+    >>> result.score, result.map.shape
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from .errors import TruForError
+from .imageio import LoadedImage, read_image
+from .modeling import TruForNet, build_model
+from .modeling.variants import variant_name
+from .outputs import save_npz
+from .weights import config_of, find_weights, load_into, read_weights
+
+#: Smallest side the network accepts: stage 1's spatial reduction (8x8, stride 8) needs 8 tokens.
+MIN_SIDE = 29
+
+ImageLike = str | os.PathLike | np.ndarray | Image.Image | LoadedImage
+
+
+@dataclass
+class AnalysisResult:
+    """What TruFor says about one image.
+
+    Attributes:
+        score: integrity score in [0, 1], the probability that the image is manipulated.
+        map: (H, W) float32 anomaly localization map in [0, 1] (1 = likely forged).
+        conf: (H, W) float32 confidence map in [0, 1] (where ``map`` can be trusted).
+        noiseprint: (H, W) float32 Noiseprint++ fingerprint.
+        path: the image file, when read from one.
+        model_name: which weights produced this result.
+        seconds: time spent in the network.
+        warnings: notes on the input (e.g. padding of a tiny image).
+    """
+
+    score: float
+    map: np.ndarray
+    conf: np.ndarray
+    noiseprint: np.ndarray | None
+    path: str | None = None
+    model_name: str = ""
+    seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+    loc_logits: np.ndarray | None = field(default=None, repr=False)
+    conf_logits: np.ndarray | None = field(default=None, repr=False)
+    det_logit: float | None = None
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        """(height, width) of the analysed image."""
+        return int(self.map.shape[0]), int(self.map.shape[1])
+
+    def npz_arrays(self, include_noiseprint: bool = False, debug: bool = False) -> dict[str, Any]:
+        """The arrays of the official tool's ``.npz`` (same keys, dtypes and shapes)."""
+        out: dict[str, Any] = {
+            "map": self.map.astype(np.float32, copy=False),
+            "imgsize": np.asarray(self.image_size, dtype=np.int64),
+            "score": np.float64(self.score),
+            "conf": self.conf.astype(np.float32, copy=False),
+        }
+        if include_noiseprint:
+            if self.noiseprint is None:
+                raise TruForError("this result has no Noiseprint++ (analyze(..., noiseprint=True))")
+            out["np++"] = self.noiseprint.astype(np.float32, copy=False)
+        if debug and self.loc_logits is not None:
+            out["loc_logits"] = self.loc_logits
+            out["conf_logits"] = self.conf_logits
+            out["det_logit"] = np.asarray([self.det_logit], dtype=np.float32)
+        return out
+
+    def save_npz(self, path: str | os.PathLike, include_noiseprint: bool = False, debug: bool = False) -> Path:
+        """Write the result as the official tool does (keys map, conf, score, imgsize [, np++]), atomically."""
+        return save_npz(path, self.npz_arrays(include_noiseprint, debug))
+
+    def figure(self, image: ImageLike | None = None, mask: ImageLike | None = None, **kwargs: Any):
+        """A matplotlib figure: image | localization map | confidence map (| mask), score in the title."""
+        from .visualize import result_figure
+
+        return result_figure(self, image=image if image is not None else self.path, mask=mask, **kwargs)
+
+
+def _to_pixels(image: ImageLike) -> LoadedImage:
+    if isinstance(image, LoadedImage):
+        return image
+    if isinstance(image, (str, os.PathLike)):
+        return read_image(image)
+    from .imageio import to_rgb_array
+
+    return LoadedImage(pixels=to_rgb_array(image))
+
+
+def resolve_device(device: str | torch.device | int | None) -> torch.device:
+    """``None``/``"cpu"`` -> CPU; ``"cuda"``, ``"cuda:1"`` or an int GPU index (-1 = CPU) -> that device."""
+    if device is None:
+        return torch.device("cpu")
+    if isinstance(device, int):
+        device = "cpu" if device < 0 else f"cuda:{device}"
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise TruForError(f"device {device!s} requested but CUDA is not available here (use --device cpu)")
+    return dev
+
+
+class TruFor:
+    """A loaded TruFor model, reusable over many images (see :func:`load_model`)."""
+
+    def __init__(self, net: TruForNet, *, name: str, weights_path: str | None = None,
+                 provenance: str = "unknown", licence: str = "unknown", device: str | torch.device = "cpu") -> None:
+        self.device = resolve_device(device)
+        self.net = net.to(self.device).eval()
+        self.name = name
+        self.weights_path = weights_path
+        self.provenance = provenance
+        self.licence = licence
+
+    @property
+    def config(self):
+        """The architecture (:class:`trufor.modeling.TruForConfig`)."""
+        return self.net.config
+
+    def describe(self) -> dict[str, Any]:
+        """Name, weights path, variant, provenance, licence and device, for reports and ``trufor info``."""
+        return {
+            "name": self.name,
+            "weights": self.weights_path,
+            "variant": variant_name(self.net.config) or "custom",
+            "config": self.net.config.to_dict(),
+            "provenance": self.provenance,
+            "licence": self.licence,
+            "device": str(self.device),
+        }
+
+    @torch.inference_mode()
+    def analyze(self, image: ImageLike, *, noiseprint: bool = True, keep_logits: bool = False) -> AnalysisResult:
+        """Analyse one image (a path, an RGB array, a PIL image or a :class:`LoadedImage`)."""
+        loaded = _to_pixels(image)
+        pixels = loaded.pixels
+        h, w = pixels.shape[:2]
+        warnings = list(loaded.warnings)
+        pad_h, pad_w = max(0, MIN_SIDE - h), max(0, MIN_SIDE - w)
+        if pad_h or pad_w:
+            # The network cannot run below MIN_SIDE; mirror the image up to that size, analyse, and
+            # keep the outputs of the original pixels only (the score is pooled over them alone).
+            pixels = np.pad(pixels, ((0, pad_h), (0, pad_w), (0, 0)), mode="symmetric")
+            warnings.append(f"image {w}x{h} is below {MIN_SIDE} px: analysed mirror-padded to "
+                            f"{pixels.shape[1]}x{pixels.shape[0]}, outputs cropped back")
+        start = time.perf_counter()
+        x = torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1))).to(self.device)
+        x = x.unsqueeze(0).float().div_(256.0)
+        out = self.net(x)
+        loc, conf, det = out.loc_logits, out.conf_logits, out.det_logit
+        if pad_h or pad_w:
+            loc, conf = loc[..., :h, :w], conf[..., :h, :w]
+            det = self.net.detection(loc, conf)
+        heat = F.softmax(loc[0], dim=0)[1]
+        confidence = torch.sigmoid(conf[0, 0])
+        score = torch.sigmoid(det).item()
+        result = AnalysisResult(
+            score=float(score),
+            map=heat.float().cpu().numpy(),
+            conf=confidence.float().cpu().numpy(),
+            noiseprint=out.noiseprint[0, 0, :h, :w].float().cpu().numpy() if noiseprint else None,
+            path=loaded.path,
+            model_name=self.name,
+            seconds=time.perf_counter() - start,
+            warnings=warnings,
+        )
+        if keep_logits:
+            result.loc_logits = loc[0].float().cpu().numpy()
+            result.conf_logits = conf[0].float().cpu().numpy()
+            result.det_logit = float(det.reshape(-1)[0])
+        return result
+
+
+def model_name_for(loaded_meta: dict[str, Any], origin: str, fmt: str, variant: str, path: Path) -> str:
+    """A short human name for a weights file, shown in every output (CSV, figures, ``trufor info``)."""
+    if origin == "bundled":
+        return f"{variant} (bundled model, trained by the trufor project)"
+    if fmt == "official":
+        return f"{variant} (official-format checkpoint {path.name})"
+    return f"{variant} ({loaded_meta.get('provenance', 'custom weights')})"
+
+
+def load_model(weights: str | os.PathLike | None = None, *, device: str | torch.device | int | None = "cpu") -> TruFor:
+    """Load a TruFor model.
+
+    Args:
+        weights: a ``trufor.pth.tar`` (official) or ``.safetensors`` (ours) file; when None, the
+            first of ``$TRUFOR_WEIGHTS``, the user cache and the bundled model is used.
+        device: ``"cpu"`` (default), ``"cuda"``, ``"cuda:N"``, or a GPU index (-1 = CPU).
+    """
+    source = find_weights(weights)
+    loaded = read_weights(source.path)
+    if loaded.format == "noiseprint":
+        raise TruForError(f"{source.path}: holds only Noiseprint++ weights, not a whole TruFor model")
+    config = config_of(loaded)
+    net = build_model(config)
+    load_into(net, loaded.state_dict, str(source.path))
+    variant = variant_name(config) or f"custom {config.encoder}"
+    return TruFor(
+        net,
+        name=str(loaded.metadata.get("model_name") or model_name_for(loaded.metadata, source.origin, loaded.format, variant, source.path)),
+        weights_path=str(source.path),
+        provenance=loaded.provenance,
+        licence=loaded.licence,
+        device=device,
+    )
+
+
+_default_models: dict[tuple[str | None, str], TruFor] = {}
+
+
+def analyze(image: ImageLike, *, model: TruFor | None = None, weights: str | os.PathLike | None = None,
+            device: str | torch.device | int | None = "cpu", noiseprint: bool = True) -> AnalysisResult:
+    """Analyse one image; without ``model``, loads (once, then reuses) the default model."""
+    if model is None:
+        key = (None if weights is None else str(weights), str(resolve_device(device)))
+        if key not in _default_models:
+            _default_models[key] = load_model(weights, device=device)
+        model = _default_models[key]
+    return model.analyze(image, noiseprint=noiseprint)

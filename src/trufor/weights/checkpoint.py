@@ -1,0 +1,274 @@
+"""Reading and writing TruFor weights safely.
+
+Two formats are read:
+
+* the authors' checkpoint (``trufor.pth.tar``): a torch file holding ``{'state_dict': ...}``, also a
+  bare state dict, DataParallel ``module.`` prefixes, or a Noiseprint++-only file ``{'network': ...}``;
+* our own format: a ``.safetensors`` file whose header metadata records the architecture
+  (``config``), the variant name, provenance and licence.
+
+Torch files are always opened with ``torch.load(weights_only=True)``: a pickle that would run code
+is refused, never executed. The architecture is inferred from tensor shapes, so a checkpoint of any
+registered variant loads without being told which one it is.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+
+from ..errors import WeightsError
+from ..modeling.dual_encoder import MIT_VARIANTS
+from ..modeling.variants import TruForConfig, variant_name
+
+#: Value of the ``format`` field in the metadata of our safetensors files.
+SAFETENSORS_FORMAT = "trufor-weights"
+SAFETENSORS_FORMAT_VERSION = "1"
+
+#: Licence statement attached to weights converted from the authors' checkpoint.
+OFFICIAL_LICENCE = (
+    "TruFor weights by GRIP (University Federico II of Naples): research and non-commercial use only, "
+    "see the licence shipped with the authors' archive"
+)
+
+
+@dataclass
+class LoadedWeights:
+    """A state dict with what is known about it."""
+
+    state_dict: dict[str, torch.Tensor]
+    path: str
+    format: str  # "official", "safetensors", "state_dict" or "noiseprint"
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def provenance(self) -> str:
+        return str(self.metadata.get("provenance", "unknown"))
+
+    @property
+    def licence(self) -> str:
+        return str(self.metadata.get("licence", "unknown"))
+
+
+def _is_safetensors(path: Path) -> bool:
+    with open(path, "rb") as f:
+        head = f.read(9)
+    if len(head) < 9:
+        return False
+    n = int.from_bytes(head[:8], "little")
+    return 0 < n < 100_000_000 and head[8:9] == b"{"
+
+
+def _torch_load(path: Path) -> Any:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise WeightsError(
+            f"{path}: refused to load: the file holds Python objects other than tensors, which could run "
+            f"code when unpickled (torch.load weights_only=True said: {str(exc).splitlines()[0]}). "
+            "Only use weights from a source you trust; convert them with `trufor convert` where they come from."
+        ) from None
+    except (EOFError, zipfile.BadZipFile) as exc:
+        raise WeightsError(f"{path}: truncated or corrupt weights file ({type(exc).__name__}: {exc}); download it again") from None
+    except RuntimeError as exc:
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise WeightsError(f"{path}: truncated or corrupt weights file ({msg}); download it again") from None
+    except Exception as exc:  # anything else from the unpickler is a broken file, not our bug
+        raise WeightsError(f"{path}: not a readable weights file ({type(exc).__name__}: {exc})") from None
+
+
+def _strip_prefix(sd: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+    if sd and all(k.startswith(prefix) for k in sd):
+        return {k[len(prefix):]: v for k, v in sd.items()}
+    return dict(sd)
+
+
+def _check_tensors(path: Path, sd: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+    bad = [k for k, v in sd.items() if not isinstance(v, torch.Tensor)]
+    if bad or not sd:
+        raise WeightsError(f"{path}: not a TruFor checkpoint: expected a dict of tensors"
+                           + (f", found {type(sd[bad[0]]).__name__} at key {bad[0]!r}" if bad else ", found an empty dict"))
+    return dict(sd)
+
+
+def read_weights(path: str | os.PathLike) -> LoadedWeights:
+    """Read a weights file of any supported format (see the module docstring)."""
+    path = Path(path)
+    if not path.exists():
+        raise WeightsError(f"{path}: weights file not found")
+    if path.is_dir():
+        raise WeightsError(f"{path}: is a folder, expected a weights file (e.g. trufor.pth.tar)")
+    if path.stat().st_size == 0:
+        raise WeightsError(f"{path}: empty weights file (0 bytes); download it again")
+    try:
+        is_st = _is_safetensors(path)
+    except OSError as exc:
+        raise WeightsError(f"{path}: cannot read weights file: {exc.strerror or exc}") from None
+    if is_st:
+        return _read_safetensors(path)
+    obj = _torch_load(path)
+    if isinstance(obj, Mapping) and "state_dict" in obj:
+        sd, fmt = obj["state_dict"], "official"
+    elif isinstance(obj, Mapping) and "network" in obj:
+        sd, fmt = obj["network"], "noiseprint"
+    elif isinstance(obj, Mapping) and "model" in obj and isinstance(obj["model"], Mapping):
+        sd, fmt = obj["model"], "state_dict"
+    elif isinstance(obj, Mapping):
+        sd, fmt = obj, "state_dict"
+    else:
+        raise WeightsError(f"{path}: not a TruFor checkpoint: expected a dict with 'state_dict', found {type(obj).__name__}")
+    if not isinstance(sd, Mapping):
+        raise WeightsError(f"{path}: not a TruFor checkpoint: its state dict is a {type(sd).__name__}")
+    sd = _check_tensors(path, _strip_prefix(sd, "module."))
+    meta: dict[str, Any] = {}
+    if fmt == "official":
+        meta = {"provenance": f"official TruFor checkpoint ({path.name})", "licence": OFFICIAL_LICENCE}
+    return LoadedWeights(sd, str(path), fmt, meta)
+
+
+def _read_safetensors(path: Path) -> LoadedWeights:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            raw_meta = f.metadata() or {}
+        sd = load_file(str(path), device="cpu")
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise WeightsError(f"{path}: truncated or corrupt safetensors file ({exc}); download or convert it again") from None
+    meta: dict[str, Any] = dict(raw_meta)
+    if "config" in meta:
+        try:
+            meta["config"] = json.loads(meta["config"])
+        except json.JSONDecodeError:
+            raise WeightsError(f"{path}: corrupt metadata: 'config' is not JSON") from None
+    # Tensors stored in half precision (to keep bundled files small) are computed in float32.
+    sd = {k: (v.float() if v.is_floating_point() else v) for k, v in sd.items()}
+    return LoadedWeights(sd, str(path), "safetensors", meta)
+
+
+def _count(sd: Mapping[str, torch.Tensor], fmt: str) -> int:
+    n = 0
+    while fmt.format(n) in sd:
+        n += 1
+    return n
+
+
+def infer_config(sd: Mapping[str, torch.Tensor], source: str = "weights") -> TruForConfig:
+    """Recover the architecture of a TruFor state dict from its tensor shapes."""
+    required = ("backbone.patch_embed1.proj.weight", "decode_head.linear_fuse.0.weight", "dncnn.0.weight")
+    missing = [k for k in required if k not in sd]
+    if missing:
+        sample = ", ".join(list(sd)[:3])
+        raise WeightsError(f"{source}: not a TruFor checkpoint: no key {missing[0]!r} (its keys start: {sample})")
+    dims = tuple(int(sd[f"backbone.patch_embed{i}.proj.weight"].shape[0]) for i in range(1, 5)
+                 if f"backbone.patch_embed{i}.proj.weight" in sd)
+    depths = tuple(_count(sd, f"backbone.block{i}.{{}}.norm1.weight") for i in range(1, 5))
+    encoder = next((name for name, c in MIT_VARIANTS.items() if c.embed_dims == dims and c.depths == depths), None)
+    if encoder is None:
+        raise WeightsError(f"{source}: checkpoint of an unknown architecture: encoder widths {dims}, depths {depths} "
+                           f"match no MiT variant ({', '.join(MIT_VARIANTS)})")
+    np_depth = sum(1 for k, v in sd.items() if k.startswith("dncnn.") and k.endswith(".weight") and v.dim() == 4)
+    return TruForConfig(
+        encoder=encoder,
+        decoder_dim=int(sd["decode_head.linear_fuse.0.weight"].shape[0]),
+        noiseprint_features=int(sd["dncnn.0.weight"].shape[0]),
+        noiseprint_depth=np_depth,
+        num_classes=int(sd["decode_head.linear_pred.weight"].shape[0]) if "decode_head.linear_pred.weight" in sd else 2,
+    )
+
+
+def config_of(weights: LoadedWeights) -> TruForConfig:
+    """The architecture of ``weights``: from our metadata when present, else from tensor shapes."""
+    cfg = weights.metadata.get("config")
+    if isinstance(cfg, dict):
+        try:
+            return TruForConfig.from_dict(cfg)
+        except (TypeError, ValueError) as exc:
+            raise WeightsError(f"{weights.path}: corrupt metadata: {exc}") from None
+    return infer_config(weights.state_dict, weights.path)
+
+
+def load_into(model: torch.nn.Module, sd: Mapping[str, torch.Tensor], source: str = "weights") -> None:
+    """Load ``sd`` into ``model`` strictly; on mismatch, name the first offending keys and shapes."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in sd]
+    unexpected = [k for k in sd if k not in own]
+    shapes = [f"{k}: file {tuple(sd[k].shape)} vs model {tuple(own[k].shape)}"
+              for k in own if k in sd and tuple(sd[k].shape) != tuple(own[k].shape)]
+    if missing or unexpected or shapes:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing keys (first: {', '.join(missing[:3])})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected keys (first: {', '.join(unexpected[:3])})")
+        if shapes:
+            parts.append(f"{len(shapes)} shape mismatches (first: {'; '.join(shapes[:3])})")
+        raise WeightsError(f"{source}: checkpoint of another architecture: " + "; ".join(parts))
+    model.load_state_dict(sd, strict=True)
+
+
+def save_safetensors(
+    state_dict: Mapping[str, torch.Tensor],
+    path: str | os.PathLike,
+    config: TruForConfig,
+    *,
+    provenance: str,
+    licence: str,
+    half: bool = False,
+    extra: Mapping[str, str] | None = None,
+) -> Path:
+    """Write weights in our format, atomically (a temporary file renamed into place).
+
+    ``half`` stores floating tensors as float16 (they are computed in float32 when loaded).
+    """
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    tensors = {}
+    for k, v in state_dict.items():
+        v = v.detach().cpu().contiguous()
+        if half and v.is_floating_point():
+            v = v.half()
+        tensors[k] = v
+    meta = {
+        "format": SAFETENSORS_FORMAT,
+        "format_version": SAFETENSORS_FORMAT_VERSION,
+        "config": json.dumps(config.to_dict(), sort_keys=True),
+        "variant": variant_name(config) or "custom",
+        "provenance": provenance,
+        "licence": licence,
+    }
+    meta.update(extra or {})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata=meta)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def convert_official(src: str | os.PathLike, dst: str | os.PathLike, *, half: bool = False) -> Path:
+    """Convert the authors' ``trufor.pth.tar`` (or any readable TruFor weights) to our safetensors."""
+    loaded = read_weights(src)
+    if loaded.format == "noiseprint":
+        raise WeightsError(f"{src}: holds only Noiseprint++ weights, not a whole TruFor model")
+    config = config_of(loaded)
+    from ..modeling import build_model
+
+    load_into(build_model(config), loaded.state_dict, loaded.path)  # validates before writing
+    provenance = loaded.metadata.get("provenance") or f"converted from {Path(src).name}"
+    licence = loaded.metadata.get("licence") or "unknown"
+    return save_safetensors(loaded.state_dict, dst, config, provenance=str(provenance), licence=str(licence), half=half)

@@ -1,0 +1,80 @@
+"""Numerical parity with the official implementation on the fixtures of ../shared/parity.
+
+Tolerances (from the parity kit): max |difference| <= 1e-4 on map, conf and np++, <= 1e-5 on score.
+These tests run in CI whenever ../shared exists; they are never skipped there.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import require_shared
+
+pytestmark = pytest.mark.parity
+
+TOL = {"map": 1e-4, "conf": 1e-4, "np++": 1e-4, "score": 1e-5}
+
+
+def fixtures():
+    parity = require_shared("parity")
+    return sorted((parity / "images").iterdir())
+
+
+def _fixture_names():
+    from conftest import PARITY
+
+    folder = PARITY / "images"
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else ["(parity kit absent)"]
+
+
+@pytest.mark.parametrize("name", _fixture_names())
+def test_api_matches_golden(parity_model, name):
+    parity = require_shared("parity")
+    result = parity_model.analyze(parity / "images" / name, noiseprint=True)
+    golden = np.load(parity / "golden" / "seed1" / f"{name}.npz")
+    ours = result.npz_arrays(include_noiseprint=True)
+    assert tuple(ours["imgsize"]) == tuple(golden["imgsize"])
+    diffs = {k: float(np.max(np.abs(np.asarray(ours[k], np.float64) - np.asarray(golden[k], np.float64))))
+             for k in TOL}
+    print(name, {k: f"{v:.2e}" for k, v in diffs.items()})
+    for key, tol in TOL.items():
+        assert diffs[key] <= tol, f"{name}: {key} differs by {diffs[key]:.3g} > {tol}"
+
+
+def test_cli_official_command_line_matches_golden(parity_checkpoint, tmp_path):
+    """An official trufor_test.py command line, unchanged, writes npz files that pass the kit's checker."""
+    parity = require_shared("parity")
+    out = tmp_path / "output"
+    cmd = [sys.executable, "-m", "trufor", "-gpu", "-1", "-in", str(parity / "images"), "-out", str(out) + "/",
+           "-save_np", "TEST.MODEL_FILE", str(parity_checkpoint)]
+    run = subprocess.run(cmd, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    check = subprocess.run([sys.executable, str(parity / "check_npz.py"), str(parity / "golden" / "seed1"), str(out)],
+                           capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    for name in (p.name for p in fixtures()):
+        with np.load(out / f"{name}.npz") as data:
+            assert set(data.files) == {"map", "conf", "score", "imgsize", "np++"}
+            assert data["score"].dtype == np.float64 and data["imgsize"].dtype == np.int64
+            assert data["map"].dtype == np.float32 and data["conf"].dtype == np.float32
+
+
+def test_safetensors_conversion_keeps_parity(parity_checkpoint, tmp_path):
+    """`trufor convert` output gives the same numbers as the official file it came from."""
+    from trufor import load_model
+    from trufor.weights import convert_official, read_weights
+
+    parity = require_shared("parity")
+    dst = convert_official(parity_checkpoint, tmp_path / "trufor.safetensors")
+    meta = read_weights(dst).metadata
+    assert meta["variant"] == "trufor_b2" and meta["config"]["encoder"] == "mit_b2"
+    model = load_model(dst)
+    name = "c_splice_384x256.jpg"
+    golden = np.load(parity / "golden" / "seed1" / f"{name}.npz")
+    result = model.analyze(parity / "images" / name)
+    assert np.max(np.abs(result.map - golden["map"])) <= 1e-4
+    assert abs(result.score - float(golden["score"])) <= 1e-5
