@@ -1,0 +1,85 @@
+"""Model pieces: shapes of every variant, the pooling statistics, tiny images."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from trufor.modeling import VARIANTS, build_model
+from trufor.modeling.detection import weighted_statistics_pooling
+
+
+@pytest.mark.parametrize("variant", ["trufor_b0", "trufor_small"])
+def test_output_shapes(variant):
+    net = build_model(variant).eval()
+    with torch.no_grad():
+        out = net(torch.rand(2, 3, 70, 45))
+    assert out.loc_logits.shape == (2, 2, 70, 45)
+    assert out.conf_logits.shape == (2, 1, 70, 45)
+    assert out.det_logit.shape == (2, 1)
+    assert out.noiseprint.shape == (2, 1, 70, 45)
+
+
+def test_every_variant_builds():
+    for name in VARIANTS:
+        if name in ("trufor_b4", "trufor_b5"):
+            continue  # large; same code path as b3
+        build_model(name)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 3), st.integers(1, 3), st.integers(2, 40), st.integers(0, 2**31 - 1))
+def test_pooling_matches_definition(b, c, n, seed):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(b, c, 1, n, generator=g, dtype=torch.float64) * 3
+    logw = torch.randn(b, 1, 1, n, generator=g, dtype=torch.float64)
+    got = weighted_statistics_pooling(x, logw)
+    w = torch.softmax(logw.reshape(b, 1, n), -1)
+    xs = x.reshape(b, c, n)
+    expected = torch.cat([
+        -torch.log((w * torch.exp(-xs)).sum(-1)),
+        torch.log((w * torch.exp(xs)).sum(-1)),
+        (w * xs).sum(-1),
+        (w * xs * xs).sum(-1),
+    ], dim=1)
+    assert torch.allclose(got, expected, atol=1e-9)
+    # Soft extremes bound the weighted mean: min <= mean <= max.
+    assert torch.all(got[:, :c] <= got[:, 2 * c:3 * c] + 1e-9)
+    assert torch.all(got[:, 2 * c:3 * c] <= got[:, c:2 * c] + 1e-9)
+
+
+def test_uniform_pooling_is_plain_mean():
+    x = torch.arange(12.0).reshape(1, 1, 3, 4)
+    stats = weighted_statistics_pooling(x)
+    assert stats[0, 2].item() == pytest.approx(5.5)
+    assert stats[0, 3].item() == pytest.approx(float((x**2).mean()))
+
+
+@pytest.mark.parametrize("h,w", [(1, 1), (5, 80), (28, 28), (29, 29), (40, 3)])
+def test_tiny_images_keep_their_size(small_weights, h, w):
+    from trufor import load_model
+
+    model = load_model(small_weights)
+    rng = np.random.default_rng(h * 100 + w)
+    img = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    res = model.analyze(img)
+    assert res.map.shape == (h, w) and res.conf.shape == (h, w) and res.noiseprint.shape == (h, w)
+    assert 0.0 <= res.score <= 1.0
+    assert bool(res.warnings) == (min(h, w) < 29)
+
+
+def test_padding_only_pools_real_pixels(small_weights):
+    """For a padded tiny image the score is pooled over the original pixels only."""
+    from trufor import load_model
+
+    model = load_model(small_weights)
+    img = np.random.default_rng(0).integers(0, 256, (10, 12, 3), dtype=np.uint8)
+    res = model.analyze(img, keep_logits=True)
+    loc = torch.from_numpy(res.loc_logits)[None]
+    conf = torch.from_numpy(res.conf_logits)[None]
+    with torch.no_grad():
+        det = model.net.detection(loc, conf)
+    assert res.score == pytest.approx(torch.sigmoid(det).item(), abs=1e-6)

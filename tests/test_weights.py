@@ -1,0 +1,170 @@
+"""Weights files: the official layout, our safetensors format, and every way a file can be wrong."""
+
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+
+import pytest
+import torch
+
+from trufor import WeightsError, load_model
+from trufor.modeling import build_model, get_config
+from trufor.weights import config_of, infer_config, load_into, read_weights, save_safetensors
+from trufor.weights.discovery import ENV_CACHE, ENV_WEIGHTS, find_weights
+
+
+@pytest.fixture(scope="module")
+def small_net():
+    torch.manual_seed(1)
+    return build_model("trufor_small").eval()
+
+
+def test_official_layout_round_trip(small_net, tmp_path):
+    path = tmp_path / "ckpt.pth.tar"
+    torch.save({"state_dict": small_net.state_dict()}, path)
+    loaded = read_weights(path)
+    assert loaded.format == "official"
+    assert infer_config(loaded.state_dict) == small_net.config
+    model = load_model(path)
+    assert model.config == small_net.config
+    assert "official-format checkpoint ckpt.pth.tar" in model.name
+
+
+def test_dataparallel_prefix_and_bare_state_dict(small_net, tmp_path):
+    path = tmp_path / "bare.pth"
+    torch.save({f"module.{k}": v for k, v in small_net.state_dict().items()}, path)
+    loaded = read_weights(path)
+    assert loaded.format == "state_dict"
+    assert not any(k.startswith("module.") for k in loaded.state_dict)
+
+
+@pytest.mark.parametrize("variant", ["trufor_b0", "trufor_b1", "trufor_small"])
+def test_architecture_inferred_from_shapes(variant):
+    net = build_model(variant)
+    assert infer_config(net.state_dict()) == get_config(variant)
+
+
+def test_safetensors_metadata_and_half(small_net, tmp_path):
+    path = save_safetensors(small_net.state_dict(), tmp_path / "m.safetensors", small_net.config,
+                            provenance="unit test", licence="CC0", half=True)
+    loaded = read_weights(path)
+    assert loaded.format == "safetensors"
+    assert loaded.metadata["variant"] == "trufor_small"
+    assert loaded.provenance == "unit test" and loaded.licence == "CC0"
+    assert config_of(loaded) == small_net.config
+    assert all(v.dtype in (torch.float32, torch.int64) for v in loaded.state_dict.values())
+    ref = small_net.state_dict()["dncnn.0.weight"]
+    assert torch.allclose(loaded.state_dict["dncnn.0.weight"], ref, atol=1e-3)
+    full = sum(v.numel() * v.element_size() for v in small_net.state_dict().values())
+    assert path.stat().st_size < 0.6 * full  # float16 storage halves the file
+
+
+def test_missing_empty_folder(tmp_path):
+    with pytest.raises(WeightsError, match="not found"):
+        read_weights(tmp_path / "nope.pth.tar")
+    (tmp_path / "empty.pth.tar").write_bytes(b"")
+    with pytest.raises(WeightsError, match="empty"):
+        read_weights(tmp_path / "empty.pth.tar")
+    with pytest.raises(WeightsError, match="folder"):
+        read_weights(tmp_path)
+
+
+def test_truncated_torch_file(small_net, tmp_path):
+    path = tmp_path / "t.pth.tar"
+    torch.save({"state_dict": small_net.state_dict()}, path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(WeightsError, match="truncated or corrupt"):
+        read_weights(path)
+
+
+def test_truncated_safetensors(small_net, tmp_path):
+    path = save_safetensors(small_net.state_dict(), tmp_path / "m.safetensors", small_net.config,
+                            provenance="t", licence="t")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(WeightsError, match="truncated or corrupt"):
+        read_weights(path)
+
+
+def test_random_bytes(tmp_path):
+    path = tmp_path / "random.pth.tar"
+    path.write_bytes(os.urandom(4096))
+    with pytest.raises(WeightsError):
+        read_weights(path)
+
+
+def test_not_a_checkpoint(tmp_path):
+    path = tmp_path / "list.pth"
+    torch.save([1, 2, 3], path)
+    with pytest.raises(WeightsError, match="not a TruFor checkpoint"):
+        read_weights(path)
+    path2 = tmp_path / "other.pth"
+    torch.save({"state_dict": {"conv.weight": torch.zeros(3, 3)}}, path2)
+    with pytest.raises(WeightsError, match="not a TruFor checkpoint: no key"):
+        load_model(path2)
+
+
+def test_other_architecture_names_keys_and_shapes(small_net, tmp_path):
+    sd = dict(small_net.state_dict())
+    sd.pop("detection.3.bias")
+    sd["extra.head.weight"] = torch.zeros(1)
+    sd["detection.0.weight"] = torch.zeros(64, 8)
+    with pytest.raises(WeightsError) as err:
+        load_into(build_model("trufor_small"), sd, "x.pth")
+    msg = str(err.value)
+    assert "another architecture" in msg
+    assert "detection.3.bias" in msg and "extra.head.weight" in msg
+    assert "detection.0.weight: file (64, 8) vs model (128, 8)" in msg
+
+
+def test_pickle_payload_is_never_executed(tmp_path):
+    """A checkpoint whose unpickling would create a file is refused and the file never appears."""
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    path = tmp_path / "evil.pth.tar"
+    path.write_bytes(_zip_pickle(tmp_path, {"state_dict": Payload()}))
+    with pytest.raises(WeightsError, match="refused"):
+        read_weights(path)
+    assert not marker.exists()
+    legacy = tmp_path / "evil_legacy.pth"
+    legacy.write_bytes(pickle.dumps({"state_dict": Payload()}, protocol=2))
+    with pytest.raises(WeightsError):
+        read_weights(legacy)
+    assert not marker.exists()
+
+
+def _zip_pickle(tmp_path: Path, obj) -> bytes:
+    """A torch zip-format file whose data.pkl is ``pickle.dumps(obj)`` (as a malicious file would be)."""
+    import zipfile
+
+    out = tmp_path / "payload.zip"
+    with zipfile.ZipFile(out, "w") as z:
+        z.writestr("archive/data.pkl", pickle.dumps(obj, protocol=2))
+        z.writestr("archive/version", "3\n")
+        z.writestr("archive/byteorder", "little")
+    return out.read_bytes()
+
+
+def test_discovery_order(small_weights, tmp_path, monkeypatch):
+    monkeypatch.setenv(ENV_CACHE, str(tmp_path / "cache"))
+    monkeypatch.delenv(ENV_WEIGHTS, raising=False)
+    monkeypatch.setattr("trufor.weights.discovery.bundled_weights", lambda: None)
+    with pytest.raises(WeightsError, match="trufor weights download"):
+        find_weights()
+    (tmp_path / "cache").mkdir()
+    cached = tmp_path / "cache" / "trufor.pth.tar"
+    cached.write_bytes(b"x")
+    assert find_weights().origin == "cache"
+    monkeypatch.setenv(ENV_WEIGHTS, str(small_weights))
+    assert find_weights().origin == "environment"
+    assert find_weights(small_weights).origin == "argument"
+    monkeypatch.setenv(ENV_WEIGHTS, str(tmp_path / "missing.pth"))
+    with pytest.raises(WeightsError, match="TRUFOR_WEIGHTS"):
+        find_weights()
