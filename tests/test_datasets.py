@@ -54,12 +54,12 @@ def test_list_files(tmp_path):
         "image/10t.tif", "image/11t.tif", "image/12t.tif", "image/10t.tif#2", "image/13t.tif", "image/10.tif"]
     by = {s.name: s for s in ds.samples}
     assert by["image/10t.tif"].skip is None and by["image/10t.tif"].mask == str(root / "mask" / "10forged.tif")
-    assert by["image/11t.tif"].skip.startswith("mask file not found")
+    assert by["image/11t.tif"].mask_issue.startswith("mask file not found") and not by["image/11t.tif"].skip
     assert by["image/12t.tif"].skip.startswith("image file not found")
     assert by["image/10t.tif#2"].skip.startswith("duplicate entry")
-    assert "no mask given on line 7" in by["image/13t.tif"].skip
+    assert "no mask given on line 7" in by["image/13t.tif"].mask_issue
     assert by["image/10.tif"].label == D.REAL and by["image/10.tif"].skip is None
-    assert len(ds.fakes) == 5 and len(ds.reals) == 1 and len(ds.skipped) == 4
+    assert len(ds.fakes) == 5 and len(ds.reals) == 1 and len(ds.skipped) == 2 and len(ds.without_mask) == 2
 
 
 def test_list_file_mask_root_and_comma_names(tmp_path):
@@ -109,7 +109,7 @@ def test_casia1_layout(tmp_path):
     save(tmp_path / "Au" / "Au_art_0044.JPG", rgb())
     ds = D.load_dataset("casia1", tmp_path)
     assert [s.name for s in ds.fakes] == ["Sp/Sp_D_x_0001.jpg", "Sp/Sp_S_y_0002.jpg"]
-    assert ds.fakes[1].skip == "no ground-truth mask (masks/Sp_S_y_0002_gt.png does not exist)"
+    assert ds.fakes[1].mask_issue == "no ground-truth mask (masks/Sp_S_y_0002_gt.png does not exist)"
     assert len(ds.reals) == 2  # upper-case extension included
 
 
@@ -168,7 +168,7 @@ def test_cocoglide_layout(tmp_path):
     ds = D.load_dataset("cocoglide", tmp_path)
     by = {s.name: s for s in ds.samples}
     assert by["fake/glide_inpainting_val2017_114871_up.png"].mask.endswith("dining table_114871_mask.png")
-    assert by["fake/glide_inpainting_val2017_5_up.png"].skip.startswith("no mask with the same COCO id")
+    assert by["fake/glide_inpainting_val2017_5_up.png"].mask_issue.startswith("no mask with the same COCO id")
     assert len(ds.reals) == 1
 
 
@@ -180,7 +180,7 @@ def test_imd2020_layout(tmp_path):
     ds = D.load_dataset("imd2020", tmp_path)
     assert [(s.name, s.label) for s in ds.samples] == [
         ("1a1ogs/1a1ogs_orig.jpg", 0), ("1a1ogs/c8tf5mq_0.png", 1), ("1a1ogs/c8tf5mq_1.jpg", 1)]
-    assert ds.samples[2].skip == "no mask c8tf5mq_1_mask.png"
+    assert ds.samples[2].mask_issue == "no mask c8tf5mq_1_mask.png"
 
 
 def test_generic_folder_layout(tmp_path):
@@ -189,10 +189,10 @@ def test_generic_folder_layout(tmp_path):
     save(tmp_path / "gts" / "a_gt.png", square_mask())
     save(tmp_path / "reals" / "r.jpg", rgb())
     ds = D.load_dataset("folder", tmp_path, images="imgs", masks="gts", pattern="{stem}_gt.png", real="reals")
-    assert [(s.name, s.label, s.skip is None) for s in ds.samples] == [
+    assert [(s.name, s.label, s.mask_issue is None) for s in ds.samples] == [
         ("imgs/a.jpg", 1, True), ("imgs/b.jpg", 1, False), ("reals/r.jpg", 0, True)]
     ds = D.from_folders(tmp_path / "imgs", tmp_path / "gts", "{name}.png")
-    assert all(s.skip for s in ds.fakes)
+    assert all(s.mask_issue for s in ds.fakes)
     with pytest.raises(D.DatasetError, match="pattern"):
         D.from_folders(tmp_path / "imgs", tmp_path / "gts", "fixed.png")
 
@@ -231,21 +231,21 @@ def test_load_mask_sizes(tmp_path):
     fmt = D.MaskFormat()
     p = save(tmp_path / "m.png", square_mask())
     ok = D.load_mask(p, fmt, (32, 48))
-    assert ok.mask.shape == (32, 48) and not ok.warnings and ok.skip is None
+    assert ok.mask.shape == (32, 48) and not ok.warnings and ok.issue is None
     half = save(tmp_path / "half.png", square_mask()[::2, ::2])
     r = D.load_mask(half, fmt, (32, 48))
     assert r.mask.shape == (32, 48) and "resized" in r.warnings[0]
     other = save(tmp_path / "other.png", np.zeros((30, 30), np.uint8))
     r = D.load_mask(other, fmt, (32, 48))
-    assert r.mask is None and "different aspect ratio" in r.skip
+    assert r.mask is None and "different aspect ratio" in r.issue
     r = D.load_mask(other, fmt, (32, 48), mismatch="resize")
     assert r.mask.shape == (32, 48) and "no forged pixel" in r.warnings[-1]
     r = D.load_mask(half, fmt, (32, 48), mismatch="skip")
-    assert r.mask is None and r.skip == "mask is 24x16 but image is 48x32"
+    assert r.mask is None and r.issue == "mask is 24x16 but image is 48x32"
     r = D.load_mask(tmp_path / "none.png", fmt, (32, 48))
-    assert r.skip.startswith("mask file not found")
+    assert r.issue.startswith("mask file not found")
     (tmp_path / "junk.png").write_bytes(b"not an image")
-    assert D.load_mask(tmp_path / "junk.png", fmt, (32, 48)).skip.startswith("cannot read mask")
+    assert D.load_mask(tmp_path / "junk.png", fmt, (32, 48)).issue.startswith("cannot read mask")
 
 
 @pytest.mark.parametrize("how", ["ccw", "cw", "t"])
@@ -276,14 +276,15 @@ def casia():
 
 def test_casia1_real_copy_listing(casia):
     assert len(casia.fakes) == 921 and len(casia.reals) == 800
-    assert [(s.name, s.skip.split(" (")[0]) for s in casia.skipped] == [
+    assert not casia.skipped
+    assert [(s.name, s.mask_issue.split(" (")[0]) for s in casia.without_mask] == [
         ("Sp/Sp_D_NRN_A_sce0011_cha0011_0542.jpg", "no ground-truth mask")]
 
 
 def test_casia1_real_copy_masks(casia):
     mismatched = []
     for s in casia.fakes:
-        if s.skip:
+        if s.mask_issue:
             continue
         with Image.open(s.image) as im, Image.open(s.mask) as mk:
             if im.size != mk.size:

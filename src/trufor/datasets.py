@@ -1,8 +1,9 @@
 """Benchmark datasets for evaluation: which images, which masks, and which images cannot be used.
 
 A :class:`Dataset` is a list of :class:`Sample` (image path, mask path or None, label fake/real and,
-when the sample cannot be evaluated, the reason). Nothing is dropped silently: a fake image without
-a usable mask stays in the list with its ``skip`` reason, so it appears in the evaluation report.
+when the sample cannot be used, the reason). Nothing is dropped silently: an image that cannot be
+evaluated keeps its ``skip`` reason, and a fake image without a usable mask keeps its
+``mask_issue`` (it still counts for detection, not for localization); both appear in the report.
 
 Sources:
 
@@ -74,7 +75,9 @@ class Sample:
     """One image of a dataset.
 
     ``name`` identifies the sample in reports and caches: the image path relative to the dataset
-    root, with forward slashes.
+    root, with forward slashes. ``skip``: why the image cannot be evaluated at all (missing file,
+    duplicate). ``mask_issue``: why a fake image has no usable mask (it is then evaluated for
+    detection only).
     """
 
     name: str
@@ -82,6 +85,7 @@ class Sample:
     label: int
     mask: str | None = None
     skip: str | None = None
+    mask_issue: str | None = None
 
     @property
     def is_fake(self) -> bool:
@@ -114,11 +118,17 @@ class Dataset:
 
     @property
     def skipped(self) -> list[Sample]:
+        """Samples that cannot be evaluated at all."""
         return [s for s in self.samples if s.skip]
+
+    @property
+    def without_mask(self) -> list[Sample]:
+        """Fake samples usable for detection only (no usable mask)."""
+        return [s for s in self.samples if s.mask_issue and not s.skip]
 
     def summary(self) -> str:
         return (f"{self.name}: {len(self.fakes)} fake + {len(self.reals)} real images"
-                f" ({len(self.skipped)} unusable)")
+                f" ({len(self.skipped)} unusable, {len(self.without_mask)} fake without mask)")
 
     def limited(self, n: int | None) -> "Dataset":
         """At most ``n`` samples, taken alternately from the fakes and the reals (so a small run still
@@ -165,9 +175,9 @@ def _fake(root: Path, image: Path, mask: Path | None, missing_mask_reason: str |
     if not image.is_file():
         return Sample(name, str(image), FAKE, str(mask) if mask else None, f"image file not found: {image}")
     if mask is None:
-        return Sample(name, str(image), FAKE, None, missing_mask_reason or "no ground-truth mask")
+        return Sample(name, str(image), FAKE, None, mask_issue=missing_mask_reason or "no ground-truth mask")
     if not mask.is_file():
-        return Sample(name, str(image), FAKE, str(mask), f"mask file not found: {mask}")
+        return Sample(name, str(image), FAKE, str(mask), mask_issue=f"mask file not found: {mask}")
     return Sample(name, str(image), FAKE, str(mask))
 
 
@@ -527,10 +537,10 @@ def binarize_mask(mask_image: Image.Image | np.ndarray, fmt: MaskFormat = MaskFo
 
 @dataclass
 class MaskLoad:
-    """A mask read for one image: the boolean array, or why there is none, and what was fixed."""
+    """A mask read for one image: the boolean array, or the issue that left none, and what was fixed."""
 
     mask: np.ndarray | None
-    skip: str | None = None
+    issue: str | None = None
     warnings: list[str] = field(default_factory=list)
 
 
