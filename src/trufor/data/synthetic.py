@@ -1,0 +1,426 @@
+"""Seeded synthetic forgeries from a folder of pristine photos: sample generator, torch Dataset, writer.
+
+Sample ``index`` of epoch ``epoch`` is a pure function of ``(seed, epoch, index)`` and the source
+list: its random numbers come from ``numpy.random.SeedSequence([seed, epoch, index])``, never from a
+global or per-worker state, so the data do not depend on the number of DataLoader workers nor on
+the order in which they ask for items.
+
+One sample:
+
+1. host = ``sources[index % len(sources)]`` (every photo is used once per ``len(sources)`` items);
+2. a window of at most ``work_size`` px is cut from large hosts (offsets on the 8 px JPEG grid);
+3. pristine with probability ``pristine_fraction``; else a forgery kind is drawn
+   (splice, copymove, inpaint, retouch; see :mod:`trufor.data.forgeries`); a splice donor is another
+   photo, of another camera model when EXIF make+model of both are known and one exists;
+4. the whole-image chain (:mod:`trufor.data.processing`): resize, crop to ``size``, JPEG.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image
+
+from ..errors import OutputError
+from ..imageio import read_image
+from .forgeries import DEFAULT_AREA, KINDS, ManipulationFailed, make_forgery
+from .processing import ChainConfig, apply_chain
+from .regions import SHAPES
+
+IMAGE_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
+EXIF_MAKE, EXIF_MODEL = 0x010F, 0x0110
+
+FAKE_LIST, REAL_LIST, MANIFEST = "fake_list.txt", "real_list.txt", "manifest.csv"
+MANIFEST_FIELDS: tuple[str, ...] = ("file", "mask", "kind", "label", "params", "sources")
+
+
+# ----------------------------------------------------------------------------------------- sources
+@dataclass(frozen=True)
+class SourceImage:
+    """A pristine photo: absolute ``path``, ``name`` relative to the scanned folder, EXIF camera model."""
+
+    path: str
+    name: str
+    camera: str | None = None
+
+
+def _exif_text(value) -> str:
+    if isinstance(value, bytes):
+        value = value.decode("latin-1", "replace")
+    return " ".join(str(value).replace("\x00", " ").split())
+
+
+def camera_model(path: str | os.PathLike) -> str | None:
+    """``"make model"`` from EXIF (tags 0x010F, 0x0110), lower-case, or None when absent/unreadable."""
+    try:
+        with Image.open(path) as im:
+            exif = im.getexif()
+            make, model = _exif_text(exif.get(EXIF_MAKE, "")), _exif_text(exif.get(EXIF_MODEL, ""))
+    except Exception:  # an unreadable file is reported when it is read as an image, not here
+        return None
+    if not model:
+        return None
+    if make and not model.lower().startswith(make.lower().split()[0]):
+        model = f"{make} {model}"
+    return model.lower()
+
+
+def scan_sources(root: str | os.PathLike, *, read_exif: bool = True) -> list[SourceImage]:
+    """Every jpg/jpeg/png/tif/tiff under ``root`` (recursively), sorted by relative path."""
+    root = os.fspath(root)
+    if not os.path.isdir(root):
+        raise FileNotFoundError(f"{root}: not a folder of images")
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        dirnames.sort()
+        for fn in sorted(filenames):
+            if fn.lower().endswith(IMAGE_EXTENSIONS) and not fn.startswith("."):
+                path = os.path.join(dirpath, fn)
+                name = os.path.relpath(path, root).replace(os.sep, "/")
+                found.append(SourceImage(os.path.abspath(path), name, camera_model(path) if read_exif else None))
+    found.sort(key=lambda s: s.name)
+    return found
+
+
+def choose_donor(
+    rng: np.random.Generator, sources: Sequence[SourceImage], host: int, prefer_other_camera: bool = True
+) -> tuple[int, bool | None]:
+    """Index of a splice donor other than ``host``; and whether its camera model differs (None: unknown).
+
+    Prefers a donor whose known camera model differs from the host's known one.
+    """
+    n = len(sources)
+    if n < 2:
+        return host, None  # a lone photo is its own donor (a different region of it)
+    cam = sources[host].camera
+    candidates = [i for i in range(n) if i != host]
+    if prefer_other_camera and cam is not None:
+        other = [i for i in candidates if sources[i].camera is not None and sources[i].camera != cam]
+        if other:
+            candidates = other
+    donor = candidates[int(rng.integers(len(candidates)))]
+    dcam = sources[donor].camera
+    return donor, (None if cam is None or dcam is None else dcam != cam)
+
+
+# ------------------------------------------------------------------------------------------ config
+@dataclass(frozen=True)
+class SynthConfig:
+    """What to generate. ``size`` None: no crop; ``work_size`` None: ``ceil(size / min scale)``."""
+
+    kinds: tuple[str, ...] = KINDS
+    kind_weights: tuple[float, ...] | None = None
+    pristine_fraction: float = 0.2
+    size: int | None = 512
+    chain: ChainConfig = field(default_factory=ChainConfig)
+    shapes: tuple[str, ...] = SHAPES
+    area: dict[str, tuple[float, float]] = field(default_factory=lambda: dict(DEFAULT_AREA))
+    work_size: int | None = None
+    prefer_other_camera: bool = True
+
+    def __post_init__(self):
+        bad = [k for k in self.kinds if k not in KINDS]
+        if bad or not self.kinds:
+            raise ValueError(f"unknown forgery kind(s) {bad}; choose from {', '.join(KINDS)}")
+        if not 0.0 <= self.pristine_fraction <= 1.0:
+            raise ValueError("pristine_fraction must be in [0, 1]")
+        if self.kind_weights is not None and len(self.kind_weights) != len(self.kinds):
+            raise ValueError("kind_weights needs one weight per kind")
+        if self.size is not None and self.size < 8:
+            raise ValueError("size must be at least 8 pixels (or None)")
+
+    @property
+    def window(self) -> int | None:
+        if self.work_size is not None:
+            return self.work_size
+        if self.size is None:
+            return None
+        return int(math.ceil(self.size / max(min(self.chain.scale_range), 1e-3)))
+
+
+@dataclass
+class Sample:
+    """One generated image. ``label`` 1 = fake, 0 = real (pristine).
+
+    ``mask`` (uint8 0/1, H x W) marks the pixels whose value the manipulation changed; ``region``
+    (uint8 0/1) where it was allowed to act (``mask`` is inside it, up to resize rounding).
+    """
+
+    index: int
+    image: np.ndarray
+    mask: np.ndarray
+    label: int
+    kind: str
+    params: dict
+    sources: list[str]
+    jpeg_bytes: bytes | None = None
+    region: np.ndarray | None = None
+
+    def target(self, ignore_unchanged: bool = True) -> np.ndarray:
+        """int64 (H, W) training target: 1 forged, 0 authentic, and -1 (ignore) for pixels of the
+        manipulated region that kept their value (when ``ignore_unchanged``)."""
+        t = self.mask.astype(np.int64)
+        if ignore_unchanged and self.region is not None:
+            t[(self.region > 0) & (self.mask == 0)] = -1
+        return t
+
+
+def sample_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
+    """The generator of sample ``index`` in ``epoch``: a function of these three numbers only."""
+    return np.random.default_rng(np.random.SeedSequence([int(seed), int(epoch), int(index)]))
+
+
+def _window(rng: np.random.Generator, image: np.ndarray, size: int | None) -> tuple[np.ndarray, list[int] | None]:
+    """A random window of at most ``size`` px, with offsets on the 8 px grid (keeps JPEG blocks)."""
+    h, w = image.shape[:2]
+    if size is None or (h <= size and w <= size):
+        return image, None
+    ch, cw = min(h, size), min(w, size)
+    top = 8 * int(rng.integers(0, (h - ch) // 8 + 1))
+    left = 8 * int(rng.integers(0, (w - cw) // 8 + 1))
+    return np.ascontiguousarray(image[top : top + ch, left : left + cw]), [top, left, ch, cw]
+
+
+class SyntheticForgeries:
+    """Deterministic sample generator over a list of pristine photos.
+
+    ``sources`` is a folder (scanned with :func:`scan_sources`) or a list of :class:`SourceImage`.
+    """
+
+    def __init__(self, sources, config: SynthConfig | None = None, seed: int = 0):
+        if isinstance(sources, (str, os.PathLike)):
+            sources = scan_sources(sources)
+        self.sources: list[SourceImage] = list(sources)
+        if not self.sources:
+            raise ValueError("no source images (jpg, png, tif) found")
+        self.config = config or SynthConfig()
+        self.seed = int(seed)
+
+    def __len__(self) -> int:
+        return len(self.sources)
+
+    def sample(self, index: int, epoch: int = 0) -> Sample:
+        cfg = self.config
+        ss = np.random.SeedSequence([self.seed, int(epoch), int(index)])
+        r_kind, r_host, r_forge, r_chain = (np.random.default_rng(s) for s in ss.spawn(4))
+        host_i = int(index) % len(self.sources)
+        pristine = r_kind.random() < cfg.pristine_fraction
+        w = np.ones(len(cfg.kinds)) if cfg.kind_weights is None else np.asarray(cfg.kind_weights, float)
+        kind = cfg.kinds[int(r_kind.choice(len(cfg.kinds), p=w / w.sum()))]
+        host_src = self.sources[host_i]
+        host, host_win = _window(r_host, read_image(host_src.path).pixels, cfg.window)
+        params: dict = {"host_window": host_win} if host_win else {}
+        names = [host_src.name]
+        if host_src.camera:
+            params["host_camera"] = host_src.camera
+        if pristine:
+            kind, image, mask = "pristine", host, np.zeros(host.shape[:2], bool)
+            region = mask
+        else:
+            donor = None
+            if kind == "splice":
+                d_i, cross = choose_donor(r_host, self.sources, host_i, cfg.prefer_other_camera)
+                donor, d_win = _window(r_host, read_image(self.sources[d_i].path).pixels, cfg.window)
+                names.append(self.sources[d_i].name)
+                params.update(donor_camera=self.sources[d_i].camera, cross_camera=cross, donor_window=d_win)
+            try:
+                forgery = make_forgery(
+                    kind, r_forge, host, donor, area=cfg.area.get(kind), shapes=cfg.shapes
+                )
+            except ManipulationFailed as exc:  # e.g. a flat saturated photo: keep it, as pristine
+                params["fallback"] = str(exc)
+                kind, image, mask = "pristine", host, np.zeros(host.shape[:2], bool)
+                region = mask
+                names = names[:1]
+            else:
+                image, mask, region = forgery.image, forgery.mask, forgery.region
+                params["manipulation"] = forgery.params
+                params["changed_pixels"] = int(mask.sum())
+        out = apply_chain(r_chain, image, mask, cfg.chain, cfg.size, region=region)
+        params["chain"] = out.params
+        label = int(kind != "pristine")
+        return Sample(
+            int(index), out.image, out.mask.astype(np.uint8), label, kind, params, names,
+            out.jpeg_bytes, out.region.astype(np.uint8),
+        )
+
+
+# ----------------------------------------------------------------------------------------- dataset
+try:  # torch is a dependency of the package, but keep the generator importable without it
+    from torch.utils.data import Dataset as _TorchDataset
+except ImportError:  # pragma: no cover
+    _TorchDataset = object
+
+
+class SyntheticForgeryDataset(_TorchDataset):
+    """A map-style torch Dataset of on-the-fly synthetic forgeries, deterministic in (seed, epoch, index).
+
+    Item ``i`` is a dict:
+
+    * ``image``: float32 tensor (3, size, size) = uint8 / 256 (``as_tensor=True``), else uint8 (size, size, 3);
+    * ``mask``: int64 (size, size): 1 forged (value changed), 0 authentic, -1 ignore: padding, and
+      (``ignore_unchanged=True``) pixels inside the manipulated region whose value did not change;
+    * ``label``: 1 fake, 0 real (int); ``kind``: "splice" | "copymove" | "inpaint" | "retouch" | "pristine";
+    * ``index`` (int) and ``params`` (JSON string: the full recipe, sources included).
+
+    Images smaller than ``size`` after the chain are padded at the bottom/right (image 0, mask -1);
+    ``size=None`` gives whole images (variable sizes: batch size 1 or a custom collate).
+    Call :meth:`set_epoch` before each epoch (non-persistent workers) for new draws per epoch.
+    """
+
+    def __init__(
+        self,
+        sources,
+        length: int | None = None,
+        *,
+        seed: int = 0,
+        size: int | None = 512,
+        kinds: Sequence[str] = KINDS,
+        pristine_fraction: float = 0.2,
+        chain: ChainConfig | None = None,
+        config: SynthConfig | None = None,
+        as_tensor: bool = True,
+        ignore_unchanged: bool = True,
+        epoch: int = 0,
+    ):
+        if config is None:
+            config = SynthConfig(
+                kinds=tuple(kinds), pristine_fraction=pristine_fraction, size=size, chain=chain or ChainConfig()
+            )
+        self.generator = SyntheticForgeries(sources, config, seed)
+        self.length = len(self.generator) if length is None else int(length)
+        self.as_tensor = as_tensor
+        self.ignore_unchanged = ignore_unchanged
+        self.epoch = int(epoch)
+
+    @property
+    def config(self) -> SynthConfig:
+        return self.generator.config
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> dict:
+        if not 0 <= index < self.length:
+            raise IndexError(index)
+        s = self.generator.sample(index, self.epoch)
+        image, mask = s.image, s.target(self.ignore_unchanged)
+        size = self.config.size
+        if size is not None and image.shape[:2] != (size, size):
+            h, w = image.shape[:2]
+            padded = np.zeros((size, size, 3), np.uint8)
+            padded[:h, :w] = image
+            pmask = np.full((size, size), -1, np.int64)
+            pmask[:h, :w] = mask
+            image, mask = padded, pmask
+        params = json.dumps({"sources": s.sources, **s.params}, sort_keys=True)
+        item = {"label": s.label, "kind": s.kind, "index": s.index, "params": params}
+        if self.as_tensor:
+            import torch
+
+            item["image"] = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).float() / 256.0
+            item["mask"] = torch.from_numpy(mask)
+        else:
+            item["image"], item["mask"] = image, mask
+        return item
+
+
+# ------------------------------------------------------------------------------------------ writer
+def _write(path: str, data: bytes) -> None:
+    try:
+        with open(path, "wb") as f:
+            f.write(data)
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write ({exc.strerror or exc})") from exc
+
+
+def _png_bytes(array: np.ndarray) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def write_dataset(
+    sources,
+    out_dir: str | os.PathLike,
+    n: int,
+    *,
+    seed: int = 0,
+    config: SynthConfig | None = None,
+    start: int = 0,
+    progress: Callable[[int, Sample], None] | None = None,
+) -> dict:
+    """Write samples ``start .. start+n-1`` (epoch 0) to ``out_dir`` in the authors' list format.
+
+    Layout: ``fake/NNNNNN.{png,jpg}`` + ``masks/NNNNNN.png`` (0/255), ``real/NNNNNN.{png,jpg}``;
+    ``fake_list.txt`` (``image,mask`` per line), ``real_list.txt`` (``image`` per line), paths
+    relative to ``out_dir``; ``manifest.csv`` (file, mask, kind, label, params JSON, sources joined
+    by ``;``). A JPEG is written with the exact bytes the chain produced; other images as PNG.
+    The files written are those of :class:`SyntheticForgeryDataset` items (before padding).
+    Returns counts per kind.
+    """
+    gen = SyntheticForgeries(sources, config, seed)
+    out_dir = os.fspath(out_dir)
+    for sub in ("fake", "masks", "real"):
+        try:
+            os.makedirs(os.path.join(out_dir, sub), exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"{out_dir}: cannot create output folder ({exc.strerror or exc})") from exc
+    fake_lines, real_lines, rows = [], [], []
+    counts: dict[str, int] = {}
+    for index in range(start, start + n):
+        s = gen.sample(index)
+        stem = f"{index:06d}"
+        ext = ".jpg" if s.jpeg_bytes is not None else ".png"
+        rel = f"{'fake' if s.label else 'real'}/{stem}{ext}"
+        _write(os.path.join(out_dir, rel), s.jpeg_bytes if s.jpeg_bytes is not None else _png_bytes(s.image))
+        rel_mask = ""
+        if s.label:
+            rel_mask = f"masks/{stem}.png"
+            _write(os.path.join(out_dir, rel_mask), _png_bytes(s.mask.astype(np.uint8) * 255))
+            fake_lines.append(f"{rel},{rel_mask}")
+        else:
+            real_lines.append(rel)
+        rows.append(
+            {
+                "file": rel,
+                "mask": rel_mask,
+                "kind": s.kind,
+                "label": s.label,
+                "params": json.dumps(s.params, sort_keys=True),
+                "sources": ";".join(s.sources),
+            }
+        )
+        counts[s.kind] = counts.get(s.kind, 0) + 1
+        if progress is not None:
+            progress(index, s)
+    for name, lines in ((FAKE_LIST, fake_lines), (REAL_LIST, real_lines)):
+        _write(os.path.join(out_dir, name), "".join(line + "\n" for line in lines).encode())
+    try:
+        with open(os.path.join(out_dir, MANIFEST), "w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=MANIFEST_FIELDS)
+            writer.writeheader()
+            writer.writerows(rows)
+    except OSError as exc:
+        raise OutputError(f"{out_dir}/{MANIFEST}: cannot write ({exc.strerror or exc})") from exc
+    return counts
+
+
+def read_list(path: str | os.PathLike) -> list[tuple[str, ...]]:
+    """Parse a list file: one tuple per non-empty line (``(image, mask)`` for fake, ``(image,)`` for real).
+
+    Paths are returned as written (relative to the list's folder).
+    """
+    with open(path, encoding="utf-8") as f:
+        return [tuple(p.strip() for p in line.rstrip("\n").split(",")) for line in f if line.strip()]
