@@ -283,7 +283,8 @@ def _items_by_index(ds, num_workers, order):
     out = {}
     for batch in loader:
         for k, idx in enumerate(batch["index"].tolist()):
-            out[idx] = (batch["image"][k], batch["mask"][k], int(batch["label"][k]), batch["kind"][k], batch["params"][k])
+            b = batch
+            out[idx] = (b["image"][k], b["mask"][k], int(b["label"][k]), b["kind"][k], b["params"][k])
     return out
 
 
@@ -343,6 +344,13 @@ def test_pristine_samples_go_through_the_same_chain(sources):
         assert s.jpeg_bytes is not None and "resize" in s.params["chain"]
 
 
+def test_unforgeable_photo_falls_back_to_pristine(tmp_path):
+    Image.fromarray(np.full((48, 48, 3), 255, np.uint8)).save(tmp_path / "white.png")
+    gen = SyntheticForgeries(tmp_path, SynthConfig(size=None, chain=NO_CHAIN, pristine_fraction=0.0), seed=0)
+    s = gen.sample(0)
+    assert s.kind == "pristine" and s.label == 0 and not s.mask.any() and "fallback" in s.params
+
+
 # ------------------------------------------------------------------------------------ writer / CLI
 def test_write_dataset_lists_manifest_and_exact_bytes(sources, tmp_path):
     cfg = SynthConfig(size=64, pristine_fraction=0.3)
@@ -372,6 +380,15 @@ def test_write_dataset_lists_manifest_and_exact_bytes(sources, tmp_path):
         json.loads(r["params"])
         assert r["label"] == str(int(r["kind"] != "pristine"))
         assert all(n in {s.name for s in sources} for n in r["sources"].split(";"))
+
+
+def test_written_lists_load_with_the_benchmark_reader(sources, tmp_path):
+    datasets = pytest.importorskip("trufor.datasets")
+    write_dataset(sources, tmp_path, 6, seed=8, config=SynthConfig(size=64, pristine_fraction=0.5))
+    ds = datasets.from_lists(tmp_path / "fake_list.txt", tmp_path / "real_list.txt", root=tmp_path)
+    assert len(ds.samples) == 6
+    assert not [s for s in ds.samples if s.skip or s.mask_issue]
+    assert {s.label for s in ds.samples} == {0, 1}
 
 
 def test_cli_synth_end_to_end(src_dir, tmp_path, capsys):

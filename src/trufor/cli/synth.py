@@ -93,7 +93,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {index - args.start + 1}/{args.n}", file=sys.stderr)
 
     try:
-        counts = write_dataset(sources, args.out, args.n, seed=args.seed, config=config, start=args.start, progress=progress)
+        counts = write_dataset(
+            sources, args.out, args.n, seed=args.seed, config=config, start=args.start, progress=progress
+        )
     except TruForError as exc:
         print(f"trufor synth: {exc}", file=sys.stderr)
         return 1

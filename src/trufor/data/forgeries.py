@@ -318,7 +318,8 @@ def _retouch_op(rng: np.random.Generator, crop: np.ndarray, op: str) -> tuple[np
         down = (cv2.INTER_AREA, cv2.INTER_LINEAR)[int(rng.integers(2))]
         up = (cv2.INTER_LINEAR, cv2.INTER_CUBIC, cv2.INTER_NEAREST)[int(rng.integers(3))]
         small = cv2.resize(crop, (sw, sh), interpolation=down)
-        return cv2.resize(small, (cw, ch), interpolation=up), {"factor": round(fac, 4), "down": int(down), "up": int(up)}
+        params = {"factor": round(fac, 4), "down": int(down), "up": int(up)}
+        return cv2.resize(small, (cw, ch), interpolation=up), params
     if op == "jpeg":
         q = int(rng.integers(40, 91))
         buf = io.BytesIO()
