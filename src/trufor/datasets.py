@@ -469,12 +469,13 @@ def load_dataset(
     masks: str | None = None,
     pattern: str = "{stem}.png",
     real: str | None = None,
-    mask_format: MaskFormat | None = None,
+    mask_overrides: dict | None = None,
 ) -> Dataset:
     """Resolve a DATASET argument: a known name, ``list:FAKE_LIST[,REAL_LIST]`` or ``folder``.
 
     List paths are relative to the current folder, or to ``root`` when not found there.
-    ``mask_format`` overrides the dataset's own convention.
+    ``mask_overrides`` (``threshold``, ``invert``, ``channel``; None values ignored) change the
+    dataset's own mask convention.
     """
     root_p = Path(root)
     if not root_p.is_dir():
@@ -490,20 +491,24 @@ def load_dataset(
 
         fake = where(parts[0])
         realp = where(parts[1]) if len(parts) == 2 and parts[1] else None
-        ds = from_lists(fake, realp, root=root_p, mask_root=mask_root, mask_format=mask_format or MaskFormat())
+        ds = from_lists(fake, realp, root=root_p, mask_root=mask_root)
     elif key == "folder":
         if not images:
             raise DatasetError("the folder layout needs --images (and usually --masks and --pattern)")
-        ds = from_folders(images, masks, pattern, real, root=root_p, mask_format=mask_format or MaskFormat())
+        ds = from_folders(images, masks, pattern, real, root=root_p)
     elif key in KNOWN_DATASETS:
         ds = KNOWN_DATASETS[key](root_p, mask_root=mask_root)
-        if mask_format is not None:
-            ds.mask_format = mask_format
     else:
         known = ", ".join(KNOWN_DATASETS)
         raise DatasetError(f"unknown dataset {spec!r}: use one of {known}, list:FAKE[,REAL] or folder")
     if not ds.samples:
         raise DatasetError(f"{ds.name}: no images found under {root}")
+    overrides = {k: v for k, v in (mask_overrides or {}).items() if v is not None}
+    if overrides:
+        try:
+            ds.mask_format = replace(ds.mask_format, **overrides)
+        except TypeError as exc:
+            raise DatasetError(f"bad mask option: {exc}") from None
     return ds
 
 

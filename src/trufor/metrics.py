@@ -172,7 +172,7 @@ def sweep_pixel_auc(sweep: ThresholdSweep) -> float:
     # Ascending thresholds give decreasing (FPR, TPR); prepend the "everything forged" corner.
     fpr = np.concatenate(([1.0], sweep.fp / sweep.n_pristine))
     tpr = np.concatenate(([1.0], sweep.tp / sweep.n_forged))
-    return float(_trapezoid_area(fpr, tpr))
+    return float(np.clip(_trapezoid_area(fpr, tpr), 0.0, 1.0))  # clip rounding (1 + 2e-16)
 
 
 @dataclass(frozen=True)

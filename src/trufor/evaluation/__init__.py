@@ -1,0 +1,25 @@
+"""Evaluating a model on a benchmark: run (or reuse) the analyses, score them, write a report.
+
+    >>> from trufor.datasets import load_dataset
+    >>> from trufor.evaluation import evaluate, write_report
+    >>> ds = load_dataset("casia1", "/data/casia1")
+    >>> result = evaluate(ds, model, "report/npz")
+    >>> write_report(result, "report")
+"""
+
+from __future__ import annotations
+
+from .report import write_report
+from .runner import DETECTION_ONLY, OK, SKIPPED, EvalResult, ImageRecord, evaluate, npz_path_for, read_output_npz
+
+__all__ = [
+    "DETECTION_ONLY",
+    "OK",
+    "SKIPPED",
+    "EvalResult",
+    "ImageRecord",
+    "evaluate",
+    "npz_path_for",
+    "read_output_npz",
+    "write_report",
+]

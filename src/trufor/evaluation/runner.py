@@ -1,0 +1,228 @@
+"""Running a model over a dataset and scoring it with the authors' protocol.
+
+The runner takes a model object (anything with ``analyze(path)`` returning ``.score``, ``.map``,
+``.conf`` and ``.save_npz(path)``; its ``name`` is recorded when present), so tests can pass a fake.
+Each analysed image is cached as ``<npz_dir>/<sample name>.npz`` (keys map, conf, score, as the
+official tool writes them); a complete npz already there is reused instead of running the model.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from .. import metrics as M
+from ..datasets import FAKE, Dataset, Sample, load_mask
+from ..errors import TruForError
+
+#: Per-image localization metrics, in report order.
+LOCALIZATION_KEYS = ("f1_best", "f1_th", "iou_best", "iou_th", "mcc_best", "mcc_th", "pixel_auc")
+
+# Record status values.
+OK = "ok"  # evaluated (fake: detection and localization; real: detection)
+DETECTION_ONLY = "detection only"  # fake image whose mask cannot be used
+SKIPPED = "skipped"  # not evaluated at all
+
+
+@dataclass
+class ImageRecord:
+    """What happened to one sample, and its metrics (NaN where not computed)."""
+
+    name: str
+    label: int
+    image: str
+    mask: str | None = None
+    npz: str | None = None
+    status: str = SKIPPED
+    reason: str = ""
+    score: float = math.nan
+    cached: bool = False
+    forged_fraction: float = math.nan  # share of the mask marked forged (before the protocol bands)
+    metrics: dict[str, Any] = field(default_factory=dict)  # LocalizationResult fields, fakes only
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def is_fake(self) -> bool:
+        return self.label == FAKE
+
+    def metric(self, key: str) -> float:
+        value = self.metrics.get(key, math.nan)
+        return math.nan if value is None else float(value)
+
+
+@dataclass
+class EvalResult:
+    """Everything a report needs: per-image records and the aggregated metrics."""
+
+    dataset: Dataset
+    model_name: str | None
+    records: list[ImageRecord]
+    localization: dict[str, Any]
+    detection: M.DetectionResult
+    settings: dict[str, Any]
+    seconds: float
+    notes: list[str] = field(default_factory=list)  # dataset-level warnings found while evaluating
+
+    @property
+    def counts(self) -> dict[str, int]:
+        recs = self.records
+        return {
+            "samples": len(recs),
+            "fake": sum(r.is_fake for r in recs),
+            "real": sum(not r.is_fake for r in recs),
+            "evaluated": sum(r.status != SKIPPED for r in recs),
+            "detection_only": sum(r.status == DETECTION_ONLY for r in recs),
+            "skipped": sum(r.status == SKIPPED for r in recs),
+            "cached": sum(r.cached for r in recs),
+            "analyzed": sum(r.status != SKIPPED and not r.cached for r in recs),
+        }
+
+    def localized(self) -> list[ImageRecord]:
+        """Fake images with localization metrics."""
+        return [r for r in self.records if r.is_fake and r.status == OK]
+
+
+def npz_path_for(npz_dir: str | os.PathLike, sample: Sample) -> Path:
+    """Cache file of a sample: ``<npz_dir>/<name>.npz`` (the official tool's naming)."""
+    return Path(npz_dir) / f"{sample.name}.npz"
+
+
+def read_output_npz(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray | None, float] | None:
+    """``(map, conf, score)`` from an output npz, or None when absent, unreadable or incomplete.
+
+    A missing ``score`` (the official tool without detection) reads as NaN; a missing ``conf`` as None.
+    """
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if "map" not in data.files:
+                return None
+            map_ = np.asarray(data["map"])
+            conf = np.asarray(data["conf"]) if "conf" in data.files else None
+            score = float(np.asarray(data["score"]).reshape(-1)[0]) if "score" in data.files else math.nan
+    except Exception:  # missing, truncated or not an npz: recompute
+        return None
+    if map_.ndim != 2:
+        return None
+    return map_, conf, score
+
+
+def _analyze(model, sample: Sample, npz: Path, rec: ImageRecord, recompute: bool):
+    """The (map, conf, score) of a sample: from its cache, else from the model (then cached)."""
+    if not recompute and npz.is_file():
+        out = read_output_npz(npz)
+        if out is not None:
+            rec.cached = True
+            return out
+        rec.warnings.append(f"cached output {npz.name} is unreadable: analysed again")
+    if model is None:
+        rec.reason = "no cached output and no model to analyse the image"
+        return None
+    try:
+        result = model.analyze(sample.image)
+    except TruForError as exc:
+        rec.reason = f"analysis failed: {exc}"
+        return None
+    except Exception as exc:  # e.g. out of memory on one huge image: report it, go on with the rest
+        rec.reason = f"analysis failed: {type(exc).__name__}: {exc}"
+        return None
+    rec.warnings.extend(str(w) for w in (getattr(result, "warnings", None) or []))
+    result.save_npz(npz)  # OutputError (disk full, permissions) stops the run: it would repeat
+    conf = getattr(result, "conf", None)
+    return np.asarray(result.map), None if conf is None else np.asarray(conf), float(result.score)
+
+
+def evaluate(
+    dataset: Dataset,
+    model,
+    npz_dir: str | os.PathLike,
+    *,
+    mismatch: str = "fix",
+    recompute: bool = False,
+    on_record: Callable[[ImageRecord], None] | None = None,
+) -> EvalResult:
+    """Analyse every sample of ``dataset`` (or reuse its cached npz) and compute the metrics.
+
+    Args:
+        model: object with ``analyze(path)``, or None to use cached outputs only.
+        npz_dir: where outputs are cached (and looked up).
+        mismatch: mask size policy, see :func:`trufor.datasets.load_mask`.
+        recompute: ignore cached outputs.
+        on_record: called after each sample (progress display).
+    """
+    start = time.perf_counter()
+    records: list[ImageRecord] = []
+    pooled = M.PooledPixelAUC()
+    for sample in dataset.samples:
+        rec = ImageRecord(name=sample.name, label=sample.label, image=sample.image, mask=sample.mask)
+        records.append(rec)
+        if sample.skip:
+            rec.reason = sample.skip
+        else:
+            npz = npz_path_for(npz_dir, sample)
+            out = _analyze(model, sample, npz, rec, recompute)
+            if out is not None:
+                map_, _conf, rec.score = out
+                rec.npz = str(npz)
+                rec.status = OK
+                if sample.label == FAKE:
+                    _localize(rec, sample, map_, dataset, mismatch, pooled)
+        if on_record is not None:
+            on_record(rec)
+
+    localization = summarize_localization(records)
+    localization["pixel_auc_pooled"] = pooled.value
+    evaluated = [r for r in records if r.status != SKIPPED]
+    detection = M.detection_metrics([r.score for r in evaluated], [r.label for r in evaluated])
+    settings = {
+        "erode_size": M.ERODE_SIZE,
+        "dilate_size": M.DILATE_SIZE,
+        "threshold": M.THRESHOLD,
+        "mask_format": dataset.mask_format.describe(),
+        "mask_mismatch": mismatch,
+        "npz_dir": str(npz_dir),
+    }
+    name = getattr(model, "name", None) if model is not None else None
+    notes = []
+    if localization["median_forged_fraction"] > 0.5:
+        notes.append(f"most masks mark more than half of their image as forged (median "
+                     f"{localization['median_forged_fraction']:.0%}): are they inverted? (--invert-masks)")
+    return EvalResult(dataset, name, records, localization, detection, settings, time.perf_counter() - start, notes)
+
+
+def _localize(rec: ImageRecord, sample: Sample, map_: np.ndarray, dataset: Dataset, mismatch: str,
+              pooled: M.PooledPixelAUC) -> None:
+    if sample.mask_issue or not sample.mask:
+        rec.status, rec.reason = DETECTION_ONLY, sample.mask_issue or "no ground-truth mask"
+        return
+    loaded = load_mask(sample.mask, dataset.mask_format, map_.shape, mismatch=mismatch, image=sample.image)
+    rec.warnings.extend(loaded.warnings)
+    if loaded.mask is None:
+        rec.status, rec.reason = DETECTION_ONLY, loaded.issue or "mask unusable"
+        return
+    gt = loaded.mask
+    rec.forged_fraction = float(gt.mean())
+    pristine, forged = M.protocol_regions(gt)
+    result = M.localization_metrics_regions(map_, pristine, forged)
+    rec.metrics = result.as_dict()
+    if np.isnan(map_).any():
+        rec.warnings.append("map contains NaN")
+    pooled.update(map_, pristine, forged)
+
+
+def summarize_localization(records: list[ImageRecord]) -> dict[str, Any]:
+    """NaN-safe means of the per-image localization metrics over fake images, with counts."""
+    fakes = [r for r in records if r.is_fake and r.status == OK]
+    out: dict[str, Any] = {"n_images": len(fakes)}
+    for key in LOCALIZATION_KEYS:
+        values = [r.metric(key) for r in fakes]
+        out[key] = M.nanmean(values)
+        out[f"n_nan_{key}"] = int(sum(math.isnan(v) for v in values))
+    fractions = [r.forged_fraction for r in fakes]
+    out["median_forged_fraction"] = float(np.median(fractions)) if fractions else math.nan
+    return out
