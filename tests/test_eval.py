@@ -327,3 +327,16 @@ def test_casia1_defects_end_to_end(tmp_path):
     assert any("rotated 90 degrees counter-clockwise" in w for w in by["0275.jpg"].warnings)
     assert by["0542.jpg"].status == DETECTION_ONLY and by["0542.jpg"].reason.startswith("no ground-truth mask")
     assert res.counts["evaluated"] == 6 and res.detection.n_fake == 4 and res.detection.n_real == 2
+
+
+def test_real_inference_api_small_random_model(synthetic, small_weights):
+    """The runner against the real load_model()/analyze() contract (random small model, CPU)."""
+    ds, tmp = synthetic
+    model = trufor.load_model(small_weights, device="cpu")
+    sub = D.Dataset("sub", ds.root, [ds.samples[0], ds.samples[-1]], ds.mask_format)
+    res = evaluate(sub, model, tmp / "npz")
+    assert [r.status for r in res.records] == [OK, OK]
+    assert res.model_name == model.name
+    cached = read_output_npz(tmp / "npz" / "f0.png.npz")
+    assert cached is not None and cached[0].shape == (H, W) and cached[1].shape == (H, W)
+    assert 0.0 <= cached[2] <= 1.0 and not math.isnan(res.records[0].metric("f1_best"))

@@ -190,7 +190,7 @@ def test_sweep_is_fast_on_a_large_map():
     m = rng.random(gt.shape, dtype=np.float32)
     t0 = time.perf_counter()
     M.localization_metrics(m, gt)
-    assert time.perf_counter() - t0 < 5.0  # ~0.3 s on one core; generous for a shared machine
+    assert time.perf_counter() - t0 < 5.0  # ~0.4 s on one core; generous for a shared machine
 
 
 # ----------------------------------------------------------------------------------------------
