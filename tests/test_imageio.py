@@ -541,6 +541,18 @@ def test_max_pixels_cap(tmp_path, cap):
     assert "--max-pixels" in err.hint and "1920" in err.problem
 
 
+def test_gif_frame_larger_than_screen_is_capped(tmp_path):
+    buf = io.BytesIO()
+    Image.fromarray(rand_rgb(6, 8)).save(buf, "GIF")
+    data = bytearray(buf.getvalue())
+    at = data.index(b",\x00\x00\x00\x00")  # image descriptor at (0, 0)
+    data[at + 5 : at + 9] = struct.pack("<HH", 100, 100)  # frame 100x100 on an 8x6 screen
+    p = tmp_path / "bigframe.gif"
+    p.write_bytes(bytes(data))
+    err = read_error(p, max_pixels=5000)
+    assert "10000 pixels" in err.problem and "--max-pixels" in err.hint
+
+
 def test_max_pixels_exact_and_none(tmp_path):
     p = tmp_path / "a.png"
     p.write_bytes(_encoded("PNG"))

@@ -561,6 +561,10 @@ def _decode_once(
 
     if frames > 1:
         notes.append(f"{fmt} file holds {frames} frames/pages: only the first is analysed")
+    elif frames == 0:
+        notes.append(
+            f"{fmt} file has damaged data after the first frame: only the first is analysed"
+        )
     notes.extend(_extension_notes(name, fmt))
     pixels = _orient(pixels, orientation, exif_transpose, notes)
     if isinstance(heif_orientation, int) and heif_orientation in _ORIENTATION_TEXT:
@@ -606,13 +610,20 @@ def _exc_text(exc: BaseException) -> str:
 
 
 def _count_frames(im: Image.Image, fmt: str) -> int:
-    """Number of frames/pages, 1 when unknown. MPO's extra frames are previews: not counted."""
-    if fmt == "MPO" or not getattr(im, "is_animated", False):
+    """Number of frames/pages; 0 when the data after the first frame is too damaged to tell.
+
+    MPO's extra frames are previews (camera JPEGs), not counted.
+    """
+    if fmt == "MPO":
         return 1
     try:
+        # Both are properties that parse the file further: a damaged later frame raises here
+        # (e.g. IndexError from the GIF plugin; see tests/corpus/).
+        if not getattr(im, "is_animated", False):
+            return 1
         return max(int(im.n_frames), 1)
-    except Exception:  # a damaged later frame: still more than one
-        return 2
+    except Exception:
+        return 0
 
 
 def _extension_notes(name: str, fmt: str) -> list[str]:
@@ -640,7 +651,8 @@ def _orient(pixels: np.ndarray, orientation: Any, apply: bool, notes: list[str])
     if not apply:
         notes.append(
             f"EXIF orientation {orientation} ({text}) not applied: the stored pixel grid is "
-            "analysed, as by the official tool; pass exif_transpose=True to rotate"
+            "analysed, as by the official tool; pass exif_transpose=True (CLI: --exif-transpose) "
+            "to rotate"
         )
         return pixels
     notes.append(f"EXIF orientation {orientation} ({text}) applied (exif_transpose=True)")
