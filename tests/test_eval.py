@@ -138,7 +138,7 @@ def test_evaluate_statuses_and_metrics(synthetic):
     assert len(model.calls) == 12  # every existing image once
     c = res.counts
     assert (c["samples"], c["evaluated"], c["skipped"], c["detection_only"], c["cached"]) == (13, 12, 1, 2, 0)
-    assert res.localization["n_images"] == 6
+    assert res.localization["n_images"] == 6 and res.localization["n_no_forged_after_erosion"] == 0
     f1s = [by[f"f{i}.png"].metric("f1_best") for i in (0, 1, 2, 3, 6, 7)]
     assert res.localization["f1_best"] == pytest.approx(np.mean(f1s))
     det = res.detection
@@ -164,6 +164,22 @@ def test_cached_outputs_are_reused(synthetic):
     model = FakeModel()
     evaluate(ds, model, tmp / "npz", recompute=True)
     assert len(model.calls) == 12
+
+
+def test_thin_forgery_is_counted_and_flagged(tmp_path):
+    img = np.full((H, W, 3), 120, np.uint8)
+    img[20:30, 10:100, 0] = 230  # a 10-px strip: nothing survives the 15x15 erosion
+    Image.fromarray(img).save(tmp_path / "thin.png")
+    mask = np.zeros((H, W), np.uint8)
+    mask[20:30, 10:100] = 255
+    Image.fromarray(mask).save(tmp_path / "thin_gt.png")
+    ds = D.Dataset("thin", str(tmp_path), [D.Sample("thin.png", str(tmp_path / "thin.png"), D.FAKE,
+                                                    str(tmp_path / "thin_gt.png"))])
+    res = evaluate(ds, FakeModel(), tmp_path / "npz")
+    rec = res.records[0]
+    assert rec.metric("f1_best") == 0.0 and rec.metrics["n_forged"] == 0
+    assert any("thin forgery" in w for w in rec.warnings)
+    assert res.localization["n_no_forged_after_erosion"] == 1
 
 
 def test_no_model_and_failures(synthetic):

@@ -178,7 +178,8 @@ def gallery_figure(result: EvalResult, records: list[ImageRecord], title: str, p
                 ax.imshow(_thumb(data, GALLERY_SIDE), interpolation="nearest", **kw)
         name = rec.name if len(rec.name) <= 48 else "..." + rec.name[-45:]
         row[0].set_ylabel(name, fontsize=7)
-        row[1].set_xlabel(f"F1 best {rec.metric('f1_best'):.3f}  F1@0.5 {rec.metric('f1_th'):.3f}", fontsize=8)
+        row[1].set_xlabel(f"F1 best {rec.metric('f1_best'):.3f}  F1@0.5 {rec.metric('f1_th'):.3f}  "
+                          f"({rec.metrics.get('n_forged', 0)} forged px)", fontsize=8)
         row[2].set_xlabel(f"score {rec.score:.3f}", fontsize=8)
     fig.suptitle(title, fontsize=12)
     fig.tight_layout()

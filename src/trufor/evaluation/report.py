@@ -71,6 +71,9 @@ def headline_rows(result: EvalResult) -> list[tuple[str, str, str]]:
     n_loc = loc.get("n_images", 0)
     rows = [("localization", f"{label}", _fmt(loc.get(key))) for key, label in LOCALIZATION_ROWS]
     rows.append(("localization", "fake images with a usable mask", str(n_loc)))
+    thin = loc.get("n_no_forged_after_erosion", 0)
+    if thin:
+        rows.append(("localization", "  of which no forged pixel after erosion (F1 0)", str(thin)))
     rows += [
         ("detection", "ROC AUC", _fmt(det.auc)),
         ("detection", "balanced accuracy (score > 0.5)", _fmt(det.balanced_accuracy)),

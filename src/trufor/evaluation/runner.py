@@ -210,6 +210,8 @@ def _localize(rec: ImageRecord, sample: Sample, map_: np.ndarray, dataset: Datas
     pristine, forged = M.protocol_regions(gt)
     result = M.localization_metrics_regions(map_, pristine, forged)
     rec.metrics = result.as_dict()
+    if result.n_forged == 0 and gt.any():
+        rec.warnings.append("no forged pixel left after the 15x15 erosion (thin forgery): best F1 is 0 by protocol")
     if np.isnan(map_).any():
         rec.warnings.append("map contains NaN")
     pooled.update(map_, pristine, forged)
@@ -223,6 +225,7 @@ def summarize_localization(records: list[ImageRecord]) -> dict[str, Any]:
         values = [r.metric(key) for r in fakes]
         out[key] = M.nanmean(values)
         out[f"n_nan_{key}"] = int(sum(math.isnan(v) for v in values))
+    out["n_no_forged_after_erosion"] = sum(r.metrics.get("n_forged") == 0 for r in fakes)
     fractions = [r.forged_fraction for r in fakes]
     out["median_forged_fraction"] = float(np.median(fractions)) if fractions else math.nan
     return out
