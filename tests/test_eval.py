@@ -302,6 +302,22 @@ def test_cli_limit_and_mask_options(synthetic, monkeypatch):
     assert "are they inverted?" in doc["notes"][0]  # these masks were not inverted: flagged
 
 
+def test_cli_model_that_cannot_load_stops_the_run(synthetic, monkeypatch, capsys):
+    ds, tmp = synthetic
+    calls = []
+
+    def broken(weights=None, device="cpu"):
+        calls.append(weights)
+        raise trufor.WeightsError(f"{weights}: weights file not found")
+
+    monkeypatch.setattr(trufor, "load_model", broken)
+    rc = main(["eval", "list:fake.txt,real.txt", "--root", ds.root, "-o", str(tmp / "x"), "--weights", "nope.pth",
+               "--device", "cpu", "-q"])
+    assert rc == 1 and calls == ["nope.pth"]  # tried once, not once per image
+    err = capsys.readouterr().err
+    assert "nope.pth: weights file not found" in err and "Traceback" not in err
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [

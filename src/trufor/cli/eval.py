@@ -48,8 +48,8 @@ def register(subparsers) -> None:
     g = p.add_argument_group("ground truth")
     g.add_argument("--mask-root", default=None, metavar="DIR",
                    help="folder the mask paths are relative to (list files, DSO-1); default: --root")
-    g.add_argument("--invert-masks", action="store_true", default=None,
-                   help="black marks the forgery (default for dso1 and nist16)")
+    g.add_argument("--invert-masks", action=argparse.BooleanOptionalAction, default=None,
+                   help="black marks the forgery (default for dso1 and nist16; --no-invert-masks to undo)")
     g.add_argument("--mask-threshold", type=int, default=None, metavar="T",
                    help="a mask pixel is forged when its level is > T (default 0; 127 for columbia)")
     g.add_argument("--mask-channel", choices=sorted(CHANNELS), default=None,
@@ -100,9 +100,13 @@ class LazyModel:
     def analyze(self, path):
         if self._model is None:
             from .. import load_model
+            from ..evaluation import EvaluationAborted
             from ..outputs import atomic_write
 
-            self._model = load_model(self.weights, device=self.device)
+            try:
+                self._model = load_model(self.weights, device=self.device)
+            except TruForError as exc:
+                raise EvaluationAborted(str(exc)) from None
             previous = self.cached_name()
             if previous and previous != self._model.name:
                 self.notify(f"cached outputs in {self.npz_dir} come from {previous}, new ones from "

@@ -10,13 +10,24 @@
 from __future__ import annotations
 
 from .report import write_report
-from .runner import DETECTION_ONLY, OK, SKIPPED, EvalResult, ImageRecord, evaluate, npz_path_for, read_output_npz
+from .runner import (
+    DETECTION_ONLY,
+    OK,
+    SKIPPED,
+    EvalResult,
+    EvaluationAborted,
+    ImageRecord,
+    evaluate,
+    npz_path_for,
+    read_output_npz,
+)
 
 __all__ = [
     "DETECTION_ONLY",
     "OK",
     "SKIPPED",
     "EvalResult",
+    "EvaluationAborted",
     "ImageRecord",
     "evaluate",
     "npz_path_for",

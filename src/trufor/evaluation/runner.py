@@ -30,6 +30,11 @@ DETECTION_ONLY = "detection only"  # fake image whose mask cannot be used
 SKIPPED = "skipped"  # not evaluated at all
 
 
+class EvaluationAborted(TruForError):
+    """Raised by a model (e.g. when its weights cannot be loaded) to stop the whole run instead of
+    failing image after image."""
+
+
 @dataclass
 class ImageRecord:
     """What happened to one sample, and its metrics (NaN where not computed)."""
@@ -125,6 +130,8 @@ def _analyze(model, sample: Sample, npz: Path, rec: ImageRecord, recompute: bool
         return None
     try:
         result = model.analyze(sample.image)
+    except EvaluationAborted:
+        raise
     except TruForError as exc:
         rec.reason = f"analysis failed: {exc}"
         return None
