@@ -1,0 +1,122 @@
+"""``trufor train``: run a training phase from a YAML config, export the result, inspect Noiseprint++.
+
+    trufor train CONFIG.yaml [KEY=VALUE ...] [--print-config]
+    trufor train export CHECKPOINT OUT.safetensors [--half] [--licence TEXT] [--note TEXT]
+    trufor train noiseprint-figure WEIGHTS IMAGE -o OUT.png [--mask MASK]
+
+Rerunning the same ``trufor train CONFIG.yaml`` continues from the run's ``last.pt``. Several GPUs:
+``torchrun --nproc_per_node=N -m trufor train CONFIG.yaml``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+
+from ._common import console, fail
+
+ACTIONS = ("export", "noiseprint-figure")
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "train", help="train a model (phase 1, 2 or 3 from a YAML config), or export one",
+        description="Run the training phase described by CONFIG.yaml (phase, data, model variant, schedule), "
+                    "with dotted overrides such as train.lr=0.01. Rerun the same command to continue a stopped run. "
+                    "`trufor train export CKPT OUT.safetensors` writes the trained model for `trufor detect --weights`; "
+                    "`trufor train noiseprint-figure WEIGHTS IMAGE -o OUT.png` shows a Noiseprint++. "
+                    "See docs/TRAINING.md.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n"
+               "  trufor train configs/bundled_phase1.yaml\n"
+               "  trufor train configs/bundled_phase2.yaml train.lr=0.01 train.epochs=5\n"
+               "  trufor train export out/train/bundled_phase3/best.pt trufor_small.safetensors --half\n"
+               "  torchrun --nproc_per_node=4 -m trufor train configs/phase2.yaml",
+    )
+    p.add_argument("config", metavar="CONFIG.yaml", help="training config (or the action export / noiseprint-figure)")
+    p.add_argument("rest", nargs=argparse.REMAINDER, metavar="KEY=VALUE",
+                   help="config overrides (e.g. train.lr=0.01 data.crop_size=256); --print-config shows the "
+                        "resolved config and exits")
+    p.set_defaults(func=run)
+
+
+def _train(config: str, rest: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="trufor train CONFIG.yaml")
+    parser.add_argument("overrides", nargs="*")
+    parser.add_argument("--print-config", action="store_true")
+    args = parser.parse_args(rest)
+    from ..training import ConfigError, TrainingError, load_config, train
+
+    try:
+        cfg = load_config(config, args.overrides)
+    except ConfigError as exc:
+        return fail(str(exc))
+    if args.print_config:
+        print(cfg.to_yaml(), end="")
+        return 0
+    command = "trufor train " + " ".join(shlex.quote(a) for a in [config, *args.overrides])
+    try:
+        result = train(cfg, command=command)
+    except (ConfigError, TrainingError) as exc:
+        return fail(str(exc))
+    except KeyboardInterrupt:
+        return 130
+    if not result.finished:
+        return 0
+    console(err=True).print(f"done: {result.step} steps, best {result.best_metric} = {result.best_value}; "
+                            f"checkpoints in {result.output_dir}")
+    return 0
+
+
+def _export(rest: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="trufor train export",
+                                     description="Write a phase-3 checkpoint as .safetensors for trufor detect.")
+    parser.add_argument("checkpoint", help="best.pt or last.pt of a phase-3 run")
+    parser.add_argument("out", help="output .safetensors file")
+    parser.add_argument("--half", action="store_true", help="store float16 tensors (half the size)")
+    parser.add_argument("--licence", default=None, help="licence text (default: the project's own, Apache-2.0)")
+    parser.add_argument("--note", default=None, help="a line appended to the provenance text")
+    parser.add_argument("--allow-phase2", action="store_true", help="export a phase-2 checkpoint (untrained heads)")
+    args = parser.parse_args(rest)
+    from ..errors import TruForError
+    from ..training.export import OWN_LICENCE, export_checkpoint
+
+    try:
+        path = export_checkpoint(args.checkpoint, args.out, half=args.half, licence=args.licence or OWN_LICENCE,
+                                 note=args.note, allow_phase2=args.allow_phase2)
+    except TruForError as exc:
+        return fail(str(exc))
+    console(err=True).print(f"wrote {path}  (use: trufor detect --weights {path} IMAGE)")
+    return 0
+
+
+def _figure(rest: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="trufor train noiseprint-figure",
+                                     description="Save image | Noiseprint++ (| mask) for a trained extractor.")
+    parser.add_argument("weights", help="a training checkpoint (any phase) or one of our .safetensors")
+    parser.add_argument("image")
+    parser.add_argument("-o", "--out", required=True, help="output PNG")
+    parser.add_argument("--mask", default=None)
+    args = parser.parse_args(rest)
+    from ..errors import TruForError
+    from ..training.noiseprint_phase import noiseprint_figure
+
+    try:
+        noiseprint_figure(args.weights, args.image, args.out, mask=args.mask)
+    except TruForError as exc:
+        return fail(str(exc))
+    console(err=True).print(f"wrote {args.out}")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.config == "export":
+        return _export(args.rest)
+    if args.config == "noiseprint-figure":
+        return _figure(args.rest)
+    return _train(args.config, args.rest)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(run(argparse.Namespace(config=sys.argv[1], rest=sys.argv[2:])))

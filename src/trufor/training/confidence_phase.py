@@ -1,0 +1,112 @@
+"""Phase 3: the confidence decoder and the detection head, everything else frozen.
+
+The network starts from phase 2's checkpoint; Noiseprint++, the encoder and the localization
+decoder are frozen (eval mode, no gradients). The loss is
+``conf_weight x MSE(sigmoid(conf), true-class probability of the localization)`` (away from mask
+boundaries, see :func:`~trufor.training.losses.confidence_loss`) plus
+``det_weight (0.5) x class-weighted binary cross-entropy`` of the integrity logit, whose target is
+1 when the crop holds at least ``det_min_pixels`` forged pixels.
+
+Validation reports ``loss``, ``conf_mse``, ``det_auc``, ``det_bacc`` (balanced accuracy at 0.5),
+and the frozen localization's ``f1`` for reference.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..modeling import TruForNet
+from .localization_phase import PairPhase, _mean_scores, mask_scores
+from .losses import confidence_loss, detection_loss, detection_targets
+from .noiseprint_phase import auc
+
+
+class ConfidenceModule(nn.Module):
+    """Forward pass of phase 3: frozen features and localization, trained confidence and detection."""
+
+    def __init__(self, net: TruForNet) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, image: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        net = self.net
+        size = image.shape[-2:]
+        with torch.no_grad():
+            noiseprint = net.dncnn(image)
+            rgb = (image - net.rgb_mean) / net.rgb_std
+            feats = net.backbone(rgb, noiseprint.expand(-1, 3, -1, -1))
+            loc = F.interpolate(net.decode_head(feats), size=size, mode="bilinear", align_corners=False)
+        conf = F.interpolate(net.decode_head_conf(feats), size=size, mode="bilinear", align_corners=False)
+        det = net.detection(loc, conf)
+        return loc, conf, det
+
+
+class ConfidencePhase(PairPhase):
+    """Phase 3 for the training loop (see :mod:`trufor.training.loop`)."""
+
+    name = "confidence"
+    default_best_metric = "det_auc"
+    trainable = ("decode_head_conf.", "detection.")
+
+    def init_weights(self, net: TruForNet, load_checkpoint) -> dict[str, Any]:
+        ckpt = load_checkpoint(self.cfg.model.init)
+        if ckpt.get("phase") not in ("localization", "confidence"):
+            raise ValueError(f"{self.cfg.model.init}: phase 3 starts from a phase-2 (localization) checkpoint, "
+                             f"this one is of phase {ckpt.get('phase')!r}")
+        net.load_state_dict(ckpt["model"], strict=True)
+        return {"init": ckpt.get("provenance", {})}
+
+    def training_module(self, net: TruForNet) -> nn.Module:
+        return ConfidenceModule(net)
+
+    def set_train_mode(self, net: TruForNet) -> None:
+        net.eval()
+        net.decode_head_conf.train()
+        net.detection.train()
+
+    def loss(self, out: tuple[Tensor, Tensor, Tensor], batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
+        lc = self.cfg.loss
+        loc, conf, det = (o.float() for o in out)
+        target = batch["mask"].to(loc.device)
+        l_conf = confidence_loss(loc, conf, target, ignore_index=lc.ignore_index, erode=lc.conf_erode,
+                                 dilate=lc.conf_dilate)
+        labels = detection_targets(target, lc.det_min_pixels)
+        l_det = detection_loss(det, labels, lc.det_class_weights)
+        loss = lc.conf_weight * l_conf + lc.det_weight * l_det
+        return loss, {"conf": float(l_conf.detach()), "det": float(l_det.detach())}
+
+    def validation_begin(self) -> None:
+        self._losses: list[float] = []
+        self._conf: list[float] = []
+        self._det: list[tuple[float, float]] = []
+        self._scores: list[dict[str, float]] = []
+
+    @torch.no_grad()
+    def validation_batch(self, net: TruForNet, batch: dict[str, Tensor], device: torch.device) -> None:
+        out = ConfidenceModule(net)(batch["image"].to(device))
+        loss, parts = self.loss(out, batch)
+        self._losses.append(float(loss))
+        self._conf.append(parts["conf"])
+        loc, _, det = (o.float().cpu() for o in out)
+        labels = detection_targets(batch["mask"], self.cfg.loss.det_min_pixels)
+        self._det += list(zip(torch.sigmoid(det.reshape(-1)).tolist(), labels.tolist()))
+        self._scores += mask_scores(loc.softmax(dim=1)[:, 1], batch["mask"])
+
+    def validation_end(self) -> dict[str, float]:
+        scores = np.array([s for s, _ in self._det])
+        labels = np.array([lab for _, lab in self._det]).astype(bool)
+        pred = scores >= 0.5
+        tpr = float(pred[labels].mean()) if labels.any() else float("nan")
+        tnr = float((~pred[~labels]).mean()) if (~labels).any() else float("nan")
+        return {
+            "loss": float(np.mean(self._losses)) if self._losses else float("nan"),
+            "conf_mse": float(np.mean(self._conf)) if self._conf else float("nan"),
+            "det_auc": auc(labels, scores) if len(scores) else float("nan"),
+            "det_bacc": float(np.nanmean([tpr, tnr])) if not (np.isnan(tpr) and np.isnan(tnr)) else float("nan"),
+            "f1": _mean_scores(self._scores)["f1"],
+        }

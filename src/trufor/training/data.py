@@ -1,0 +1,376 @@
+"""Training data: datasets of (image, mask) pairs, and pristine photo sources for phase 1.
+
+A config's ``data.train`` / ``data.val`` is a list of *sources*; each is a mapping with a ``type``:
+
+``folder``
+    ``images: DIR`` and optionally ``masks: DIR``; an image's mask is the file of ``masks`` with the
+    same stem plus ``mask_suffix`` (e.g. ``_gt``), any image extension. Images without a mask are
+    pristine when ``pristine: true`` (the default when ``masks`` is absent), else an error.
+``list``
+    ``file: LIST.txt`` in the authors' format, one ``image[,mask]`` per line (``None`` or no mask:
+    pristine), paths relative to ``root`` (default: the list's folder).
+``synthetic``
+    ``sources: [DIR, ...]`` of pristine photos: forgeries generated on the fly by
+    :class:`trufor.data.SyntheticForgeryDataset` (``length`` items per epoch, ``pristine_fraction``,
+    ``kinds``, ``seed``). This module is the only place that knows that class.
+``pristine`` (phase 1)
+    ``folders: [DIR, ...]`` of camera-original photos; the camera model is read from EXIF.
+
+Every source takes ``holdout`` (fraction of images held out for validation, chosen by a hash of
+the file name, so the same photo is held out in every phase) and ``split`` (``train``, ``val`` or
+``all``; default ``train`` in ``data.train`` and ``val`` in ``data.val`` when ``holdout`` > 0).
+
+Items are dicts: ``image`` float32 (3, S, S) = uint8 / 256, ``mask`` int64 (S, S) with 1 forged,
+0 pristine, -1 ignore (padding), ``label`` int (1 fake). Crops are random in
+(seed, epoch, index): the same item is the same crop whatever the number of workers, which makes
+runs reproducible and resumable mid-epoch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import ConcatDataset, Dataset
+
+from ..imageio import IMAGE_EXTENSIONS, read_image
+from .config import ConfigError
+
+COMMON_KEYS = {"type", "holdout", "split"}
+SOURCE_KEYS: dict[str, set[str]] = {
+    "folder": COMMON_KEYS | {"images", "masks", "mask_suffix", "pristine"},
+    "list": COMMON_KEYS | {"file", "root"},
+    "synthetic": COMMON_KEYS | {"sources", "length", "seed", "pristine_fraction", "kinds", "ignore_unchanged"},
+    "pristine": COMMON_KEYS | {"folders", "exif"},
+}
+
+
+# ----------------------------------------------------------------------------------------- helpers
+def held_out(name: str, holdout: float) -> bool:
+    """Whether the image ``name`` (a path relative to its source folder) is in the validation split.
+
+    A stable hash of the name decides, so the split does not depend on the machine or the order.
+    """
+    if holdout <= 0:
+        return False
+    h = int.from_bytes(hashlib.sha1(name.encode("utf-8")).digest()[:4], "big")
+    return (h % 10_000) < holdout * 10_000
+
+
+def _keep(name: str, holdout: float, split: str) -> bool:
+    if split == "all" or holdout <= 0:
+        return True
+    return held_out(name, holdout) == (split == "val")
+
+
+def scan_folder(root: str | os.PathLike) -> list[tuple[str, str]]:
+    """(absolute path, name relative to ``root``) of every image under ``root``, sorted by name."""
+    root = Path(root)
+    if not root.is_dir():
+        raise ConfigError(f"{root}: not a folder of images")
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        dirnames.sort()
+        for fn in filenames:
+            if Path(fn).suffix.lower() in IMAGE_EXTENSIONS and not fn.startswith("."):
+                path = Path(dirpath) / fn
+                found.append((str(path.resolve()), path.relative_to(root).as_posix()))
+    return sorted(found, key=lambda t: t[1])
+
+
+def read_mask(path: str | os.PathLike, shape: tuple[int, int]) -> np.ndarray:
+    """int64 (H, W) target from a mask image: 1 where any channel is above half its range, else 0.
+
+    A mask of another size than the image is an error (rather than a silent resize).
+    """
+    pixels = read_image(path).pixels
+    mask = (pixels.max(axis=2) > 127).astype(np.int64)
+    if mask.shape != tuple(shape):
+        raise ConfigError(f"{path}: mask is {mask.shape[1]}x{mask.shape[0]} but its image is {shape[1]}x{shape[0]}")
+    return mask
+
+
+def crop_pair(image: np.ndarray, target: np.ndarray, size: int, rng: np.random.Generator,
+              grid_aligned: bool = True, ignore_index: int = -1) -> tuple[np.ndarray, np.ndarray]:
+    """A random ``size`` x ``size`` window of (image, target); smaller sides padded at the bottom/right
+    with image 0 and target ``ignore_index``. ``grid_aligned`` keeps offsets on the 8 px JPEG grid."""
+    h, w = target.shape
+    step = 8 if grid_aligned else 1
+    top = step * int(rng.integers(0, max(h - size, 0) // step + 1))
+    left = step * int(rng.integers(0, max(w - size, 0) // step + 1))
+    img = image[top:top + size, left:left + size]
+    tgt = target[top:top + size, left:left + size]
+    if img.shape[:2] != (size, size):
+        pad_img = np.zeros((size, size, 3), np.uint8)
+        pad_tgt = np.full((size, size), ignore_index, np.int64)
+        pad_img[: img.shape[0], : img.shape[1]] = img
+        pad_tgt[: tgt.shape[0], : tgt.shape[1]] = tgt
+        img, tgt = pad_img, pad_tgt
+    return np.ascontiguousarray(img), np.ascontiguousarray(tgt)
+
+
+def to_tensor_image(pixels: np.ndarray) -> torch.Tensor:
+    """uint8 (H, W, 3) -> float32 (3, H, W) in the model's ``/ 256`` scale."""
+    return torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1))).float().div_(256.0)
+
+
+def item_rng(seed: int, epoch: int, index: int, stream: int = 0) -> np.random.Generator:
+    """Random numbers of item ``index`` in ``epoch``: a function of these numbers only."""
+    return np.random.default_rng(np.random.SeedSequence([int(seed), int(epoch), int(index), int(stream)]))
+
+
+# ----------------------------------------------------------------------------------- pair datasets
+@dataclass(frozen=True)
+class Pair:
+    """One training image and its mask (None: pristine)."""
+
+    image: str
+    mask: str | None
+    name: str
+
+
+class PairDataset(Dataset):
+    """Random crops of (image, mask) pairs read from disk (see the module docstring for items)."""
+
+    def __init__(self, pairs: Sequence[Pair], crop_size: int, *, seed: int = 0, grid_aligned: bool = True,
+                 ignore_index: int = -1, fixed: bool = False) -> None:
+        self.pairs = list(pairs)
+        self.crop_size = int(crop_size)
+        self.seed = int(seed)
+        self.grid_aligned = grid_aligned
+        self.ignore_index = ignore_index
+        self.fixed = fixed  # validation: the same crop every epoch
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        pair = self.pairs[index]
+        pixels = read_image(pair.image).pixels
+        shape = pixels.shape[:2]
+        target = np.zeros(shape, np.int64) if pair.mask is None else read_mask(pair.mask, shape)
+        rng = item_rng(self.seed, 0 if self.fixed else self.epoch, index)
+        img, tgt = crop_pair(pixels, target, self.crop_size, rng, self.grid_aligned, self.ignore_index)
+        return {"image": to_tensor_image(img), "mask": torch.from_numpy(tgt), "label": int(pair.mask is not None)}
+
+
+def folder_pairs(images: str, masks: str | None = None, mask_suffix: str = "", pristine: bool | None = None) -> list[Pair]:
+    """Pairs of a folder of images and a folder of masks matched by stem (``<stem><mask_suffix>.*``)."""
+    if pristine is None:
+        pristine = masks is None
+    by_stem: dict[str, str] = {}
+    if masks is not None:
+        for path, name in scan_folder(masks):
+            stem = name.rsplit(".", 1)[0]
+            by_stem[stem] = path
+    pairs = []
+    for path, name in scan_folder(images):
+        stem = name.rsplit(".", 1)[0]
+        mask = by_stem.get(stem + mask_suffix)
+        if mask is None and not pristine:
+            raise ConfigError(f"{path}: no mask {stem}{mask_suffix}.* in {masks} (set pristine: true to "
+                              "treat images without a mask as pristine)")
+        pairs.append(Pair(path, mask, name))
+    return pairs
+
+
+def list_pairs(file: str, root: str | None = None) -> list[Pair]:
+    """Pairs of a list file in the authors' format: ``image[,mask]`` per line; ``None`` = no mask."""
+    file_path = Path(file)
+    try:
+        lines = file_path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read list file ({exc.strerror or exc})") from None
+    base = Path(root) if root else file_path.parent
+    pairs = []
+    for n, line in enumerate(lines, 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        parts = [p.strip() for p in line.split(",")]
+        if len(parts) > 2:
+            raise ConfigError(f"{file}:{n}: expected 'image[,mask]', got {line!r}")
+        image = parts[0]
+        mask = parts[1] if len(parts) == 2 and parts[1] not in ("", "None", "none", "null") else None
+        pairs.append(Pair(str(base / image), str(base / mask) if mask else None, image))
+    return pairs
+
+
+# ---------------------------------------------------------------------------------- synthetic data
+class SyntheticSource(Dataset):
+    """Adapter over :class:`trufor.data.SyntheticForgeryDataset`: the one place that depends on it.
+
+    Items keep only ``image``, ``mask`` (1 forged, 0 authentic, -1 ignore) and ``label``.
+    """
+
+    def __init__(self, folders: Sequence[str], crop_size: int, *, length: int | None, seed: int, holdout: float,
+                 split: str, pristine_fraction: float = 0.2, kinds: Sequence[str] | None = None,
+                 ignore_unchanged: bool = True, fixed: bool = False) -> None:
+        try:
+            from ..data import SyntheticForgeryDataset, scan_sources
+        except ImportError as exc:  # pragma: no cover - the package ships it
+            raise ConfigError(f"synthetic data needs trufor.data ({exc})") from None
+        sources = []
+        for folder in folders:
+            if not Path(folder).is_dir():
+                raise ConfigError(f"{folder}: not a folder of pristine photos (synthetic source)")
+            sources += [s for s in scan_sources(folder) if _keep(s.name, holdout, split)]
+        if not sources:
+            raise ConfigError(f"synthetic source {list(folders)}: no images in split {split!r}")
+        kwargs: dict[str, Any] = {"seed": seed, "size": crop_size, "pristine_fraction": pristine_fraction,
+                                  "ignore_unchanged": ignore_unchanged}
+        if kinds:
+            kwargs["kinds"] = tuple(kinds)
+        self.inner = SyntheticForgeryDataset(sources, length, **kwargs)
+        self.n_sources = len(sources)
+        self.fixed = fixed
+
+    def set_epoch(self, epoch: int) -> None:
+        self.inner.set_epoch(0 if self.fixed else epoch)
+
+    def __len__(self) -> int:
+        return len(self.inner)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        item = self.inner[index]
+        return {"image": item["image"], "mask": item["mask"].long(), "label": int(item["label"])}
+
+
+class EpochConcat(ConcatDataset):
+    """ConcatDataset that forwards :meth:`set_epoch` to its parts."""
+
+    def set_epoch(self, epoch: int) -> None:
+        for d in self.datasets:
+            if hasattr(d, "set_epoch"):
+                d.set_epoch(epoch)
+
+
+def _check_keys(spec: dict[str, Any], where: str) -> str:
+    kind = spec.get("type")
+    if kind not in SOURCE_KEYS:
+        raise ConfigError(f"{where}: unknown source type {kind!r}; choose {', '.join(SOURCE_KEYS)}")
+    unknown = set(spec) - SOURCE_KEYS[kind]
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)} for a {kind} source "
+                          f"(known: {', '.join(sorted(SOURCE_KEYS[kind]))})")
+    return kind
+
+
+def _split(spec: dict[str, Any], default: str, where: str) -> tuple[float, str]:
+    holdout = float(spec.get("holdout", 0.0))
+    split = str(spec.get("split", default))
+    if split not in ("train", "val", "all"):
+        raise ConfigError(f"{where}: split must be train, val or all, got {split!r}")
+    if not 0.0 <= holdout < 1.0:
+        raise ConfigError(f"{where}: holdout must be in [0, 1), got {holdout}")
+    return holdout, split
+
+
+def build_pair_dataset(specs: Sequence[dict[str, Any]], crop_size: int, *, seed: int, default_split: str,
+                       grid_aligned: bool = True, fixed: bool = False, where: str = "data.train") -> EpochConcat:
+    """The (image, mask) dataset of a list of sources (phases 2 and 3)."""
+    parts: list[Dataset] = []
+    for i, spec in enumerate(specs):
+        w = f"{where}.{i}"
+        kind = _check_keys(spec, w)
+        holdout, split = _split(spec, default_split, w)
+        if kind == "pristine":
+            raise ConfigError(f"{w}: 'pristine' sources are for phase 1; use 'synthetic' to make forgeries from them")
+        if kind == "synthetic":
+            folders = spec.get("sources")
+            if isinstance(folders, str):
+                folders = [folders]
+            if not folders:
+                raise ConfigError(f"{w}: a synthetic source needs 'sources: [folder, ...]'")
+            parts.append(SyntheticSource(
+                folders, crop_size, length=spec.get("length"), seed=int(spec.get("seed", seed)) + i,
+                holdout=holdout, split=split, pristine_fraction=float(spec.get("pristine_fraction", 0.2)),
+                kinds=spec.get("kinds"), ignore_unchanged=bool(spec.get("ignore_unchanged", True)), fixed=fixed))
+            continue
+        if kind == "folder":
+            if "images" not in spec:
+                raise ConfigError(f"{w}: a folder source needs 'images: DIR'")
+            pairs = folder_pairs(spec["images"], spec.get("masks"), spec.get("mask_suffix", ""), spec.get("pristine"))
+        else:
+            if "file" not in spec:
+                raise ConfigError(f"{w}: a list source needs 'file: LIST.txt'")
+            pairs = list_pairs(spec["file"], spec.get("root"))
+        pairs = [p for p in pairs if _keep(p.name, holdout, split)]
+        if not pairs:
+            raise ConfigError(f"{w}: no images in split {split!r}")
+        parts.append(PairDataset(pairs, crop_size, seed=seed + 7919 * i, grid_aligned=grid_aligned, fixed=fixed))
+    return EpochConcat(parts)
+
+
+def collate_pairs(items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+    """Stack items into a batch: image (B, 3, S, S), mask (B, S, S), label (B,)."""
+    return {
+        "image": torch.stack([it["image"] for it in items]),
+        "mask": torch.stack([it["mask"] for it in items]),
+        "label": torch.tensor([int(it["label"]) for it in items], dtype=torch.long),
+    }
+
+
+# ------------------------------------------------------------------------------ phase-1 sources
+@dataclass(frozen=True)
+class Photo:
+    """A pristine photo for phase 1: path, name, and camera id (EXIF ``make model``, or ``image:<name>``)."""
+
+    path: str
+    name: str
+    camera: str
+
+
+def exif_camera(path: str) -> str | None:
+    """``"make model"`` from EXIF (lower-case), or None when absent or unreadable."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            exif = im.getexif()
+            make = str(exif.get(0x010F, "") or "").replace("\x00", " ").strip()
+            model = str(exif.get(0x0110, "") or "").replace("\x00", " ").strip()
+    except Exception:
+        return None
+    if not model:
+        return None
+    return " ".join(f"{make} {model}".lower().split())
+
+
+def build_photo_sources(specs: Sequence[dict[str, Any]], *, default_split: str, where: str = "data.train") -> list[Photo]:
+    """The pristine photos of phase 1 (``pristine`` sources; ``folder`` sources without masks work too)."""
+    photos: list[Photo] = []
+    for i, spec in enumerate(specs):
+        w = f"{where}.{i}"
+        kind = _check_keys(spec, w)
+        holdout, split = _split(spec, default_split, w)
+        if kind == "pristine":
+            folders = spec.get("folders")
+            if isinstance(folders, str):
+                folders = [folders]
+            if not folders:
+                raise ConfigError(f"{w}: a pristine source needs 'folders: [DIR, ...]'")
+            use_exif = bool(spec.get("exif", True))
+        elif kind == "folder" and not spec.get("masks"):
+            folders, use_exif = [spec["images"]], True
+        else:
+            raise ConfigError(f"{w}: phase 1 trains on pristine photos only ('pristine' sources), got {kind!r}")
+        for folder in folders:
+            for path, name in scan_folder(folder):
+                if not _keep(name, holdout, split):
+                    continue
+                cam = exif_camera(path) if use_exif else None
+                photos.append(Photo(path, f"{Path(folder).name}/{name}", f"camera:{cam}" if cam else f"image:{folder}/{name}"))
+    if not photos:
+        raise ConfigError(f"{where}: no pristine photos found")
+    return photos

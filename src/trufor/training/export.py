@@ -1,0 +1,79 @@
+"""Export a trained model: a phase-3 training checkpoint -> our ``.safetensors`` weights file.
+
+The file is written with :func:`trufor.weights.save_safetensors`, so ``trufor detect --weights
+FILE`` and :func:`trufor.load_model` read it like any of our weights. Its ``provenance`` metadata
+tells how it was made: for each phase (following the checkpoints' ``init`` chain) the data
+sources, number of steps, config description, git commit and command line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from ..modeling import build_model
+from ..modeling.variants import get_config
+from ..weights import load_into, save_safetensors
+from .loop import TrainingError, load_training_checkpoint
+
+#: Licence of the weights this project trains itself (the project's own licence).
+OWN_LICENCE = ("Apache-2.0: weights trained from scratch by the trufor project (no third-party weights); "
+               "see the provenance for the training data and their own terms")
+
+
+def _phase_lines(prov: Any, depth: int = 0) -> list[str]:
+    """Flatten a nested provenance record (the init chain) into readable lines, earliest phase first."""
+    if not isinstance(prov, dict):
+        return [f"initialisation: {prov}"] if prov else []
+    lines: list[str] = []
+    init = prov.get("init_info", {})
+    if isinstance(init, dict):
+        for key in ("noiseprint_init", "init"):
+            if key in init:
+                lines += _phase_lines(init[key], depth + 1)
+    sources = prov.get("data_sources", {})
+    train_src = json.dumps(sources.get("train", []), sort_keys=True) if sources else "?"
+    lines.append(
+        f"phase {prov.get('phase', '?')} ({prov.get('variant', '?')}): {prov.get('steps', '?')} steps; "
+        f"data: {prov.get('data', '?')}; train sources: {train_src}; "
+        f"description: {prov.get('description') or '-'}; command: {prov.get('command', '?')}; "
+        f"git {prov.get('git_commit', '?')}; saved {prov.get('saved', '?')}"
+    )
+    if isinstance(init, dict) and isinstance(init.get("init"), str):
+        lines.append(f"  ({prov.get('phase')}: {init['init']})")
+    return lines
+
+
+def provenance_text(ckpt: dict[str, Any], note: str | None = None) -> str:
+    """The provenance string of an exported model."""
+    lines = ["trained by the trufor project with `trufor train` (independent TruFor implementation), from scratch: "
+             "no ImageNet-pretrained encoder and no official Noiseprint++/TruFor weights were used."]
+    lines += _phase_lines(ckpt.get("provenance", {}))
+    if note:
+        lines.append(note)
+    return "\n".join(lines)
+
+
+def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, *, half: bool = False,
+                      licence: str = OWN_LICENCE, note: str | None = None, allow_phase2: bool = False) -> Path:
+    """Write the model of a phase-3 checkpoint (``best.pt``/``last.pt``) as our ``.safetensors``.
+
+    A phase-2 checkpoint (untrained confidence and detection heads) is refused unless
+    ``allow_phase2``; a phase-1 checkpoint is not a whole model.
+    """
+    ckpt = load_training_checkpoint(checkpoint)
+    phase = ckpt.get("phase")
+    if phase == "noiseprint":
+        raise TrainingError(f"{checkpoint}: a phase-1 checkpoint holds only Noiseprint++, not a whole model; "
+                            "export the phase-3 checkpoint")
+    if phase == "localization" and not allow_phase2:
+        raise TrainingError(f"{checkpoint}: a phase-2 checkpoint: its confidence and detection heads are untrained; "
+                            "export phase 3's checkpoint (or pass --allow-phase2)")
+    config = get_config(ckpt["config"]["model"]["variant"])
+    sd = ckpt["model"]
+    load_into(build_model(config), sd, str(checkpoint))  # validates the state dict before writing
+    extra = {"training_phase": str(phase), "training_steps": str(ckpt.get("step", "?"))}
+    return save_safetensors(sd, out, config, provenance=provenance_text(ckpt, note), licence=licence, half=half,
+                            extra=extra)

@@ -1,0 +1,194 @@
+"""Phase 2: the localization network (dual encoder + localization decoder) on (image, mask) pairs.
+
+Noiseprint++ comes from phase 1's checkpoint (our own weights) and stays frozen, in eval mode. The
+encoder starts from scratch: the ImageNet-pretrained MiT weights of the paper are not available
+offline, so it is initialised as SegFormer initialises its encoder (truncated normal linear layers,
+fan-out normal convolutions, unit LayerNorms). The loss is ``0.3 x weighted cross-entropy
+(class weights 0.5 / 2.5) + 0.7 x Dice`` of the forged class, padding ignored
+(:func:`~trufor.training.losses.localization_loss`).
+
+Validation reports ``loss``, ``f1`` and ``iou`` (mean over images with forged pixels, map
+thresholded at 0.5) and ``pristine_fpr`` (mean fraction of pixels called forged in pristine images).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.utils.data import Dataset
+
+from ..modeling import TruForNet, build_model
+from ..modeling.variants import get_config
+from .config import TrainingConfig
+from .data import build_pair_dataset, collate_pairs
+from .losses import localization_loss
+
+
+def init_from_scratch(module: nn.Module) -> None:
+    """SegFormer-style initialisation of a randomly built encoder/decoder (no pretrained weights)."""
+    for m in module.modules():
+        if isinstance(m, nn.Linear):
+            nn.init.trunc_normal_(m.weight, std=0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.LayerNorm, nn.BatchNorm2d)):
+            if m.weight is not None:
+                nn.init.ones_(m.weight)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Conv2d):
+            fan_out = m.kernel_size[0] * m.kernel_size[1] * m.out_channels // m.groups
+            nn.init.normal_(m.weight, 0.0, math.sqrt(2.0 / fan_out))
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+
+
+def set_trainable(net: nn.Module, prefixes: tuple[str, ...]) -> list[nn.Parameter]:
+    """Only parameters whose name starts with one of ``prefixes`` require gradients; returns them."""
+    params = []
+    for name, p in net.named_parameters():
+        p.requires_grad_(name.startswith(prefixes))
+        if p.requires_grad:
+            params.append(p)
+    return params
+
+
+class LocalizationModule(nn.Module):
+    """Forward pass of phase 2: frozen Noiseprint++, then encoder and localization decoder only."""
+
+    def __init__(self, net: TruForNet) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, image: Tensor) -> Tensor:
+        net = self.net
+        with torch.no_grad():
+            noiseprint = net.dncnn(image)
+        rgb = (image - net.rgb_mean) / net.rgb_std
+        feats = net.backbone(rgb, noiseprint.expand(-1, 3, -1, -1))
+        return F.interpolate(net.decode_head(feats), size=image.shape[-2:], mode="bilinear", align_corners=False)
+
+
+def mask_scores(prob: Tensor, target: Tensor, threshold: float = 0.5) -> list[dict[str, float]]:
+    """Per-image F1 / IoU (images with forged pixels) or false-positive rate (pristine images)."""
+    out = []
+    for p, t in zip(prob, target):
+        valid = t >= 0
+        pred = (p >= threshold) & valid
+        truth = (t == 1) & valid
+        n_true = int(truth.sum())
+        if n_true:
+            tp = int((pred & truth).sum())
+            fp = int((pred & ~truth).sum())
+            fn = n_true - tp
+            out.append({"f1": 2 * tp / max(2 * tp + fp + fn, 1), "iou": tp / max(tp + fp + fn, 1)})
+        else:
+            out.append({"pristine_fpr": float(pred.sum()) / max(int(valid.sum()), 1)})
+    return out
+
+
+class PairPhase:
+    """What phases 2 and 3 share: the full TruFor network and (image, mask) datasets."""
+
+    name = "pairs"
+    default_best_metric = "loss"
+    trainable: tuple[str, ...] = ()
+
+    def __init__(self, cfg: TrainingConfig) -> None:
+        self.cfg = cfg
+        self.summary = ""
+
+    def build_model(self) -> TruForNet:
+        return build_model(get_config(self.cfg.model.variant))
+
+    def trainable_parameters(self, net: nn.Module) -> list[nn.Parameter]:
+        return set_trainable(net, self.trainable)
+
+    def datasets(self) -> tuple[Dataset, Dataset | None]:
+        cfg = self.cfg
+        crop = cfg.data.crop_size
+        train = build_pair_dataset(cfg.data.train, crop, seed=cfg.train.seed, default_split="train",
+                                   grid_aligned=cfg.data.grid_aligned_crops, where="data.train")
+        val = None
+        if cfg.data.val:
+            val = build_pair_dataset(cfg.data.val, cfg.data.val_crop_size or crop, seed=cfg.train.seed + 1_000_003,
+                                     default_split="val", grid_aligned=cfg.data.grid_aligned_crops, fixed=True,
+                                     where="data.val")
+        self.summary = f"{len(train)} training items per epoch" + (f", {len(val)} validation items" if val else "")
+        return train, val
+
+    collate = staticmethod(collate_pairs)
+
+    def forward(self, module: nn.Module, batch: dict[str, Tensor]) -> Any:
+        return module(batch["image"])
+
+
+class LocalizationPhase(PairPhase):
+    """Phase 2 for the training loop (see :mod:`trufor.training.loop`)."""
+
+    name = "localization"
+    default_best_metric = "f1"
+    trainable = ("backbone.", "decode_head.")
+
+    def init_weights(self, net: TruForNet, load_checkpoint) -> dict[str, Any]:
+        m = self.cfg.model
+        info: dict[str, Any] = {}
+        if m.init:
+            ckpt = load_checkpoint(m.init)
+            net.load_state_dict(ckpt["model"], strict=True)
+            info["init"] = ckpt.get("provenance", {})
+        else:
+            for part in (net.backbone, net.decode_head, net.decode_head_conf):
+                init_from_scratch(part)
+            for head in (net.decode_head, net.decode_head_conf):  # small logits at the start
+                nn.init.normal_(head.linear_pred.weight, 0.0, 0.01)
+            info["init"] = "encoder and decoders from scratch (no ImageNet-pretrained MiT available)"
+        if m.noiseprint_init:
+            ckpt = load_checkpoint(m.noiseprint_init)
+            sd = {k[len("dncnn."):]: v for k, v in ckpt["model"].items() if k.startswith("dncnn.")}
+            if not sd:
+                raise ValueError(f"{m.noiseprint_init}: holds no Noiseprint++ (dncnn.*) weights")
+            net.dncnn.load_state_dict(sd, strict=True)
+            info["noiseprint_init"] = ckpt.get("provenance", {})
+        return info
+
+    def training_module(self, net: TruForNet) -> nn.Module:
+        return LocalizationModule(net)
+
+    def set_train_mode(self, net: TruForNet) -> None:
+        net.train()
+        net.dncnn.eval()
+
+    def loss(self, out: Tensor, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
+        lc = self.cfg.loss
+        return localization_loss(out.float(), batch["mask"].to(out.device), ce_weight=lc.ce_weight,
+                                 dice_weight=lc.dice_weight, class_weights=lc.class_weights,
+                                 ignore_index=lc.ignore_index, smooth=lc.dice_smooth, exponent=lc.dice_exponent)
+
+    def validation_begin(self) -> None:
+        self._losses: list[float] = []
+        self._scores: list[dict[str, float]] = []
+
+    @torch.no_grad()
+    def validation_batch(self, net: TruForNet, batch: dict[str, Tensor], device: torch.device) -> None:
+        logits = LocalizationModule(net)(batch["image"].to(device)).float()
+        target = batch["mask"].to(device)
+        loss, _ = self.loss(logits, batch)
+        self._losses.append(float(loss))
+        self._scores += mask_scores(logits.softmax(dim=1)[:, 1].cpu(), target.cpu())
+
+    def validation_end(self) -> dict[str, float]:
+        return {"loss": float(np.mean(self._losses)) if self._losses else float("nan"), **_mean_scores(self._scores)}
+
+
+def _mean_scores(scores: list[dict[str, float]]) -> dict[str, float]:
+    out = {}
+    for key in ("f1", "iou", "pristine_fpr"):
+        vals = [s[key] for s in scores if key in s]
+        out[key] = float(np.mean(vals)) if vals else float("nan")
+    return out

@@ -1,0 +1,381 @@
+"""Phase 1: self-supervised training of the Noiseprint++ extractor on pristine photos only.
+
+Each training item is one photo (the *anchor*) and the other photos of its camera model (EXIF make
+and model; a photo without EXIF is a camera of its own). The item draws ``histories`` random editing
+histories and ``offsets`` positions on the 8x8 grid; every (history, offset) pair is a class of
+``patches`` patches, cut from the camera's photos at random places, edited with that history and
+taken at that grid position. A batch holds the classes of several items; the loss
+(:func:`~trufor.training.losses.fingerprint_contrastive_loss`) pulls together the fingerprints of a
+class and pushes apart all others, among which those of the same photo with another history or grid
+position: the extractor must encode camera, grid position and editing history, not content.
+
+An editing history is the chain resize -> gamma -> contrast/brightness -> JPEG, each step present
+with its probability and its parameter drawn uniformly from its range. It is applied to a window
+around the patch, laid so that the final JPEG grid starts at the window's origin (and, without
+resize, so does the camera's own JPEG and CFA grid): the patch's offset in the window is its grid
+position.
+
+Validation (held-out photos, fixed draws) reports ``pair_auc`` (same class vs different class),
+``history_auc`` (same photo and grid position: same vs different history) and ``grid_auc`` (same
+photo and history: same vs different grid position), from pairwise fingerprint distances.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor, nn
+from torch.utils.data import Dataset
+
+from ..imageio import read_image
+from ..modeling.noiseprint import NoiseprintExtractor
+from ..modeling.variants import get_config
+from .config import NoiseprintSection, TrainingConfig
+from .data import Photo, build_photo_sources, item_rng, to_tensor_image
+from .losses import contrastive_loss_from_distances, pairwise_sq_distances
+
+#: Pixels of context kept around a patch before editing (resize kernels, JPEG blocks).
+MARGIN = 8
+
+
+# --------------------------------------------------------------------------------------- histories
+@dataclass(frozen=True)
+class History:
+    """One editing history; None means the step is absent."""
+
+    scale: float | None = None
+    gamma: float | None = None
+    contrast: float | None = None
+    brightness: float | None = None
+    quality: int | None = None
+
+    def describe(self) -> str:
+        parts = []
+        if self.scale is not None:
+            parts.append(f"resize x{self.scale:.2f}")
+        if self.gamma is not None:
+            parts.append(f"gamma {self.gamma:.2f}")
+        if self.contrast is not None:
+            parts.append(f"contrast x{self.contrast:.2f}")
+        if self.brightness is not None:
+            parts.append(f"brightness {self.brightness:+.2f}")
+        if self.quality is not None:
+            parts.append(f"JPEG q{self.quality}")
+        return ", ".join(parts) or "none"
+
+
+def draw_history(rng: np.random.Generator, cfg: NoiseprintSection) -> History:
+    """A random history: each step present with its probability, parameter uniform in its range."""
+
+    def maybe(prob: float, lo: float, hi: float) -> float | None:
+        present = rng.random() < prob
+        value = float(rng.uniform(lo, hi))
+        return value if present else None
+
+    scale = maybe(cfg.resize_prob, *cfg.resize_range)
+    gamma = maybe(cfg.gamma_prob, *cfg.gamma_range)
+    contrast = maybe(cfg.contrast_prob, *cfg.contrast_range)
+    brightness = maybe(cfg.brightness_prob, *cfg.brightness_range)
+    q = maybe(cfg.jpeg_prob, cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1)
+    return History(scale, gamma, contrast, brightness, None if q is None else min(int(q), cfg.jpeg_quality[1]))
+
+
+def apply_history(pixels: np.ndarray, history: History) -> np.ndarray:
+    """Edit a uint8 (H, W, 3) image with ``history``; returns uint8 (the size changes with resize)."""
+    out = pixels
+    if history.scale is not None:
+        h, w = out.shape[:2]
+        size = (max(1, round(w * history.scale)), max(1, round(h * history.scale)))
+        interp = cv2.INTER_AREA if history.scale < 1 else cv2.INTER_CUBIC
+        out = cv2.resize(out, size, interpolation=interp)
+    if history.gamma is not None or history.contrast is not None or history.brightness is not None:
+        x = out.astype(np.float32) / 255.0
+        if history.gamma is not None:
+            x = np.power(x, history.gamma)
+        if history.contrast is not None:
+            x = (x - 0.5) * history.contrast + 0.5
+        if history.brightness is not None:
+            x = x + history.brightness
+        out = np.clip(np.rint(x * 255.0), 0, 255).astype(np.uint8)
+    if history.quality is not None:
+        buf = io.BytesIO()
+        Image.fromarray(out).save(buf, format="JPEG", quality=int(history.quality))
+        buf.seek(0)
+        with Image.open(buf) as im:
+            out = np.asarray(im.convert("RGB"))
+    return np.ascontiguousarray(out)
+
+
+def edited_patch(rng: np.random.Generator, pixels: np.ndarray, history: History, offset: tuple[int, int],
+                 size: int) -> np.ndarray:
+    """A ``size`` patch of ``pixels`` edited by ``history`` at grid position ``offset`` = (dy, dx).
+
+    A window whose origin is on the image's 8 px grid is cut, edited, and the patch taken at
+    ``MARGIN + offset`` in it (``MARGIN`` is a multiple of 8). Images smaller than the window are
+    mirrored up to it.
+    """
+    scale = history.scale or 1.0
+    need = size + 8 + 2 * MARGIN  # edited window: margin + offset (< 8) + patch + margin
+    src = int(math.ceil(need / scale)) + 2
+    h, w = pixels.shape[:2]
+    if h < src or w < src:
+        pixels = np.pad(pixels, ((0, max(0, src - h)), (0, max(0, src - w)), (0, 0)), mode="symmetric")
+        h, w = pixels.shape[:2]
+    top = 8 * int(rng.integers(0, (h - src) // 8 + 1))
+    left = 8 * int(rng.integers(0, (w - src) // 8 + 1))
+    window = apply_history(pixels[top:top + src, left:left + src], history)
+    dy, dx = offset
+    y, x = MARGIN + dy, MARGIN + dx
+    return np.ascontiguousarray(window[y:y + size, x:x + size])
+
+
+# ----------------------------------------------------------------------------------------- dataset
+class NoiseprintPatches(Dataset):
+    """Phase-1 items: ``histories * offsets * patches`` edited patches around one anchor photo.
+
+    Item ``i`` (photo ``i``) is a dict: ``patches`` float32 (K, 3, S, S) (uint8 / 256), ``cls``
+    (K,) class within the item (history * offsets + offset), ``history`` (K,), ``offset`` (K,).
+    Random in (seed, epoch, index) only; ``fixed`` (validation) ignores the epoch.
+    """
+
+    def __init__(self, photos: Sequence[Photo], cfg: NoiseprintSection, *, seed: int = 0, fixed: bool = False) -> None:
+        self.photos = list(photos)
+        self.cfg = cfg
+        self.seed = int(seed)
+        self.fixed = fixed
+        self.epoch = 0
+        groups: dict[str, list[int]] = defaultdict(list)
+        for i, p in enumerate(self.photos):
+            groups[p.camera].append(i)
+        self.group_of = [groups[p.camera] for p in self.photos]
+        self.n_cameras = len(groups)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.photos)
+
+    def __getitem__(self, index: int) -> dict[str, Tensor]:
+        cfg = self.cfg
+        rng = item_rng(self.seed, 0 if self.fixed else self.epoch, index)
+        histories = [draw_history(rng, cfg) for _ in range(cfg.histories)]
+        offsets = [(int(k) // 8, int(k) % 8) for k in rng.choice(64, size=cfg.offsets, replace=False)]
+        group = self.group_of[index]
+        cache: dict[int, np.ndarray] = {}
+
+        def photo(i: int) -> np.ndarray:
+            if i not in cache:
+                cache[i] = read_image(self.photos[i].path).pixels
+            return cache[i]
+
+        patches, cls, hist, offs = [], [], [], []
+        for hi, history in enumerate(histories):
+            for oi, offset in enumerate(offsets):
+                for p in range(cfg.patches):
+                    src = index if p == 0 or len(group) == 1 else group[int(rng.integers(len(group)))]
+                    patches.append(to_tensor_image(edited_patch(rng, photo(src), history, offset, cfg.patch_size)))
+                    cls.append(hi * cfg.offsets + oi)
+                    hist.append(hi)
+                    offs.append(oi)
+        return {
+            "patches": torch.stack(patches),
+            "cls": torch.tensor(cls, dtype=torch.long),
+            "history": torch.tensor(hist, dtype=torch.long),
+            "offset": torch.tensor(offs, dtype=torch.long),
+        }
+
+
+def collate_patches(items: list[dict[str, Tensor]]) -> dict[str, Tensor]:
+    """Concatenate items; ``labels`` are classes unique over the batch, ``item`` the item of each patch."""
+    n_cls = max(int(it["cls"].max()) + 1 for it in items)
+    return {
+        "image": torch.cat([it["patches"] for it in items]),
+        "labels": torch.cat([it["cls"] + k * n_cls for k, it in enumerate(items)]),
+        "item": torch.cat([torch.full_like(it["cls"], k) for k, it in enumerate(items)]),
+        "history": torch.cat([it["history"] for it in items]),
+        "offset": torch.cat([it["offset"] for it in items]),
+    }
+
+
+# ------------------------------------------------------------------------------------------- phase
+class NoiseprintHolder(nn.Module):
+    """Holds the extractor as ``dncnn`` so checkpoint keys read like TruForNet's (``dncnn.*``)."""
+
+    def __init__(self, features: int, depth: int) -> None:
+        super().__init__()
+        self.dncnn = NoiseprintExtractor(features=features, depth=depth)
+
+    def forward(self, image: Tensor) -> Tensor:
+        return self.dncnn(image)
+
+
+def pair_metrics(dist: Tensor, batch: dict[str, Tensor]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """(labels, scores) of the pairs i < j of one batch for each AUC; score = -distance."""
+    n = dist.shape[0]
+    iu = torch.triu_indices(n, n, offset=1)
+    i, j = iu[0], iu[1]
+    score = (-dist[i, j]).cpu().numpy()
+    same_cls = (batch["labels"][i] == batch["labels"][j]).numpy()
+    same_item = (batch["item"][i] == batch["item"][j]).numpy()
+    same_hist = (batch["history"][i] == batch["history"][j]).numpy()
+    same_off = (batch["offset"][i] == batch["offset"][j]).numpy()
+    out = {"pair_auc": (same_cls, score)}
+    sel = same_item & same_off
+    out["history_auc"] = (same_hist[sel], score[sel])
+    sel = same_item & same_hist
+    out["grid_auc"] = (same_off[sel], score[sel])
+    return out
+
+
+def auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """ROC AUC, NaN when one class is missing."""
+    from sklearn.metrics import roc_auc_score
+
+    labels = np.asarray(labels).astype(bool)
+    if labels.all() or not labels.any():
+        return float("nan")
+    return float(roc_auc_score(labels, scores))
+
+
+class NoiseprintPhase:
+    """Phase 1 for the training loop (see :mod:`trufor.training.loop`)."""
+
+    name = "noiseprint"
+    default_best_metric = "pair_auc"
+
+    def __init__(self, cfg: TrainingConfig) -> None:
+        self.cfg = cfg
+        mc = get_config(cfg.model.variant)
+        self.features, self.depth = mc.noiseprint_features, mc.noiseprint_depth
+
+    # model
+    def build_model(self) -> nn.Module:
+        return NoiseprintHolder(self.features, self.depth)
+
+    def init_weights(self, net: nn.Module, load_checkpoint) -> dict[str, Any]:
+        if self.cfg.model.init:
+            ckpt = load_checkpoint(self.cfg.model.init)
+            sd = {k: v for k, v in ckpt["model"].items() if k.startswith("dncnn.")}
+            net.load_state_dict(sd, strict=True)
+            return {"init": ckpt.get("provenance", {})}
+        return {"init": "random (no pretrained weights)"}
+
+    def trainable_parameters(self, net: nn.Module) -> list[nn.Parameter]:
+        return list(net.parameters())
+
+    def training_module(self, net: nn.Module) -> nn.Module:
+        return net
+
+    def set_train_mode(self, net: nn.Module) -> None:
+        net.train()
+
+    # data
+    def datasets(self) -> tuple[Dataset, Dataset | None]:
+        cfg = self.cfg
+        train_photos = build_photo_sources(cfg.data.train, default_split="train", where="data.train")
+        train = NoiseprintPatches(train_photos, cfg.noiseprint, seed=cfg.train.seed)
+        val = None
+        if cfg.data.val:
+            val_photos = build_photo_sources(cfg.data.val, default_split="val", where="data.val")
+            val = NoiseprintPatches(val_photos, cfg.noiseprint, seed=cfg.train.seed + 1_000_003, fixed=True)
+        self.summary = (f"{len(train_photos)} training photos of {train.n_cameras} cameras"
+                        + (f", {len(val.photos)} held-out photos" if val is not None else ""))
+        return train, val
+
+    collate = staticmethod(collate_patches)
+
+    # steps
+    def forward(self, module: nn.Module, batch: dict[str, Tensor]) -> Tensor:
+        return module(batch["image"])
+
+    def loss(self, out: Tensor, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
+        lc = self.cfg.loss
+        dist = pairwise_sq_distances(out.float(), lc.border, lc.center)
+        loss = contrastive_loss_from_distances(dist, batch["labels"].to(out.device), lc.temperature)
+        return loss, {}
+
+    # validation
+    def validation_begin(self) -> None:
+        self._pairs: dict[str, list] = defaultdict(list)
+        self._losses: list[float] = []
+
+    @torch.no_grad()
+    def validation_batch(self, net: nn.Module, batch: dict[str, Tensor], device: torch.device) -> None:
+        lc = self.cfg.loss
+        out = net(batch["image"].to(device)).float()
+        dist = pairwise_sq_distances(out, lc.border, lc.center)
+        self._losses.append(float(contrastive_loss_from_distances(dist, batch["labels"].to(device), lc.temperature)))
+        for key, (lab, score) in pair_metrics(dist.cpu(), batch).items():
+            self._pairs[key].append((lab, score))
+
+    def validation_end(self) -> dict[str, float]:
+        metrics = {"loss": float(np.mean(self._losses)) if self._losses else float("nan")}
+        for key, parts in self._pairs.items():
+            metrics[key] = auc(np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
+        return metrics
+
+
+# ------------------------------------------------------------------------------------------ figure
+def load_noiseprint(weights: str) -> NoiseprintExtractor:
+    """Our Noiseprint++ from a phase-1 (or later) training checkpoint or one of our .safetensors files."""
+    from pathlib import Path
+
+    if Path(weights).suffix == ".safetensors":
+        from ..weights import config_of, read_weights
+
+        loaded = read_weights(weights)
+        cfg = config_of(loaded)
+        sd = loaded.state_dict
+        features, depth = cfg.noiseprint_features, cfg.noiseprint_depth
+    else:
+        from .loop import load_training_checkpoint
+
+        ckpt = load_training_checkpoint(weights)
+        sd = ckpt["model"]
+        mc = get_config(ckpt["config"]["model"]["variant"])
+        features, depth = mc.noiseprint_features, mc.noiseprint_depth
+    holder = NoiseprintHolder(features, depth)
+    holder.load_state_dict({k: v for k, v in sd.items() if k.startswith("dncnn.")}, strict=True)
+    return holder.dncnn.eval()
+
+
+@torch.no_grad()
+def noiseprint_map(extractor: NoiseprintExtractor, pixels: np.ndarray) -> np.ndarray:
+    """(H, W) float32 fingerprint of a uint8 RGB image."""
+    x = to_tensor_image(pixels).unsqueeze(0)
+    return extractor(x)[0, 0].numpy()
+
+
+def noiseprint_figure(weights: str, image: str, out: str, mask: str | None = None, title: str | None = None) -> str:
+    """Save a figure: the image | its Noiseprint++ (| the mask), for a visual check of phase 1."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    pixels = read_image(image).pixels
+    fp = noiseprint_map(load_noiseprint(weights), pixels)
+    lo, hi = np.percentile(fp[34:-34, 34:-34] if min(fp.shape) > 100 else fp, [1, 99])
+    panels = [("image", pixels, None), ("Noiseprint++", np.clip(fp, lo, hi), "gray")]
+    if mask is not None:
+        panels.append(("mask", read_image(mask).pixels.max(axis=2), "gray"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 4.5))
+    for ax, (name, arr, cmap) in zip(axes, panels):
+        ax.imshow(arr, cmap=cmap)
+        ax.set_title(name)
+        ax.axis("off")
+    fig.suptitle(title or f"{image}\nweights: {weights}", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out

@@ -1,0 +1,395 @@
+"""Training: losses on hand-computed cases, configs and overrides, data sources, the three phases on
+tiny images, exact resume, export to safetensors, and DistributedDataParallel on CPU (Gloo)."""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+import yaml
+from PIL import Image
+
+from trufor.training import ConfigError, TrainingError, config_from_dict, load_config, train
+from trufor.training import losses as L
+from trufor.training.data import build_pair_dataset, crop_pair, folder_pairs, held_out, list_pairs
+from trufor.training.loop import EpochBatchSampler, load_training_checkpoint, poly_lr
+from trufor.training.noiseprint_phase import History, apply_history, edited_patch
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+# --------------------------------------------------------------------------------------- fixtures
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory) -> Path:
+    """6 small JPEG photos with EXIF (3 camera models), an image/mask folder pair and a list file."""
+    root = tmp_path_factory.mktemp("tiny")
+    rng = np.random.default_rng(0)
+    for sub in ("photos", "imgs", "masks"):
+        (root / sub).mkdir()
+    lines = []
+    for i in range(6):
+        a = rng.integers(0, 256, (72, 88, 3), dtype=np.uint8)
+        exif = Image.Exif()
+        exif[0x010F], exif[0x0110] = "TestCam", f"Model {i % 3}"
+        Image.fromarray(a).save(root / "photos" / f"p{i}.jpg", quality=90, exif=exif)
+        Image.fromarray(a).save(root / "imgs" / f"i{i}.png")
+        if i % 2 == 0:
+            m = np.zeros((72, 88), np.uint8)
+            m[16:48, 24:64] = 255
+            Image.fromarray(m).save(root / "masks" / f"i{i}_gt.png")
+            lines.append(f"imgs/i{i}.png,masks/i{i}_gt.png")
+        else:
+            lines.append(f"imgs/i{i}.png,None")
+    (root / "list.txt").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def phase_config(phase: str, data: Path, out: Path, **sections) -> dict:
+    """A tiny config of ``phase`` (64 px crops, 32 px patches, batch 2, 2 steps per epoch)."""
+    pairs = {"type": "folder", "images": str(data / "imgs"), "masks": str(data / "masks"), "mask_suffix": "_gt",
+             "pristine": True}
+    cfg: dict = {
+        "phase": phase,
+        "model": {"variant": "trufor_small"},
+        "data": {"train": [pairs], "val": [pairs], "crop_size": 64},
+        "train": {"epochs": 1, "steps_per_epoch": 2, "batch_size": 2, "progress": False, "threads": 1},
+        "val": {"batches": 2},
+        "noiseprint": {"patch_size": 32, "histories": 2, "offsets": 2, "patches": 2},
+        "loss": {"border": 4},
+        "output": {"dir": str(out)},
+    }
+    if phase == "noiseprint":
+        photos = {"type": "pristine", "folders": [str(data / "photos")], "holdout": 0.5}
+        cfg["data"] = {"train": [photos], "val": [photos]}
+        cfg["train"]["optimizer"] = "adam"
+        cfg["train"]["lr"] = 1e-3
+    for name, values in sections.items():
+        cfg.setdefault(name, {}).update(values)
+    return cfg
+
+
+def run(cfg: dict):
+    return train(config_from_dict(cfg), log=lambda s: None)
+
+
+# ----------------------------------------------------------------------------------------- losses
+def test_weighted_cross_entropy_hand_computed():
+    # two valid pixels (forged with p1 = sigmoid(2), pristine with p0 = 1/2) and one ignored pixel
+    logits = torch.tensor([[0.0, 2.0], [0.0, 0.0], [5.0, -5.0]]).T.reshape(1, 2, 1, 3)
+    target = torch.tensor([[[1, 0, -1]]])
+    l1 = -math.log(1 / (1 + math.exp(-2)))
+    l0 = math.log(2)
+    expected = (2.5 * l1 + 0.5 * l0) / (2.5 + 0.5)
+    assert L.weighted_cross_entropy(logits, target, (0.5, 2.5)).item() == pytest.approx(expected, rel=1e-6)
+    assert L.weighted_cross_entropy(logits, torch.full_like(target, -1), (0.5, 2.5)).item() == 0.0
+
+
+def test_dice_loss_hand_computed():
+    # p(forged) = 0.5 everywhere (zero logits), 4 pixels: 2 forged, 1 pristine, 1 ignored
+    logits = torch.zeros(1, 2, 2, 2)
+    target = torch.tensor([[[1, 1], [0, -1]]])
+    inter = 0.5 + 0.5
+    denom = 3 * 0.25 + 2  # sum p^2 over 3 valid pixels + sum t^2
+    expected = 1 - (2 * inter + 1) / (denom + 1)
+    assert L.dice_loss(logits, target).item() == pytest.approx(expected, rel=1e-6)
+    # a perfect, confident prediction has Dice loss ~0
+    perfect = torch.stack([torch.tensor([[-20.0, -20.0], [20.0, 0.0]]), torch.tensor([[20.0, 20.0], [-20.0, 0.0]])])[None]
+    assert L.dice_loss(perfect, target).item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_localization_loss_is_weighted_sum_and_ignores_padding():
+    torch.manual_seed(0)
+    logits = torch.randn(2, 2, 8, 8)
+    target = torch.randint(0, 2, (2, 8, 8))
+    target[:, :, 6:] = -1
+    loss, parts = L.localization_loss(logits, target)
+    assert loss.item() == pytest.approx(0.3 * parts["ce"] + 0.7 * parts["dice"], rel=1e-6)
+    changed = logits.clone()
+    changed[:, :, :, 6:] = 100 * torch.randn(2, 2, 8, 2)
+    assert L.localization_loss(changed, target)[0].item() == pytest.approx(loss.item(), rel=1e-6)
+
+
+def test_confidence_loss_hand_computed():
+    # loc logits: p1 = 0.8 everywhere; conf logit 0 -> 0.5. Forged pixel: TCP 0.8, pristine: 0.2
+    p1 = 0.8
+    loc = torch.zeros(1, 2, 1, 3)
+    loc[:, 1] = math.log(p1 / (1 - p1))
+    conf = torch.zeros(1, 1, 1, 3)
+    target = torch.tensor([[[1, 0, -1]]])
+    expected = ((0.5 - 0.8) ** 2 + (0.5 - 0.2) ** 2) / 2
+    got = L.confidence_loss(loc, conf, target, erode=1, dilate=1)
+    assert got.item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_boundary_free_targets():
+    target = torch.zeros(1, 7, 7, dtype=torch.long)
+    target[0, 1:6, 1:6] = 1
+    core_f, core_p = L.boundary_free_targets(target, erode=3, dilate=3)
+    assert core_f[0].nonzero().tolist() == [[y, x] for y in range(2, 5) for x in range(2, 5)]
+    assert int(core_p.sum()) == 0  # every pixel of a 7x7 image is within 1 px of the 5x5 square
+    core_f1, core_p1 = L.boundary_free_targets(target, erode=1, dilate=1)
+    assert torch.equal(core_f1[0], target[0] == 1) and torch.equal(core_p1[0], target[0] == 0)
+
+
+def test_detection_loss_and_targets_hand_computed():
+    logits = torch.tensor([[0.0], [2.0]])
+    labels = torch.tensor([0.0, 1.0])
+    w0, w1 = 0.5 / 0.3, 0.5 / 0.7
+    expected = (w0 * math.log(2) + w1 * -math.log(1 / (1 + math.exp(-2)))) / 2
+    assert L.detection_loss(logits, labels).item() == pytest.approx(expected, rel=1e-6)
+    masks = torch.zeros(3, 4, 4, dtype=torch.long)
+    masks[1, 0, :3] = 1
+    masks[2, :2, :2] = 1
+    masks[0] = -1
+    assert L.detection_targets(masks, min_pixels=4).tolist() == [0.0, 0.0, 1.0]
+
+
+def test_contrastive_loss_hand_computed():
+    # three 1-D "fingerprints" 0, 0.5, 2 (no centering): anchors 0 and 1 are positives of each other
+    x = torch.tensor([0.0, 0.5, 2.0]).reshape(3, 1, 1, 1)
+    d = L.pairwise_sq_distances(x, center=False)
+    assert d.flatten().tolist() == pytest.approx([0, 0.25, 4, 0.25, 0, 2.25, 4, 2.25, 0])
+    labels = torch.tensor([0, 0, 1])
+    la = -math.log(math.exp(-0.25) / (math.exp(-0.25) + math.exp(-4)))
+    lb = -math.log(math.exp(-0.25) / (math.exp(-0.25) + math.exp(-2.25)))
+    got = L.contrastive_loss_from_distances(d, labels, temperature=1.0)
+    assert got.item() == pytest.approx((la + lb) / 2, rel=1e-6)  # anchor 2 has no positive
+    assert L.contrastive_loss_from_distances(d, torch.tensor([0, 1, 2])).item() == 0.0
+
+
+# ---------------------------------------------------------------------------------------- config
+def test_config_overrides_and_validation(tmp_path, tiny_data):
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(phase_config("localization", tiny_data, tmp_path / "o")
+                                   | {"model": {"variant": "trufor_small", "noiseprint_init": "x.pt"}}))
+    cfg = load_config(path, ["train.lr=0.01", "data.train.0.mask_suffix=_m", "loss.class_weights=[1, 3]",
+                             "val.batches=null", "phase=2", "output.dir=${repo}/out/x"])
+    assert cfg.train.lr == 0.01 and isinstance(cfg.train.lr, float)
+    assert cfg.data.train[0]["mask_suffix"] == "_m"
+    assert cfg.loss.class_weights == [1.0, 3.0] and cfg.val.batches is None
+    assert cfg.phase == "localization" and cfg.output.dir == f"{REPO}/out/x"
+    with pytest.raises(ConfigError, match="did you mean 'lr'"):
+        load_config(path, ["train.lrr=0.1"])
+    with pytest.raises(ConfigError, match="expected an integer"):
+        load_config(path, ["train.epochs=1.5"])
+    with pytest.raises(ConfigError, match="unknown variant"):
+        load_config(path, ["model.variant=nope"])
+    with pytest.raises(ConfigError, match="out of range"):
+        load_config(path, ["data.train.3.images=x"])
+    with pytest.raises(ConfigError, match="noiseprint_init"):
+        load_config(path, ["model.noiseprint_init=null"])
+    with pytest.raises(ConfigError, match="KEY=VALUE"):
+        load_config(path, ["train.lr"])
+
+
+@pytest.mark.parametrize("name", ["bundled_phase1.yaml", "bundled_phase2.yaml", "bundled_phase3.yaml"])
+def test_bundled_configs_load(name, monkeypatch, tmp_path):
+    monkeypatch.setenv("TRUFOR_SHARED", str(tmp_path / "shared"))
+    cfg = load_config(REPO / "configs" / name)
+    assert cfg.model.variant == "trufor_small"
+    assert str(tmp_path / "shared") in str(cfg.data.train)  # data located from ${shared}, never hard-coded
+    assert "casia" not in yaml.safe_dump(cfg.to_dict()).lower()  # CASIA is evaluation only
+
+
+def test_poly_lr_and_sampler():
+    assert poly_lr(0, 100, 0.01, 0.9) == pytest.approx(0.01)
+    assert poly_lr(50, 100, 0.01, 0.9) == pytest.approx(0.01 * 0.5 ** 0.9)
+    assert poly_lr(0, 100, 0.01, 0.9, warmup=4) == pytest.approx(0.0025)
+    s0 = EpochBatchSampler(10, 2, 4, seed=1, epoch=0, rank=0, world=2)
+    s1 = EpochBatchSampler(10, 2, 4, seed=1, epoch=0, rank=1, world=2)
+    order = s0.order()  # 16 indices: a permutation of the 10 items, then 6 of the next one
+    assert len(order) == 16 and sorted(order[:10]) == list(range(10))
+    assert sorted(i for s in (s0, s1) for b in s for i in b) == sorted(order)
+    rank0 = list(EpochBatchSampler(10, 2, 4, seed=1, epoch=0, rank=0, world=2))
+    assert list(EpochBatchSampler(10, 2, 4, seed=1, epoch=0, rank=0, world=2, skip=2)) == rank0[2:]
+    assert list(EpochBatchSampler(10, 2, 4, seed=1, epoch=1)) != list(EpochBatchSampler(10, 2, 4, seed=1, epoch=0))
+
+
+# ------------------------------------------------------------------------------------------- data
+def test_pair_sources(tiny_data):
+    pairs = folder_pairs(str(tiny_data / "imgs"), str(tiny_data / "masks"), "_gt", pristine=True)
+    assert [p.mask is not None for p in pairs] == [True, False] * 3
+    listed = list_pairs(str(tiny_data / "list.txt"))
+    assert [Path(p.image).name for p in listed] == [Path(p.image).name for p in pairs]
+    assert [p.mask is None for p in listed] == [p.mask is None for p in pairs]
+    with pytest.raises(ConfigError, match="no mask"):
+        folder_pairs(str(tiny_data / "imgs"), str(tiny_data / "masks"), "_gt", pristine=False)
+    ds = build_pair_dataset([{"type": "list", "file": str(tiny_data / "list.txt")}], 80, seed=0, default_split="train")
+    item = ds[0]
+    assert item["image"].shape == (3, 80, 80) and item["mask"].shape == (80, 80) and item["label"] == 1
+    assert set(item["mask"].unique().tolist()) == {-1, 0, 1}  # 72 px high: padded rows are ignored
+    assert float(item["image"].max()) < 1.0  # uint8 / 256
+
+
+def test_crop_pair_grid_and_padding():
+    yy, xx = np.mgrid[0:40, 0:40]
+    img = np.stack([yy, xx, np.zeros_like(yy)], axis=-1).astype(np.uint8)  # pixel value = its coordinates
+    tgt = np.ones((40, 40), np.int64)
+    rng = np.random.default_rng(3)
+    tops = set()
+    for _ in range(20):
+        c, t = crop_pair(img, tgt, 16, rng)
+        y, x = int(c[0, 0, 0]), int(c[0, 0, 1])
+        assert y % 8 == 0 and x % 8 == 0 and t.shape == (16, 16)
+        tops.add(y)
+    assert len(tops) > 1
+    c, t = crop_pair(img, tgt, 48, rng)
+    assert (t[40:] == -1).all() and (t[:, 40:] == -1).all() and (c[40:] == 0).all()
+
+
+def test_holdout_is_stable():
+    names = [f"img{i}.jpg" for i in range(1000)]
+    frac = np.mean([held_out(n, 0.1) for n in names])
+    assert 0.06 < frac < 0.14
+    assert [held_out(n, 0.1) for n in names] == [held_out(n, 0.1) for n in names]
+
+
+def test_editing_history_and_grid_position():
+    rng = np.random.default_rng(0)
+    pixels = np.random.default_rng(1).integers(0, 256, (100, 100, 3), dtype=np.uint8)
+    assert np.array_equal(apply_history(pixels, History()), pixels)
+    edited = apply_history(pixels, History(scale=0.5, gamma=1.2, contrast=0.9, brightness=0.05, quality=80))
+    assert edited.shape == (50, 50, 3) and edited.dtype == np.uint8
+    # without editing, the patch at offset (dy, dx) starts dy, dx px after an 8 px grid point
+    patch = edited_patch(rng, pixels, History(), (3, 5), 16)
+    ys, xs = np.nonzero((pixels[..., 0] == patch[0, 0, 0]) & (pixels[..., 1] == patch[0, 0, 1])
+                        & (pixels[..., 2] == patch[0, 0, 2]))
+    assert any(y % 8 == 3 and x % 8 == 5 for y, x in zip(ys, xs))
+
+
+# ----------------------------------------------------------------------------------------- phases
+@pytest.fixture(scope="module")
+def chain(tiny_data, tmp_path_factory):
+    """Phase 1 -> 2 -> 3 on tiny data, a few steps each; returns the output folders."""
+    out = tmp_path_factory.mktemp("runs")
+    r1 = run(phase_config("noiseprint", tiny_data, out / "p1"))
+    r2 = run(phase_config("localization", tiny_data, out / "p2",
+                          model={"noiseprint_init": str(out / "p1" / "best.pt")}))
+    r3 = run(phase_config("confidence", tiny_data, out / "p3", model={"init": str(out / "p2" / "best.pt")}))
+    return out, (r1, r2, r3)
+
+
+def test_three_phases_run_and_report(chain):
+    out, results = chain
+    for name, r, keys in zip(("p1", "p2", "p3"), results,
+                             (["val_pair_auc", "val_history_auc", "val_grid_auc"], ["val_f1", "val_iou"],
+                              ["val_det_auc", "val_conf_mse"])):
+        assert r.finished and r.step == 2
+        assert {"last.pt", "best.pt", "metrics.csv", "config.yaml", "train.log"} <= {p.name for p in (out / name).iterdir()}
+        header = (out / name / "metrics.csv").read_text().splitlines()[0].split(",")
+        assert {"epoch", "step", "train_loss", "sec_per_step", *keys} <= set(header)
+        assert math.isfinite(r.history[0]["train_loss"])
+    assert 0.0 <= results[0].history[0]["val_pair_auc"] <= 1.0
+
+
+def test_frozen_parts_do_not_change(chain):
+    out, _ = chain
+    p1 = load_training_checkpoint(out / "p1" / "best.pt")["model"]
+    p2 = load_training_checkpoint(out / "p2" / "best.pt")["model"]
+    p3 = load_training_checkpoint(out / "p3" / "best.pt")["model"]
+    for k, v in p1.items():  # phase 2 keeps phase 1's Noiseprint++ (BatchNorm statistics included)
+        assert torch.equal(p2[k], v), k
+    frozen = [k for k in p2 if k.startswith(("dncnn.", "backbone.", "decode_head."))]
+    assert all(torch.equal(p2[k], p3[k]) for k in frozen)
+    assert any(not torch.equal(p2[k], p3[k]) for k in p3 if k.startswith("decode_head_conf."))
+    assert any(not torch.equal(p2[k], p3[k]) for k in p3 if k.startswith("detection."))
+
+
+def test_export_and_detect(chain, tiny_data, tmp_path):
+    from trufor import load_model
+    from trufor.training import export_checkpoint
+    from trufor.weights import read_weights
+
+    out, _ = chain
+    path = export_checkpoint(out / "p3" / "best.pt", tmp_path / "m.safetensors", half=True)
+    meta = read_weights(path).metadata
+    assert "phase noiseprint" in meta["provenance"] and "phase confidence" in meta["provenance"]
+    assert meta["licence"].startswith("Apache-2.0") and meta["training_phase"] == "confidence"
+    result = load_model(path).analyze(str(tiny_data / "imgs" / "i0.png"))
+    assert 0.0 <= result.score <= 1.0 and result.map.shape == (72, 88)
+    with pytest.raises(TrainingError, match="untrained"):
+        export_checkpoint(out / "p2" / "best.pt", tmp_path / "x.safetensors")
+    from trufor.cli import main
+
+    rc = main(["train", "export", str(out / "p3" / "best.pt"), str(tmp_path / "c.safetensors")])
+    assert rc == 0 and (tmp_path / "c.safetensors").is_file()
+    assert main(["detect", str(tiny_data / "imgs" / "i1.png"), "--weights", str(tmp_path / "c.safetensors"),
+                 "-o", str(tmp_path / "det")]) == 0
+
+
+def test_only_our_checkpoints_initialise(tiny_data, tmp_path):
+    foreign = tmp_path / "noiseprint++.th"
+    torch.save({"network": {"0.weight": torch.zeros(1)}}, foreign)
+    cfg = phase_config("localization", tiny_data, tmp_path / "o", model={"noiseprint_init": str(foreign)})
+    with pytest.raises(TrainingError, match="never from the authors"):
+        run(cfg)
+
+
+def test_resume_continues_exactly(tiny_data, tmp_path, chain):
+    out, _ = chain
+    base = dict(model={"noiseprint_init": str(out / "p1" / "best.pt")},
+                train={"epochs": 2, "steps_per_epoch": 2, "checkpoint_every": 1})
+    full = run(phase_config("localization", tiny_data, tmp_path / "full", **base))
+    cfg = phase_config("localization", tiny_data, tmp_path / "cut", **base)
+    cfg["train"]["stop_after"] = 3  # stop mid-epoch 2
+    first = run(cfg)
+    assert not first.finished and first.step == 3
+    cfg["train"]["stop_after"] = None
+    second = run(cfg)
+    assert second.resumed_from == 3 and second.finished and second.step == 4
+    a = load_training_checkpoint(tmp_path / "full" / "last.pt")
+    b = load_training_checkpoint(tmp_path / "cut" / "last.pt")
+    for k in a["model"]:
+        assert torch.equal(a["model"][k], b["model"][k]), k
+    for ra, rb in zip(a["history"], b["history"]):
+        assert ra["train_loss"] == rb["train_loss"] and ra["val_f1"] == rb["val_f1"]
+
+
+def test_cli_print_config(tiny_data, tmp_path, capsys):
+    from trufor.cli import main
+
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(phase_config("noiseprint", tiny_data, tmp_path / "o")))
+    assert main(["train", str(path), "train.lr=0.02", "--print-config"]) == 0
+    assert yaml.safe_load(capsys.readouterr().out)["train"]["lr"] == 0.02
+    assert main(["train", str(path), "train.nope=1"]) == 1
+
+
+def test_noiseprint_figure(chain, tiny_data, tmp_path):
+    from trufor.cli import main
+
+    out, _ = chain
+    png = tmp_path / "np.png"
+    assert main(["train", "noiseprint-figure", str(out / "p1" / "best.pt"), str(tiny_data / "imgs" / "i0.png"),
+                 "-o", str(png), "--mask", str(tiny_data / "masks" / "i0_gt.png")]) == 0
+    assert png.stat().st_size > 1000
+
+
+def test_synthetic_source(tmp_path, tiny_data):
+    pytest.importorskip("trufor.data")
+    ds = build_pair_dataset([{"type": "synthetic", "sources": [str(tiny_data / "photos")], "length": 4}], 64,
+                            seed=0, default_split="train")
+    item = ds[1]
+    assert item["image"].shape == (3, 64, 64) and item["mask"].dtype == torch.long
+    assert set(item["mask"].unique().tolist()) <= {-1, 0, 1}
+
+
+def test_ddp_two_processes_on_cpu(tiny_data, tmp_path, chain):
+    out, _ = chain
+    cfg = phase_config("localization", tiny_data, tmp_path / "ddp", model={"noiseprint_init": str(out / "p1" / "best.pt")})
+    cfg["train"]["batch_size"] = 1
+    path = tmp_path / "ddp.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                           "-m", "trufor", "train", str(path)], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ckpt = load_training_checkpoint(tmp_path / "ddp" / "last.pt")
+    assert ckpt["step"] == 2 and "2 rank(s)" in (tmp_path / "ddp" / "train.log").read_text()
