@@ -83,3 +83,36 @@ def test_padding_only_pools_real_pixels(small_weights):
     with torch.no_grad():
         det = model.net.detection(loc, conf)
     assert res.score == pytest.approx(torch.sigmoid(det).item(), abs=1e-6)
+
+
+@settings(max_examples=6, deadline=None)
+@given(st.integers(29, 140), st.integers(29, 140), st.integers(16, 80), st.integers(1, 12))
+def test_efficient_engine_equals_reference(h, w, tile, band_kb):
+    """Tiled Noiseprint++ and fused, banded decoders compute the same function as the plain forward."""
+    from trufor.modeling.efficient import EfficientTruFor
+
+    torch.manual_seed(h * w)
+    net = build_model("trufor_small").eval()
+    for m in net.modules():  # non-trivial BatchNorm statistics
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+    x = torch.rand(1, 3, h, w)
+    with torch.inference_mode():
+        ref = net(x)
+        eff = EfficientTruFor(net, tile=tile, band_bytes=band_kb * 1024)(x)
+    # Tiles are the same arithmetic per pixel; only the convolution kernel's blocking may differ.
+    assert torch.allclose(eff.noiseprint, ref.noiseprint, atol=1e-5, rtol=0)
+    assert torch.allclose(eff.loc_logits, ref.loc_logits, atol=1e-4, rtol=1e-5)
+    assert torch.allclose(eff.conf_logits, ref.conf_logits, atol=1e-4, rtol=1e-5)
+    assert torch.allclose(eff.det_logit, ref.det_logit, atol=1e-4)
+
+
+def test_fold_batchnorm_is_close():
+    from trufor.modeling.efficient import fold_batchnorm
+
+    torch.manual_seed(0)
+    dncnn = build_model("trufor_small").dncnn.eval()
+    x = torch.rand(1, 3, 40, 40)
+    with torch.inference_mode():
+        assert torch.allclose(fold_batchnorm(dncnn)(x), dncnn(x), atol=1e-4)

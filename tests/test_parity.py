@@ -78,3 +78,36 @@ def test_safetensors_conversion_keeps_parity(parity_checkpoint, tmp_path):
     result = model.analyze(parity / "images" / name)
     assert np.max(np.abs(result.map - golden["map"])) <= 1e-4
     assert abs(result.score - float(golden["score"])) <= 1e-5
+
+
+def test_reference_engine_matches_golden(parity_checkpoint):
+    """The plain forward pass (engine='reference') passes too, so both paths stay exact."""
+    from trufor import load_model
+
+    parity = require_shared("parity")
+    model = load_model(parity_checkpoint, engine="reference")
+    name = "b_odd_333x197.jpg"
+    golden = np.load(parity / "golden" / "seed1" / f"{name}.npz")
+    res = model.analyze(parity / "images" / name)
+    assert np.max(np.abs(res.map - golden["map"])) <= 1e-4
+    assert np.max(np.abs(res.noiseprint - golden["np++"])) <= 1e-4
+    assert abs(res.score - float(golden["score"])) <= 1e-5
+
+
+def test_small_tiles_and_bands_keep_parity(parity_model):
+    """Tiles and bands much smaller than the image give the golden numbers as well."""
+    from trufor.modeling.efficient import EfficientTruFor
+
+    parity = require_shared("parity")
+    name = "e_camera_384x256.png"
+    golden = np.load(parity / "golden" / "seed1" / f"{name}.npz")
+    saved = parity_model._efficient
+    try:
+        parity_model._efficient = EfficientTruFor(parity_model.net, tile=100, band_bytes=2**20)
+        res = parity_model.analyze(parity / "images" / name)
+    finally:
+        parity_model._efficient = saved
+    assert np.max(np.abs(res.noiseprint - golden["np++"])) <= 1e-4
+    assert np.max(np.abs(res.map - golden["map"])) <= 1e-4
+    assert np.max(np.abs(res.conf - golden["conf"])) <= 1e-4
+    assert abs(res.score - float(golden["score"])) <= 1e-5

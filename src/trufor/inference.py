@@ -22,6 +22,7 @@ from PIL import Image
 from .errors import TruForError
 from .imageio import LoadedImage, read_image
 from .modeling import TruForNet, build_model
+from .modeling.efficient import EfficientTruFor
 from .modeling.variants import variant_name
 from .outputs import save_npz
 from .weights import config_of, find_weights, load_into, read_weights
@@ -30,6 +31,19 @@ from .weights import config_of, find_weights, load_into, read_weights
 MIN_SIDE = 29
 
 ImageLike = str | os.PathLike | np.ndarray | Image.Image | LoadedImage
+
+
+def memory_plan(max_memory: int | None) -> tuple[int, int]:
+    """Noiseprint++ tile side and decoder band budget for a working-memory budget in bytes.
+
+    The defaults suit photos up to ~50 MP on a 24 GB machine; smaller budgets use smaller tiles and
+    bands (a little slower, same results). The encoder's own activations are not tiled, so the whole
+    process still needs roughly 250 bytes per pixel on top of this budget.
+    """
+    if max_memory is None:
+        return 1024, 256 * 2**20
+    tile = 1024 if max_memory >= 2 * 2**30 else 512 if max_memory >= 2**30 else 256
+    return tile, max(8 * 2**20, max_memory // 8)
 
 
 @dataclass
@@ -119,9 +133,15 @@ class TruFor:
     """A loaded TruFor model, reusable over many images (see :func:`load_model`)."""
 
     def __init__(self, net: TruForNet, *, name: str, weights_path: str | None = None,
-                 provenance: str = "unknown", licence: str = "unknown", device: str | torch.device = "cpu") -> None:
+                 provenance: str = "unknown", licence: str = "unknown", device: str | torch.device = "cpu",
+                 max_memory: int | None = None, engine: str = "efficient") -> None:
+        if engine not in ("efficient", "reference"):
+            raise ValueError(f"engine must be 'efficient' or 'reference', got {engine!r}")
         self.device = resolve_device(device)
         self.net = net.to(self.device).eval()
+        self.engine = engine
+        tile, band = memory_plan(max_memory)
+        self._efficient = EfficientTruFor(self.net, tile=tile, band_bytes=band)
         self.name = name
         self.weights_path = weights_path
         self.provenance = provenance
@@ -161,7 +181,7 @@ class TruFor:
         start = time.perf_counter()
         x = torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1))).to(self.device)
         x = x.unsqueeze(0).float().div_(256.0)
-        out = self.net(x)
+        out = self._efficient(x) if self.engine == "efficient" else self.net(x)
         loc, conf, det = out.loc_logits, out.conf_logits, out.det_logit
         if pad_h or pad_w:
             loc, conf = loc[..., :h, :w], conf[..., :h, :w]
@@ -195,13 +215,17 @@ def model_name_for(loaded_meta: dict[str, Any], origin: str, fmt: str, variant: 
     return f"{variant} ({loaded_meta.get('provenance', 'custom weights')})"
 
 
-def load_model(weights: str | os.PathLike | None = None, *, device: str | torch.device | int | None = "cpu") -> TruFor:
+def load_model(weights: str | os.PathLike | None = None, *, device: str | torch.device | int | None = "cpu",
+               max_memory: int | None = None, engine: str = "efficient") -> TruFor:
     """Load a TruFor model.
 
     Args:
         weights: a ``trufor.pth.tar`` (official) or ``.safetensors`` (ours) file; when None, the
             first of ``$TRUFOR_WEIGHTS``, the user cache and the bundled model is used.
         device: ``"cpu"`` (default), ``"cuda"``, ``"cuda:N"``, or a GPU index (-1 = CPU).
+        max_memory: working-memory budget in bytes for the tiled parts (see :func:`memory_plan`).
+        engine: ``"efficient"`` (default: tiled Noiseprint++, fused decoders; same numbers) or
+            ``"reference"`` (the plain forward pass, as the official code computes it).
     """
     source = find_weights(weights)
     loaded = read_weights(source.path)
@@ -218,6 +242,8 @@ def load_model(weights: str | os.PathLike | None = None, *, device: str | torch.
         provenance=loaded.provenance,
         licence=loaded.licence,
         device=device,
+        max_memory=max_memory,
+        engine=engine,
     )
 
 

@@ -45,3 +45,18 @@ def device_from_args(args: argparse.Namespace) -> str:
         return "cuda" if torch.cuda.is_available() else "cpu"
     return args.device
 
+
+
+def parse_bytes(text: str) -> int:
+    """``"4G"``, ``"512M"``, ``"1.5GB"`` or a plain number of bytes -> bytes (for --max-memory)."""
+    units = {"": 1, "B": 1, "K": 2**10, "KB": 2**10, "M": 2**20, "MB": 2**20, "G": 2**30, "GB": 2**30, "T": 2**40}
+    t = text.strip().upper().replace("IB", "B")
+    num = t.rstrip("KMGTB")
+    unit = t[len(num):]
+    try:
+        value = float(num) * units[unit]
+    except (KeyError, ValueError):
+        raise argparse.ArgumentTypeError(f"not a memory size: {text!r} (examples: 4G, 512M)") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"memory size must be positive, got {text!r}")
+    return int(value)

@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 
 from ..errors import TruForError
-from ._common import add_device_arguments, add_weights_argument, console, device_from_args, fail
+from ._common import add_device_arguments, add_weights_argument, console, device_from_args, fail, parse_bytes
 
 DEFAULT_OUTPUT = "trufor_out"
 TABLE_ROWS = 40
@@ -43,6 +43,10 @@ def register(subparsers) -> None:
                    help="refuse images larger than N pixels (decompression-bomb guard; default 200 MP)")
     p.add_argument("--exif-transpose", action="store_true",
                    help="rotate images by their EXIF orientation first (default: analyse the stored pixel grid)")
+    p.add_argument("--max-memory", type=parse_bytes, default=None, metavar="SIZE",
+                   help="working-memory budget for the tiled parts, e.g. 2G (smaller tiles: slower, same results)")
+    p.add_argument("--engine", choices=("efficient", "reference"), default="efficient",
+                   help="efficient (default: tiled, fused; same numbers) or reference (the plain forward pass)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary table")
     add_weights_argument(p)
     add_device_arguments(p)
@@ -91,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
         jobs = plan_jobs(inputs, output)
         if not jobs:
             return fail(f"no images found in {', '.join(inputs)}")
-        model = load_model(weights, device=device_from_args(args))
+        model = load_model(weights, device=device_from_args(args), max_memory=args.max_memory, engine=args.engine)
     except TruForError as exc:
         return fail(str(exc))
 

@@ -1,0 +1,195 @@
+"""Exact, memory-lean evaluation of a :class:`TruForNet` for inference on photos of any size.
+
+The same function as ``TruForNet.forward`` (differences are float rounding only, far below the parity
+tolerances), computed so that peak memory grows about linearly with the pixels:
+
+* **Noiseprint++ in tiles.** The DnCNN is a stack of 3x3 convolutions, so an output pixel depends on
+  ``depth`` pixels of context on each side. Tiles that overlap by that halo, cut from the image (the
+  image border keeps its zero padding), reproduce the whole-image result bit for bit.
+  Folding BatchNorm into the convolutions and a channels-last layout are faster on CPU but change the
+  rounding: with the official weights the fingerprint then moves by ~5e-4, beyond the 1e-4 parity
+  tolerance (the float32 DnCNN itself is only within ~2e-4 of a float64 evaluation), so both are
+  opt-in (``fast_noiseprint=True``), never the default.
+* **Decoders fused at low resolution.** Each stage's token projection and its slice of the fusion
+  convolution are linear maps, and bilinear upsampling is linear with weights summing to one, so they
+  commute: each stage is projected straight to the decoder width *at its own resolution* (one
+  matrix), BatchNorm is folded in, and only then upsampled and summed. The upsampling and the rest of
+  the head run in bands of rows, so the 1/4-resolution, 512-channel tensor is never whole in memory.
+* **Attention** uses ``scaled_dot_product_attention`` (no N x M matrix), in :mod:`.mit`.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .decoder import MLPDecoderHead
+from .noiseprint import NoiseprintExtractor
+
+
+def fold_batchnorm(extractor: NoiseprintExtractor) -> nn.Sequential:
+    """An inference copy of the DnCNN with every BatchNorm folded into the preceding convolution."""
+    layers: list[nn.Module] = []
+    modules = list(extractor)
+    i = 0
+    while i < len(modules):
+        m = modules[i]
+        if isinstance(m, nn.Conv2d) and i + 1 < len(modules) and isinstance(modules[i + 1], nn.BatchNorm2d):
+            bn = modules[i + 1]
+            scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+            conv = nn.Conv2d(m.in_channels, m.out_channels, m.kernel_size, padding=m.padding, bias=True)
+            with torch.no_grad():
+                conv.weight.copy_(m.weight * scale[:, None, None, None])
+                bias = m.bias if m.bias is not None else torch.zeros_like(bn.running_mean)
+                conv.bias.copy_((bias - bn.running_mean) * scale + bn.bias)
+            layers.append(conv)
+            i += 2
+        else:
+            layers.append(copy.deepcopy(m))
+            i += 1
+    return nn.Sequential(*layers).eval()
+
+
+def _spans(length: int, tile: int, halo: int) -> list[tuple[int, int, int, int]]:
+    """(read_start, read_end, keep_start, keep_end) of each tile along one axis."""
+    if length <= tile:
+        return [(0, length, 0, length)]
+    spans = []
+    for start in range(0, length, tile):
+        end = min(start + tile, length)
+        spans.append((max(0, start - halo), min(length, end + halo), start, end))
+    return spans
+
+
+@torch.inference_mode()
+def tiled_noiseprint(extractor: nn.Sequential, image: Tensor, tile: int = 512, halo: int = 17,
+                     channels_last: bool = False) -> Tensor:
+    """Run the DnCNN over ``image`` (B, 3, H, W) in overlapping tiles; exact for ``halo >= depth``."""
+    b, _, h, w = image.shape
+    out_channels = [m for m in extractor if isinstance(m, nn.Conv2d)][-1].out_channels
+    out = image.new_empty((b, out_channels, h, w))
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    for r0, r1, k0, k1 in _spans(h, tile, halo):
+        for c0, c1, j0, j1 in _spans(w, tile, halo):
+            patch = image[:, :, r0:r1, c0:c1].contiguous(memory_format=layout)
+            res = extractor(patch)
+            out[:, :, k0:k1, j0:j1] = res[:, :, k0 - r0 : k1 - r0, j0 - c0 : j1 - c0]
+    return out
+
+
+def _linear_interp_index(in_size: int, out_size: int, device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
+    """Indices and weights of bilinear resampling along one axis (``align_corners=False``), as PyTorch."""
+    scale = in_size / out_size
+    src = ((torch.arange(out_size, device=device, dtype=torch.float64) + 0.5) * scale - 0.5).clamp_(min=0)
+    i0 = src.floor().long().clamp_(max=in_size - 1)
+    i1 = (i0 + 1).clamp_(max=in_size - 1)
+    lam = (src - i0.double()).float()
+    return i0, i1, lam
+
+
+def resize_rows(x: Tensor, out_h: int, out_w: int, row_start: int, row_end: int) -> Tensor:
+    """Rows ``row_start:row_end`` of ``F.interpolate(x, (out_h, out_w), 'bilinear')`` without the rest."""
+    _, _, h, w = x.shape
+    r0, r1, rl = _linear_interp_index(h, out_h, x.device)
+    r0, r1, rl = r0[row_start:row_end], r1[row_start:row_end], rl[row_start:row_end]
+    rows = x[:, :, r0] * (1 - rl)[:, None] + x[:, :, r1] * rl[:, None]
+    if out_w == w:
+        return rows
+    c0, c1, cl = _linear_interp_index(w, out_w, x.device)
+    return rows[..., c0] * (1 - cl) + rows[..., c1] * cl
+
+
+class FusedDecoder(nn.Module):
+    """Inference form of an :class:`MLPDecoderHead` (eval mode): same outputs, far less work and memory."""
+
+    def __init__(self, head: MLPDecoderHead) -> None:
+        super().__init__()
+        conv, bn = head.linear_fuse[0], head.linear_fuse[1]
+        dim = conv.out_channels
+        w_fuse = conv.weight.reshape(dim, 4 * dim).double()
+        scale = (bn.weight / torch.sqrt(bn.running_var + bn.eps)).double()
+        bias = conv.bias.double().clone()
+        mats = []
+        # The fusion convolution reads the concatenation [c4, c3, c2, c1].
+        for k, proj in enumerate((head.linear_c4, head.linear_c3, head.linear_c2, head.linear_c1)):
+            block = w_fuse[:, k * dim : (k + 1) * dim]
+            mats.append((scale[:, None] * (block @ proj.proj.weight.double())).float())
+            bias += block @ proj.proj.bias.double()
+        self.mats = [m.contiguous() for m in mats[::-1]]  # stage order c1..c4
+        self.bias = (scale * (bias - bn.running_mean.double()) + bn.bias.double()).float()
+        self.pred = copy.deepcopy(head.linear_pred).eval()
+
+    @property
+    def width(self) -> int:
+        return int(self.bias.shape[0])
+
+    def forward(self, feats: list[Tensor], band_rows: int | None = None) -> Tensor:
+        """Logits at the resolution of the first stage, computed ``band_rows`` rows at a time."""
+        c1 = feats[0]
+        b, _, h, w = c1.shape
+        # Deeper stages are projected whole (they are at 1/8 resolution or less); the first stage and
+        # the upsampled sum are formed band by band.
+        coarse = [torch.einsum("oc,bchw->bohw", m, f) for m, f in zip(self.mats[1:], feats[1:])]
+        band_rows = h if band_rows is None else max(1, band_rows)
+        out = None
+        for start in range(0, h, band_rows):
+            end = min(h, start + band_rows)
+            acc = torch.einsum("oc,bchw->bohw", self.mats[0], c1[:, :, start:end])
+            for p in coarse:
+                acc += resize_rows(p, h, w, start, end)
+            acc += self.bias[None, :, None, None]
+            band = self.pred(torch.relu_(acc))
+            if out is None:
+                out = band.new_empty((b, band.shape[1], h, w))
+            out[:, :, start:end] = band
+        return out
+
+
+def band_rows_for(width: int, channels: int, budget_bytes: int) -> int:
+    """How many rows of a (channels x width) float32 map fit in ``budget_bytes`` (at least 1)."""
+    return max(1, int(budget_bytes // max(1, 4 * channels * width)))
+
+
+class EfficientTruFor(nn.Module):
+    """Evaluate a :class:`TruForNet` exactly with bounded memory (see the module docstring).
+
+    Args:
+        net: the network (its encoder and detection head are shared, not copied).
+        tile: side of the Noiseprint++ tiles, in pixels (smaller = less memory).
+        band_bytes: memory allowed for one band of a decoder's 1/4-resolution map.
+        fast_noiseprint: fold BatchNorm and use channels-last in the DnCNN (faster on CPU, not
+            within the parity tolerance; see the module docstring).
+    """
+
+    def __init__(self, net, tile: int = 512, band_bytes: int = 256 * 2**20, fast_noiseprint: bool = False) -> None:
+        super().__init__()
+        self.net = net.eval()
+        self.fast_noiseprint = fast_noiseprint
+        self.noiseprint = fold_batchnorm(net.dncnn) if fast_noiseprint else net.dncnn
+        self.halo = net.dncnn.receptive_radius
+        self.loc_head = FusedDecoder(net.decode_head)
+        self.conf_head = FusedDecoder(net.decode_head_conf)
+        self.tile = tile
+        self.band_bytes = band_bytes
+
+    @torch.inference_mode()
+    def forward(self, image: Tensor):
+        from .trufor import TruForOutput
+
+        net = self.net
+        size = image.shape[-2:]
+        npp = tiled_noiseprint(self.noiseprint, image, self.tile, self.halo, self.fast_noiseprint)
+        rgb = (image - net.rgb_mean) / net.rgb_std
+        feats = net.backbone(rgb, npp.expand(-1, 3, -1, -1))
+        del rgb
+        rows = band_rows_for(feats[0].shape[-1], self.loc_head.width, self.band_bytes)
+        loc = self.loc_head(feats, rows)
+        conf = self.conf_head(feats, rows)
+        del feats
+        loc = F.interpolate(loc, size=size, mode="bilinear", align_corners=False)
+        conf = F.interpolate(conf, size=size, mode="bilinear", align_corners=False)
+        det = net.detection(loc, conf)
+        return TruForOutput(loc, conf, det, npp)
