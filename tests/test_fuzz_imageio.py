@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from PIL import Image, ImageFile
+from PIL import Image, ImageCms, ImageFile, PngImagePlugin
 
 from trufor.errors import ImageReadError
 from trufor.imageio import LoadedImage, read_image
@@ -59,8 +59,14 @@ def _seeds() -> list[tuple[str, bytes]]:
     frames = [Image.fromarray(rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)) for _ in range(2)]
     grey16 = Image.fromarray(rng.integers(0, 65536, (6, 5)).astype(np.uint16))
     flt = Image.fromarray(rng.random((6, 5)).astype(np.float32))
+    text = PngImagePlugin.PngInfo()
+    text.add_text("Comment", "fuzz")
+    text.add_text("Software", "trufor " * 8, zip=True)
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     seeds = [
         (".png", _encode(rgb, "PNG")),
+        (".png", _encode(rgb, "PNG", pnginfo=text, icc_profile=icc)),
+        (".jpg", _encode(rgb, "JPEG", icc_profile=icc, comment=b"fuzz")),
         (".png", _encode(rgb.quantize(8), "PNG", transparency=2)),
         (".png", _encode(rgb.convert("RGBA"), "PNG", exif=exif_bytes)),
         (".png", _encode(grey16, "PNG")),

@@ -485,7 +485,7 @@ def test_damaged_known_signature_is_described(tmp_path):
     p = tmp_path / "bad.tif"
     p.write_bytes(b"II*\x00" + b"\xff" * 60)
     err = read_error(p)
-    assert "TIFF" in err.problem
+    assert "TIFF" in err.problem and "convert" in err.hint
 
 
 def test_eps_refused(tmp_path):

@@ -196,8 +196,7 @@ def to_rgb_array(obj: Any) -> np.ndarray:
 
       .. warning:: float input is assumed to be on a [0, 1] scale. A float array on a 0-255
          scale is refused (its values exceed 1) rather than guessed at; convert it with
-         ``a.round().astype(np.uint8)`` yourself. The rounding also makes a float round trip
-         lossless only for values that were k/255 to begin with.
+         ``a.round().astype(np.uint8)`` yourself.
     * a :class:`LoadedImage`: its pixels.
 
     The result is always a new C-contiguous array (the input is never shared or modified).
@@ -221,7 +220,8 @@ def to_rgb_array(obj: Any) -> np.ndarray:
         return pixels
     if isinstance(obj, np.ndarray):
         return _array_to_rgb(obj)
-    kind = type(obj).__module__.split(".")[0] + "." + type(obj).__name__
+    module = type(obj).__module__.split(".")[0]
+    kind = type(obj).__name__ if module == "builtins" else f"{module}.{type(obj).__name__}"
     hint = ""
     if kind.startswith("torch."):
         hint = " (for a tensor, pass t.permute(1, 2, 0).cpu().numpy(): an H x W x C array)"
@@ -489,9 +489,11 @@ def _decode_once(
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise _pixel_cap_error(name, None, max_pixels, exc) from None
     except Image.UnidentifiedImageError:
-        raise ImageReadError(
-            name, _describe_non_image(head), "check that this file really is an image"
-        ) from None
+        if _signature_format(head):
+            hint = "convert it to PNG or 8-bit TIFF with another tool (e.g. ImageMagick, GIMP)"
+        else:
+            hint = "check that this file really is an image"
+        raise ImageReadError(name, _describe_non_image(head), hint) from None
     except MemoryError:
         raise ImageReadError(name, "out of memory while reading the header", _HINT_REEXPORT) from None
     except PermissionError:
