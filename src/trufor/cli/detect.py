@@ -41,6 +41,8 @@ def register(subparsers) -> None:
     p.add_argument("--overwrite", action="store_true", help="redo images whose .npz already exists")
     p.add_argument("--max-pixels", type=int, default=None, metavar="N",
                    help="refuse images larger than N pixels (decompression-bomb guard; default 200 MP)")
+    p.add_argument("--allow-truncated", action="store_true",
+                   help="analyse truncated images (the missing part is filled) instead of refusing them")
     p.add_argument("--exif-transpose", action="store_true",
                    help="rotate images by their EXIF orientation first (default: analyse the stored pixel grid)")
     p.add_argument("--max-memory", type=parse_bytes, default=None, metavar="SIZE",
@@ -99,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     except TruForError as exc:
         return fail(str(exc))
 
-    read_kwargs = {"exif_transpose": args.exif_transpose}
+    read_kwargs = {"exif_transpose": args.exif_transpose, "allow_truncated": args.allow_truncated}
     if args.max_pixels is not None:
         read_kwargs["max_pixels"] = args.max_pixels
     reader = partial(read_image, **read_kwargs)
