@@ -85,19 +85,29 @@ def test_padding_only_pools_real_pixels(small_weights):
     assert res.score == pytest.approx(torch.sigmoid(det).item(), abs=1e-6)
 
 
-@settings(max_examples=6, deadline=None)
-@given(st.integers(29, 140), st.integers(29, 140), st.integers(16, 80), st.integers(1, 12))
+_NET: list = []
+
+
+def _random_small_net():
+    if not _NET:
+        torch.manual_seed(0)
+        net = build_model("trufor_small").eval()
+        for m in net.modules():  # non-trivial BatchNorm statistics
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+        _NET.append(net)
+    return _NET[0]
+
+
+@settings(max_examples=5, deadline=None)
+@given(st.integers(29, 100), st.integers(29, 100), st.integers(16, 64), st.integers(1, 12))
 def test_efficient_engine_equals_reference(h, w, tile, band_kb):
     """Tiled Noiseprint++ and fused, banded decoders compute the same function as the plain forward."""
     from trufor.modeling.efficient import EfficientTruFor
 
-    torch.manual_seed(h * w)
-    net = build_model("trufor_small").eval()
-    for m in net.modules():  # non-trivial BatchNorm statistics
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.5, 0.5)
-            m.running_var.uniform_(0.5, 2.0)
-    x = torch.rand(1, 3, h, w)
+    net = _random_small_net()
+    x = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(h * w + tile))
     with torch.inference_mode():
         ref = net(x)
         eff = EfficientTruFor(net, tile=tile, band_bytes=band_kb * 1024)(x)
