@@ -393,3 +393,34 @@ def test_ddp_two_processes_on_cpu(tiny_data, tmp_path, chain):
     assert proc.returncode == 0, proc.stderr[-3000:]
     ckpt = load_training_checkpoint(tmp_path / "ddp" / "last.pt")
     assert ckpt["step"] == 2 and "2 rank(s)" in (tmp_path / "ddp" / "train.log").read_text()
+
+
+def test_killed_run_resumes_to_the_same_weights(tiny_data, tmp_path, chain):
+    """SIGKILL a CLI run once its first checkpoint exists; the rerun ends with the weights of an uninterrupted run."""
+    import signal
+    import time
+
+    out, _ = chain
+    base = dict(model={"noiseprint_init": str(out / "p1" / "best.pt")},
+                train={"epochs": 3, "steps_per_epoch": 2, "checkpoint_every": 1})
+    full = run(phase_config("localization", tiny_data, tmp_path / "full", **base))
+    cfg = phase_config("localization", tiny_data, tmp_path / "killed", **base)
+    path = tmp_path / "k.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "trufor", "train", str(path)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    last = tmp_path / "killed" / "last.pt"
+    deadline = time.time() + 120
+    while not last.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed_at = load_training_checkpoint(last)["step"]
+    resumed = run(cfg)
+    assert resumed.finished and resumed.step == full.step == 6
+    if killed_at < 6:
+        assert resumed.resumed_from == killed_at
+    a = load_training_checkpoint(tmp_path / "full" / "best.pt")["model"]
+    b = load_training_checkpoint(tmp_path / "killed" / "best.pt")["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)

@@ -96,7 +96,8 @@ class TrainSection:
     ``lr * (1 - step / total) ** poly_power`` after an optional linear warm-up.
     ``checkpoint_every`` steps (and at every epoch end) ``last.pt`` is rewritten for resuming;
     ``stop_after`` ends this invocation after that many steps (checkpoint written), for tests and
-    for slicing a long run into sessions.
+    for slicing a long run into sessions. ``log_every`` steps a line (running loss, lr, s/step, ETA)
+    goes to ``train.log`` and stderr (useful when the progress bar is off, e.g. under nohup).
     """
 
     epochs: int = 1
@@ -118,6 +119,7 @@ class TrainSection:
     stop_after: int | None = None
     resume: bool = True
     progress: bool = True
+    log_every: int = 50
 
 
 @dataclass

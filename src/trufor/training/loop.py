@@ -528,6 +528,10 @@ def train(cfg: TrainingConfig, *, command: str | None = None, log=None) -> Train
                                          s_per_step=f"{elapsed / steps_this_run:.2f}", refresh=False)
                     progress.update(1)
                     tb.scalars({"loss": value, "lr": lr, **parts}, step, "train/")
+                    if t.log_every and step % t.log_every == 0:
+                        sps = elapsed / steps_this_run
+                        say(f"step {step}/{total}: loss {epoch_sums['loss'] / epoch_sums['n']:.4f} (epoch mean), "
+                            f"lr {lr:.2e}, {sps:.2f} s/step, ETA {_dt.timedelta(seconds=round(sps * (total - step)))}")
                     finishing_epoch = batch_in_epoch >= steps_per_epoch
                     stopping = stop.requested or (t.stop_after is not None and steps_this_run >= t.stop_after)
                     if not finishing_epoch and (stopping or step % t.checkpoint_every == 0):
