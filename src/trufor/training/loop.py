@@ -533,6 +533,10 @@ def train(cfg: TrainingConfig, *, command: str | None = None, log=None) -> Train
                         say(f"step {step}/{total}: loss {epoch_sums['loss'] / epoch_sums['n']:.4f} (epoch mean), "
                             f"lr {lr:.2e}, {sps:.2f} s/step, ETA {_dt.timedelta(seconds=round(sps * (total - step)))}")
                     finishing_epoch = batch_in_epoch >= steps_per_epoch
+                    if ddp.world > 1:  # a signal seen by one rank stops them all at the same step
+                        flag = torch.tensor([float(stop.requested)], device=device)
+                        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+                        stop.requested = bool(flag.item())
                     stopping = stop.requested or (t.stop_after is not None and steps_this_run >= t.stop_after)
                     if not finishing_epoch and (stopping or step % t.checkpoint_every == 0):
                         save_last()
