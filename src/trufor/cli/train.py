@@ -32,7 +32,7 @@ def register(subparsers) -> None:
                "  trufor train configs/bundled_phase1.yaml\n"
                "  trufor train configs/bundled_phase2.yaml train.lr=0.01 train.epochs=5\n"
                "  trufor train export out/train/bundled_phase3/best.pt trufor_small.safetensors --half\n"
-               "  torchrun --nproc_per_node=4 -m trufor train configs/phase2.yaml",
+               "  torchrun --nproc_per_node=4 -m trufor train configs/bundled_phase2.yaml data.crop_size=512",
     )
     p.add_argument("config", metavar="CONFIG.yaml", help="training config (or the action export / noiseprint-figure)")
     p.add_argument("rest", nargs=argparse.REMAINDER, metavar="KEY=VALUE",
