@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from dataclasses import dataclass, field
@@ -26,6 +27,9 @@ from .modeling.efficient import EfficientTruFor
 from .modeling.variants import variant_name
 from .outputs import save_npz
 from .weights import config_of, find_weights, load_into, read_weights
+
+#: Arithmetic of the forward pass: exact float32 (default) or opt-in mixed precision (approximate).
+PRECISIONS = ("fp32", "bf16", "fp16")
 
 #: Smallest side the network accepts: stage 1's spatial reduction (8x8, stride 8) needs 8 tokens.
 MIN_SIDE = 29
@@ -134,12 +138,15 @@ class TruFor:
 
     def __init__(self, net: TruForNet, *, name: str, weights_path: str | None = None,
                  provenance: str = "unknown", licence: str = "unknown", device: str | torch.device = "cpu",
-                 max_memory: int | None = None, engine: str = "efficient") -> None:
+                 max_memory: int | None = None, engine: str = "efficient", precision: str = "fp32") -> None:
         if engine not in ("efficient", "reference"):
             raise ValueError(f"engine must be 'efficient' or 'reference', got {engine!r}")
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         self.device = resolve_device(device)
         self.net = net.to(self.device).eval()
         self.engine = engine
+        self.precision = precision
         tile, band = memory_plan(max_memory)
         self._efficient = EfficientTruFor(self.net, tile=tile, band_bytes=band)
         self.name = name
@@ -162,7 +169,15 @@ class TruFor:
             "provenance": self.provenance,
             "licence": self.licence,
             "device": str(self.device),
+            "precision": self.precision,
         }
+
+    def _autocast(self):
+        """Mixed precision for the opt-in approximate modes; a no-op context for exact fp32."""
+        if self.precision == "fp32":
+            return contextlib.nullcontext()
+        dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
+        return torch.autocast(device_type=self.device.type, dtype=dtype)
 
     @torch.inference_mode()
     def analyze(self, image: ImageLike, *, noiseprint: bool = True, keep_logits: bool = False) -> AnalysisResult:
@@ -181,7 +196,10 @@ class TruFor:
         start = time.perf_counter()
         x = torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1))).to(self.device)
         x = x.unsqueeze(0).float().div_(256.0)
-        out = self._efficient(x) if self.engine == "efficient" else self.net(x)
+        with self._autocast():
+            out = self._efficient(x) if self.engine == "efficient" else self.net(x)
+        if self.precision != "fp32":
+            out = type(out)(*(t.float() for t in out))
         loc, conf, det = out.loc_logits, out.conf_logits, out.det_logit
         if pad_h or pad_w:
             loc, conf = loc[..., :h, :w], conf[..., :h, :w]
@@ -216,7 +234,7 @@ def model_name_for(loaded_meta: dict[str, Any], origin: str, fmt: str, variant: 
 
 
 def load_model(weights: str | os.PathLike | None = None, *, device: str | torch.device | int | None = "cpu",
-               max_memory: int | None = None, engine: str = "efficient") -> TruFor:
+               max_memory: int | None = None, engine: str = "efficient", precision: str = "fp32") -> TruFor:
     """Load a TruFor model.
 
     Args:
@@ -226,6 +244,8 @@ def load_model(weights: str | os.PathLike | None = None, *, device: str | torch.
         max_memory: working-memory budget in bytes for the tiled parts (see :func:`memory_plan`).
         engine: ``"efficient"`` (default: tiled Noiseprint++, fused decoders; same numbers) or
             ``"reference"`` (the plain forward pass, as the official code computes it).
+        precision: ``"fp32"`` (default, exact), or ``"bf16"`` / ``"fp16"`` autocast: faster where
+            the hardware supports it, but approximate (see docs/PERFORMANCE.md for measured deviations).
     """
     source = find_weights(weights)
     loaded = read_weights(source.path)
@@ -244,6 +264,7 @@ def load_model(weights: str | os.PathLike | None = None, *, device: str | torch.
         device=device,
         max_memory=max_memory,
         engine=engine,
+        precision=precision,
     )
 
 

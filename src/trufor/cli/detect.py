@@ -49,6 +49,8 @@ def register(subparsers) -> None:
                    help="working-memory budget for the tiled parts, e.g. 2G (smaller tiles: slower, same results)")
     p.add_argument("--engine", choices=("efficient", "reference"), default="efficient",
                    help="efficient (default: tiled, fused; same numbers) or reference (the plain forward pass)")
+    p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32",
+                   help="fp32 (default, exact) or bf16/fp16 mixed precision (faster on suitable hardware, approximate)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary table")
     add_weights_argument(p)
     add_device_arguments(p)
@@ -97,7 +99,8 @@ def run(args: argparse.Namespace) -> int:
         jobs = plan_jobs(inputs, output)
         if not jobs:
             return fail(f"no images found in {', '.join(inputs)}")
-        model = load_model(weights, device=device_from_args(args), max_memory=args.max_memory, engine=args.engine)
+        model = load_model(weights, device=device_from_args(args), max_memory=args.max_memory, engine=args.engine,
+                           precision=args.precision)
     except TruForError as exc:
         return fail(str(exc))
 
