@@ -126,3 +126,17 @@ def test_fold_batchnorm_is_close():
     x = torch.rand(1, 3, 40, 40)
     with torch.inference_mode():
         assert torch.allclose(fold_batchnorm(dncnn)(x), dncnn(x), atol=1e-4)
+
+
+def test_banded_feed_forward_equals_whole():
+    from trufor.modeling.mit import MixFFN
+
+    torch.manual_seed(0)
+    ffn = MixFFN(8, 32).eval()
+    h, w = 13, 7
+    x = torch.randn(2, h * w, 8)
+    with torch.no_grad():
+        whole = ffn(x, h, w)
+        for rows in (1, 2, 5, 12):
+            ffn.band_bytes = rows * 4 * 32 * w * 2
+            assert torch.allclose(ffn(x, h, w), whole, atol=1e-6), rows

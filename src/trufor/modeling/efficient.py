@@ -15,6 +15,8 @@ tolerances), computed so that peak memory grows about linearly with the pixels:
   commute: each stage is projected straight to the decoder width *at its own resolution* (one
   matrix), BatchNorm is folded in, and only then upsampled and summed. The upsampling and the rest of
   the head run in bands of rows, so the 1/4-resolution, 512-channel tensor is never whole in memory.
+* **Encoder feed-forward layers in bands.** Their hidden activations (4x the token width) are formed
+  a band of token rows at a time, with one halo row for the 3x3 depthwise convolution.
 * **Attention** uses ``scaled_dot_product_attention`` (no N x M matrix), in :mod:`.mit`.
 """
 
@@ -174,6 +176,11 @@ class EfficientTruFor(nn.Module):
         self.conf_head = FusedDecoder(net.decode_head_conf)
         self.tile = tile
         self.band_bytes = band_bytes
+        from .mit import MixFFN
+
+        for module in net.modules():  # the encoder's feed-forward layers run in bands from now on
+            if isinstance(module, MixFFN):
+                module.band_bytes = band_bytes
 
     @torch.inference_mode()
     def forward(self, image: Tensor):

@@ -63,7 +63,12 @@ class EfficientSelfAttention(nn.Module):
 
 
 class MixFFN(nn.Module):
-    """Feed-forward network with a 3x3 depthwise convolution between its two linear layers."""
+    """Feed-forward network with a 3x3 depthwise convolution between its two linear layers.
+
+    ``band_bytes`` (None by default) bounds the memory of the hidden activations, which are 4x wider
+    than the tokens: rows of the token grid are then processed in bands with one row of halo for the
+    3x3 convolution, which gives the same result as the whole grid at once.
+    """
 
     def __init__(self, dim: int, hidden_dim: int) -> None:
         super().__init__()
@@ -71,9 +76,20 @@ class MixFFN(nn.Module):
         self.dwconv = DepthwiseConv(hidden_dim)
         self.act = nn.GELU()
         self.fc2 = nn.Linear(hidden_dim, dim)
+        self.band_bytes: int | None = None
 
     def forward(self, x: Tensor, h: int, w: int) -> Tensor:
-        return self.fc2(self.act(self.dwconv(self.fc1(x), h, w)))
+        rows = h if self.band_bytes is None else max(1, self.band_bytes // (4 * self.fc1.out_features * w * x.shape[0]))
+        if rows >= h:
+            return self.fc2(self.act(self.dwconv(self.fc1(x), h, w)))
+        out = x.new_empty(x.shape)
+        for r0 in range(0, h, rows):
+            r1 = min(h, r0 + rows)
+            a, b = max(0, r0 - 1), min(h, r1 + 1)  # one halo row each side (zero padding at the grid edge)
+            hidden = self.dwconv(self.fc1(x[:, a * w : b * w]), b - a, w)
+            keep = hidden[:, (r0 - a) * w : (r1 - a) * w]
+            out[:, r0 * w : r1 * w] = self.fc2(self.act(keep))
+        return out
 
 
 class DepthwiseConv(nn.Module):
