@@ -3,7 +3,9 @@
 Output layout follows the official tool: ``OUT/<path relative to the input root>.npz``, where the
 root is the folder given, the folder of a single file, or the folder part of a glob before its first
 wildcard. Outputs already present and complete are skipped (so an interrupted run resumes), unless
-``overwrite`` is set. One failing image is reported and the batch goes on.
+``overwrite`` is set; temporary files left by a killed run for these outputs are removed. One failing
+image is reported and the batch goes on, except when the output disk is full or read-only: that would
+repeat for every image, so :func:`run_jobs` stops with an ``OutputError``.
 """
 
 from __future__ import annotations
@@ -19,11 +21,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-import numpy as np
-
-from .errors import TruForError
+from .errors import OutputError, TruForError
 from .imageio import IMAGE_EXTENSIONS, LoadedImage, read_image
-from .outputs import atomic_write, is_complete_npz
+from .outputs import FATAL_ERRNOS, atomic_write, npz_summary, remove_stale_parts
 
 _WILDCARDS = "*?["
 
@@ -103,11 +103,13 @@ def plan_jobs(inputs: Iterable[str], output: str | os.PathLike) -> list[Job]:
     return [Job(f, output / (rel + ".npz"), rel) for f, rel in pairs]
 
 
-def _read_existing(job: Job) -> JobResult:
-    with np.load(job.output, allow_pickle=False) as data:
-        size = data["imgsize"] if "imgsize" in data.files else data["map"].shape
-        score = float(data["score"]) if "score" in data.files else None
-    return JobResult(str(job.image), str(job.output), "skipped", score, int(size[0]), int(size[1]),
+def _read_existing(job: Job) -> JobResult | None:
+    """The result of a job whose output is already complete, or None when it must be (re)done."""
+    try:
+        height, width, score = npz_summary(job.output)
+    except Exception:  # incomplete, damaged or not a result: analyse the image again
+        return None
+    return JobResult(str(job.image), str(job.output), "skipped", score, height, width,
                      message="output exists (use --overwrite to redo)")
 
 
@@ -121,7 +123,15 @@ def run_jobs(
     read: Callable[[Path], LoadedImage] = read_image,
     on_result: Callable[[JobResult], None] | None = None,
 ) -> list[JobResult]:
-    """Analyse every job with ``model``; decoding of the next image overlaps the current analysis."""
+    """Analyse every job with ``model``; decoding of the next image overlaps the current analysis.
+
+    Raises :class:`~trufor.errors.OutputError` (and stops) when an output cannot be saved because
+    the disk is full or read-only; outputs written until then are complete.
+    """
+    targets = [j.output for j in jobs]
+    if save_png:
+        targets += [Path(str(j.output)[: -len(".npz")] + ext) for j in jobs for ext in (".figure.png", ".overlay.png")]
+    remove_stale_parts(targets)
     results: list[JobResult] = []
     seen: dict[Path, Path] = {}
     todo: list[Job] = []
@@ -135,11 +145,11 @@ def run_jobs(
                 on_result(res)
             continue
         seen[key] = job.image
-        if not overwrite and job.output.exists() and is_complete_npz(job.output):
-            res = _read_existing(job)
-            results.append(res)
+        existing = _read_existing(job) if not overwrite and job.output.is_file() else None
+        if existing is not None:
+            results.append(existing)
             if on_result:
-                on_result(res)
+                on_result(existing)
             continue
         todo.append(job)
 
@@ -170,6 +180,10 @@ def run_jobs(
                         save_overlay(image, out.map, base + ".overlay.png")
                     res = JobResult(str(job.image), str(job.output), "ok", out.score, *out.image_size,
                                     seconds=out.seconds, warnings=out.warnings)
+                except OutputError as exc:
+                    if getattr(exc, "errno", None) in FATAL_ERRNOS:
+                        raise
+                    res.message = str(exc)
                 except TruForError as exc:
                     res.message = str(exc)
                 except Exception as exc:  # keep going: report this image and analyse the others
@@ -196,6 +210,7 @@ def write_reports(folder: str | os.PathLike, results: list[JobResult], model_inf
             row["seconds"] = f"{r.seconds:.3f}"
         writer.writerow(row)
     csv_path, json_path = folder / "results.csv", folder / "results.json"
+    remove_stale_parts([csv_path, json_path])
     with atomic_write(csv_path, "w") as f:
         f.write(buf.getvalue())
     doc = {

@@ -1,28 +1,48 @@
-"""Writing results atomically: a killed run never leaves a half-written file behind."""
+"""Writing results atomically: a killed run never leaves a half-written file behind.
+
+A file is written to a hidden temporary ``.<name>.<random>.part`` beside its target and renamed onto
+the target only once complete. A process killed with SIGKILL cannot remove its temporary file; the
+next run writing the same target removes it (:func:`remove_stale_parts`).
+"""
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import math
 import os
+import re
 import tempfile
+import zipfile
 from pathlib import Path
-from typing import IO, Iterator, Mapping
+from typing import IO, Iterable, Iterator, Mapping
 
 import numpy as np
 
 from .errors import OutputError
 
+#: errno values after which no further output can be written to the same place: a batch stops
+#: instead of analysing every remaining image only to fail to save it.
+FATAL_ERRNOS = frozenset({errno.ENOSPC, errno.EROFS, getattr(errno, "EDQUOT", errno.ENOSPC)})
+
+PART_SUFFIX = ".part"
+# tempfile.mkstemp's random part: 8 characters from this alphabet.
+_PART_RANDOM = re.compile(r"[a-z0-9_]{8}")
+
 
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
-    """Open a temporary file beside ``path``; rename it onto ``path`` only if the block succeeds."""
+    """Open a temporary file beside ``path``; rename it onto ``path`` only if the block succeeds.
+
+    Raises :class:`OutputError` (one line: the file, what went wrong, what to do) when the folder
+    cannot be created or the file cannot be written; its ``errno`` attribute keeps the cause.
+    """
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=PART_SUFFIX, dir=path.parent)
     except OSError as exc:
-        raise OutputError(_describe(path, exc)) from None
+        raise _output_error(path, exc) from None
     try:
         with os.fdopen(fd, mode) as f:
             yield f
@@ -30,18 +50,91 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except OSError as exc:
-        raise OutputError(_describe(path, exc)) from None
+        raise _output_error(path, exc) from None
     finally:
-        if os.path.exists(tmp):
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
 
 
-def _describe(path: Path, exc: OSError) -> str:
-    if exc.errno == errno.ENOSPC:
-        return f"{path}: cannot write: the disk is full"
+def _output_error(path: Path, exc: OSError, shown: Path | None = None) -> OutputError:
+    err = OutputError(_describe(path, exc, shown))
+    err.errno = exc.errno  # type: ignore[attr-defined]
+    return err
+
+
+def _blocking_file(path: Path) -> Path | None:
+    """The nearest ancestor of ``path`` (or ``path`` itself) that exists but is not a folder."""
+    for p in (path, *path.parents):
+        if p.exists() or p.is_symlink():
+            return None if p.is_dir() else p
+    return None
+
+
+def _describe(path: Path, exc: OSError, shown: Path | None = None) -> str:
+    """One line for ``exc`` raised while writing ``path``; the line names ``shown`` (default: ``path``)."""
+    path, name = Path(path), shown or path
+    if exc.errno == errno.ENOSPC or exc.errno == getattr(errno, "EDQUOT", None):
+        return f"{name}: cannot write: the disk is full (or the quota is used up)"
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return f"{path}: cannot write: permission denied (choose another output folder with -o)"
-    return f"{path}: cannot write: {exc.strerror or exc}"
+        what = "read-only file system" if exc.errno == errno.EROFS else "permission denied"
+        return f"{name}: cannot write: {what} (choose another output folder with -o)"
+    if exc.errno in (errno.ENOTDIR, errno.EEXIST):
+        blocker = _blocking_file(path.parent)
+        if blocker is not None:
+            return (f"{name}: cannot write: {blocker} is a file, not a folder "
+                    "(choose another output folder with -o)")
+    return f"{name}: cannot write: {exc.strerror or exc}"
+
+
+def ensure_output_folder(folder: str | os.PathLike) -> Path:
+    """Create ``folder`` if needed and check a file can be created in it, before any work is done.
+
+    Raises :class:`OutputError` with one clear line (a file in the way, permission denied, read-only
+    or full file system).
+    """
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".trufor-write-test.", suffix=PART_SUFFIX, dir=folder)
+    except OSError as exc:
+        raise _output_error(folder / ".trufor-write-test", exc, shown=folder) from None
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(tmp)
+    return folder
+
+
+def _is_part_of(name: str, target: str) -> bool:
+    head = f".{target}."
+    return (name.startswith(head) and name.endswith(PART_SUFFIX)
+            and bool(_PART_RANDOM.fullmatch(name[len(head):-len(PART_SUFFIX)])))
+
+
+def remove_stale_parts(targets: Iterable[str | os.PathLike]) -> list[Path]:
+    """Delete the temporary files that :func:`atomic_write` left for ``targets`` when its process was killed.
+
+    Only files named exactly as ``atomic_write`` names them for one of ``targets`` are touched;
+    each folder is listed once. Returns what was removed (errors are ignored: a leftover temporary
+    file is hidden and harmless).
+    """
+    by_folder: dict[Path, set[str]] = {}
+    for t in targets:
+        t = Path(t)
+        by_folder.setdefault(t.parent, set()).add(t.name)
+    removed: list[Path] = []
+    for folder, names in by_folder.items():
+        try:
+            entries = [e.name for e in os.scandir(folder) if e.name.endswith(PART_SUFFIX)]
+        except OSError:
+            continue
+        for entry in entries:
+            # ".<target>.<8 random>.part": the target is what lies between the first dot and the random part.
+            target = entry[1:-(len(PART_SUFFIX) + 9)] if len(entry) > len(PART_SUFFIX) + 10 else ""
+            if target in names and _is_part_of(entry, target):
+                with contextlib.suppress(OSError):
+                    os.unlink(folder / entry)
+                    removed.append(folder / entry)
+    return removed
 
 
 def save_npz(path: str | os.PathLike, arrays: Mapping[str, np.ndarray | float | tuple]) -> Path:
@@ -52,10 +145,67 @@ def save_npz(path: str | os.PathLike, arrays: Mapping[str, np.ndarray | float | 
     return path
 
 
+def _npy_header(zf: zipfile.ZipFile, key: str) -> tuple[tuple[int, ...], np.dtype]:
+    """Shape and dtype of array ``key`` of an npz, checked against the size of its data (not read)."""
+    info = zf.getinfo(f"{key}.npy")
+    with zf.open(info) as f:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+        elif version == (2, 0):
+            shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+        else:
+            raise ValueError(f"npy format version {version}")
+        data_bytes = info.file_size - f.tell()
+    if dtype.hasobject or data_bytes != math.prod(shape) * dtype.itemsize:
+        raise ValueError(f"{key}: header does not match its data")
+    return shape, dtype
+
+
+def _inspect_npz(path: str | os.PathLike, keys: Iterable[str]) -> tuple[dict[str, tuple[tuple[int, ...], np.dtype]], float | None]:
+    """Headers of ``keys`` of a result npz and its score (when ``score`` is among ``keys``).
+
+    Raises when a key is missing or inconsistent. Rules beyond a consistent header: ``map`` is a
+    non-empty 2-D real array, ``score`` a single real number (read, which verifies its checksum).
+    """
+    with open(path, "rb") as raw:
+        if raw.read(4) != b"PK\x03\x04":
+            raise ValueError("not an npz (zip) file")
+    score = None
+    with zipfile.ZipFile(path) as zf:
+        found = {key: _npy_header(zf, key) for key in keys}
+        if "map" in found:
+            shape, dtype = found["map"]
+            if len(shape) != 2 or min(shape) < 1 or dtype.kind not in "fiu":
+                raise ValueError("map is not a 2-D real array")
+        if "score" in found:
+            shape, dtype = found["score"]
+            if math.prod(shape) != 1 or dtype.kind not in "fiu":
+                raise ValueError("score is not a single number")
+            with zf.open("score.npy") as f:
+                score = float(np.lib.format.read_array(f, allow_pickle=False).reshape(-1)[0])
+    return found, score
+
+
 def is_complete_npz(path: str | os.PathLike, keys: tuple[str, ...] = ("map", "score")) -> bool:
-    """True when ``path`` is a loadable npz holding ``keys`` (used to decide what to skip on rerun)."""
+    """True when ``path`` is a complete result npz holding ``keys`` (decides what a rerun skips).
+
+    Only the array headers (and the score) are read, not the maps: checking a folder of results
+    stays cheap. A file cut short, with a damaged directory or header, or with arrays of the wrong
+    shape counts as incomplete. Never raises.
+    """
     try:
-        with np.load(path, allow_pickle=False) as data:
-            return all(k in data.files for k in keys)
+        _inspect_npz(path, keys)
+        return True
     except Exception:
         return False
+
+
+def npz_summary(path: str | os.PathLike) -> tuple[int, int, float]:
+    """``(height, width, score)`` of a complete result npz (see :func:`is_complete_npz`), cheaply.
+
+    Raises ``ValueError``, ``OSError`` or a zip error when the file is not a complete result.
+    """
+    found, score = _inspect_npz(path, ("map", "score"))
+    height, width = found["map"][0]
+    return int(height), int(width), float(score)

@@ -85,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
     from .. import load_model
     from ..batch import plan_jobs, run_jobs, write_reports
     from ..imageio import read_image
+    from ..outputs import ensure_output_folder
 
     try:
         positional, opts = split_official_opts(list(args.inputs))
@@ -99,6 +100,8 @@ def run(args: argparse.Namespace) -> int:
         jobs = plan_jobs(inputs, output)
         if not jobs:
             return fail(f"no images found in {', '.join(inputs)}")
+        report_dir = output if not (output.suffix and not output.is_dir()) else output.parent
+        ensure_output_folder(report_dir)  # an unusable output folder fails here, before any work
         model = load_model(weights, device=device_from_args(args), max_memory=args.max_memory, engine=args.engine,
                            precision=args.precision)
     except TruForError as exc:
@@ -134,7 +137,9 @@ def run(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             err.print("[yellow]interrupted: finished outputs are complete; run the same command again to resume[/]")
             return 130
-    report_dir = output if not (output.suffix and not output.is_dir()) else output.parent
+        except TruForError as exc:  # the output disk is full or read-only: every further save would fail
+            return fail(f"{exc}; stopped: the outputs written so far are complete, run the same command "
+                        "again to resume")
     try:
         write_reports(report_dir, results, model.describe())
     except TruForError as exc:
