@@ -17,9 +17,11 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import re
 import tempfile
+import warnings
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -63,17 +65,26 @@ def _is_safetensors(path: Path) -> bool:
         head = f.read(9)
     if len(head) < 9:
         return False
-    n = int.from_bytes(head[:8], "little")
-    return 0 < n < 100_000_000 and head[8:9] == b"{"
+    # 8-byte header length, then the JSON header. An absurd length is still a safetensors file
+    # (a damaged or hostile one): the safetensors reader refuses it with the right message.
+    return int.from_bytes(head[:8], "little") > 0 and head[8:9] == b"{"
 
 
 def _torch_load(path: Path) -> Any:
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            # Damaged files often claim an odd pickle protocol; torch's warning about it would be a
+            # second message beside our one-line error.
+            warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
+            return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
+        detail = _unpickler_detail(exc)
+        if detail.startswith("Unsupported operand"):  # not a pickle at all: random or damaged bytes
+            raise WeightsError(f"{path}: truncated or corrupt weights file (not a torch checkpoint: {detail}); "
+                               "download it again") from None
         raise WeightsError(
             f"{path}: refused to load: the file holds Python objects other than tensors, which could run "
-            f"code when unpickled (torch.load weights_only=True said: {str(exc).splitlines()[0]}). "
+            f"code when unpickled ({detail}). "
             "Only use weights from a source you trust; convert them with `trufor convert` where they come from."
         ) from None
     except (EOFError, zipfile.BadZipFile) as exc:
@@ -83,6 +94,16 @@ def _torch_load(path: Path) -> Any:
         raise WeightsError(f"{path}: truncated or corrupt weights file ({msg}); download it again") from None
     except Exception as exc:  # anything else from the unpickler is a broken file, not our bug
         raise WeightsError(f"{path}: not a readable weights file ({type(exc).__name__}: {exc})") from None
+
+
+def _unpickler_detail(exc: Exception) -> str:
+    """The useful line of torch's weights-only refusal (its preamble suggests weights_only=False,
+    which is exactly what must not be done with an untrusted file)."""
+    text = str(exc)
+    match = re.search(r"WeightsUnpickler error:\s*(\S.*)", text)
+    line = match.group(1) if match else (text.strip().splitlines() or [type(exc).__name__])[0]
+    line = re.sub(r"\x1b\[[0-9;]*m", "", line)
+    return line.split(". Please use")[0].strip()
 
 
 def _strip_prefix(sd: Mapping[str, Any], prefix: str) -> dict[str, Any]:
@@ -135,23 +156,23 @@ def read_weights(path: str | os.PathLike) -> LoadedWeights:
 
 
 def _read_safetensors(path: Path) -> LoadedWeights:
-    from safetensors import SafetensorError
     from safetensors.torch import load_file, safe_open
 
     try:
         with safe_open(str(path), framework="pt") as f:
             raw_meta = f.metadata() or {}
         sd = load_file(str(path), device="cpu")
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise WeightsError(f"{path}: truncated or corrupt safetensors file ({exc}); download or convert it again") from None
+        # Tensors stored in half precision (to keep bundled files small) are computed in float32.
+        sd = {k: (v.float() if v.is_floating_point() else v) for k, v in sd.items()}
+    except Exception as exc:  # SafetensorError, OSError, and e.g. NotImplementedError for exotic dtypes
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise WeightsError(f"{path}: truncated or corrupt safetensors file ({msg}); download or convert it again") from None
     meta: dict[str, Any] = dict(raw_meta)
     if "config" in meta:
         try:
             meta["config"] = json.loads(meta["config"])
         except json.JSONDecodeError:
             raise WeightsError(f"{path}: corrupt metadata: 'config' is not JSON") from None
-    # Tensors stored in half precision (to keep bundled files small) are computed in float32.
-    sd = {k: (v.float() if v.is_floating_point() else v) for k, v in sd.items()}
     return LoadedWeights(sd, str(path), "safetensors", meta)
 
 
@@ -169,7 +190,7 @@ def infer_config(sd: Mapping[str, torch.Tensor], source: str = "weights") -> Tru
     if missing:
         sample = ", ".join(list(sd)[:3])
         raise WeightsError(f"{source}: not a TruFor checkpoint: no key {missing[0]!r} (its keys start: {sample})")
-    dims = tuple(int(sd[f"backbone.patch_embed{i}.proj.weight"].shape[0]) for i in range(1, 5)
+    dims = tuple(_rows(sd, f"backbone.patch_embed{i}.proj.weight", source) for i in range(1, 5)
                  if f"backbone.patch_embed{i}.proj.weight" in sd)
     depths = tuple(_count(sd, f"backbone.block{i}.{{}}.norm1.weight") for i in range(1, 5))
     encoder = next((name for name, c in MIT_VARIANTS.items() if c.embed_dims == dims and c.depths == depths), None)
@@ -177,24 +198,65 @@ def infer_config(sd: Mapping[str, torch.Tensor], source: str = "weights") -> Tru
         raise WeightsError(f"{source}: checkpoint of an unknown architecture: encoder widths {dims}, depths {depths} "
                            f"match no MiT variant ({', '.join(MIT_VARIANTS)})")
     np_depth = sum(1 for k, v in sd.items() if k.startswith("dncnn.") and k.endswith(".weight") and v.dim() == 4)
-    return TruForConfig(
+    config = TruForConfig(
         encoder=encoder,
-        decoder_dim=int(sd["decode_head.linear_fuse.0.weight"].shape[0]),
-        noiseprint_features=int(sd["dncnn.0.weight"].shape[0]),
+        decoder_dim=_rows(sd, "decode_head.linear_fuse.0.weight", source),
+        noiseprint_features=_rows(sd, "dncnn.0.weight", source),
         noiseprint_depth=np_depth,
-        num_classes=int(sd["decode_head.linear_pred.weight"].shape[0]) if "decode_head.linear_pred.weight" in sd else 2,
+        num_classes=_rows(sd, "decode_head.linear_pred.weight", source) if "decode_head.linear_pred.weight" in sd else 2,
     )
+    # Sizes a TruFor network cannot have (the model would not build, or not analyse).
+    least = {"decoder_dim": 1, "noiseprint_features": 1, "noiseprint_depth": 2, "num_classes": 2}
+    for name, low in least.items():
+        if getattr(config, name) < low:
+            raise WeightsError(f"{source}: not a usable TruFor checkpoint: its tensors give {name}="
+                               f"{getattr(config, name)} (at least {low} expected)")
+    return config
+
+
+def _rows(sd: Mapping[str, torch.Tensor], key: str, source: str) -> int:
+    """The first dimension of ``sd[key]`` (an output width), refusing scalar tensors."""
+    if sd[key].dim() == 0:
+        raise WeightsError(f"{source}: not a TruFor checkpoint: {key} is a scalar, expected a weight matrix")
+    return int(sd[key].shape[0])
 
 
 def config_of(weights: LoadedWeights) -> TruForConfig:
-    """The architecture of ``weights``: from our metadata when present, else from tensor shapes."""
+    """The architecture of ``weights``: from our metadata when present, else from tensor shapes.
+
+    A ``config`` recorded in the metadata must agree with the tensor shapes (only the BatchNorm
+    eps values cannot be read from shapes): a file cannot make us build a model larger than its
+    tensors, or one that is not buildable at all.
+    """
     cfg = weights.metadata.get("config")
-    if isinstance(cfg, dict):
-        try:
-            return TruForConfig.from_dict(cfg)
-        except (TypeError, ValueError) as exc:
-            raise WeightsError(f"{weights.path}: corrupt metadata: {exc}") from None
-    return infer_config(weights.state_dict, weights.path)
+    if not isinstance(cfg, dict):
+        return infer_config(weights.state_dict, weights.path)
+    try:
+        recorded = TruForConfig.from_dict(cfg)
+    except (TypeError, ValueError) as exc:
+        raise WeightsError(f"{weights.path}: corrupt metadata: {exc}") from None
+    eps = {}
+    for name in ("loc_bn_eps", "conf_bn_eps"):
+        value = getattr(recorded, name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
+            raise WeightsError(f"{weights.path}: corrupt metadata: config {name}={value!r} is not a number in (0, 1)")
+        eps[name] = float(value)
+    inferred = replace(infer_config(weights.state_dict, weights.path), **eps)
+    if inferred != recorded:
+        diffs = [f"{k}={getattr(recorded, k)!r} but the tensors say {getattr(inferred, k)!r}"
+                 for k in TruForConfig.__dataclass_fields__ if getattr(recorded, k) != getattr(inferred, k)]
+        raise WeightsError(f"{weights.path}: corrupt metadata: its config disagrees with its tensors "
+                           f"({'; '.join(diffs[:3])})")
+    return inferred
+
+
+_INTEGER_DTYPES = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
+
+
+def _compatible_dtype(found: torch.dtype, wanted: torch.dtype) -> bool:
+    if wanted.is_floating_point:
+        return found.is_floating_point
+    return found in _INTEGER_DTYPES if wanted in _INTEGER_DTYPES else found == wanted
 
 
 def load_into(model: torch.nn.Module, sd: Mapping[str, torch.Tensor], source: str = "weights") -> None:
@@ -204,7 +266,11 @@ def load_into(model: torch.nn.Module, sd: Mapping[str, torch.Tensor], source: st
     unexpected = [k for k in sd if k not in own]
     shapes = [f"{k}: file {tuple(sd[k].shape)} vs model {tuple(own[k].shape)}"
               for k in own if k in sd and tuple(sd[k].shape) != tuple(own[k].shape)]
-    if missing or unexpected or shapes:
+    # Values must be real numbers of the right kind: copying complex, bool or unsigned 16-64-bit
+    # tensors into the model either fails inside torch or silently drops data.
+    dtypes = [f"{k}: file {sd[k].dtype} vs model {own[k].dtype}" for k in own
+              if k in sd and isinstance(sd[k], torch.Tensor) and not _compatible_dtype(sd[k].dtype, own[k].dtype)]
+    if missing or unexpected or shapes or dtypes:
         parts = []
         if missing:
             parts.append(f"{len(missing)} missing keys (first: {', '.join(missing[:3])})")
@@ -212,7 +278,10 @@ def load_into(model: torch.nn.Module, sd: Mapping[str, torch.Tensor], source: st
             parts.append(f"{len(unexpected)} unexpected keys (first: {', '.join(unexpected[:3])})")
         if shapes:
             parts.append(f"{len(shapes)} shape mismatches (first: {'; '.join(shapes[:3])})")
-        raise WeightsError(f"{source}: checkpoint of another architecture: " + "; ".join(parts))
+        if dtypes:
+            parts.append(f"{len(dtypes)} tensors of an unusable type (first: {'; '.join(dtypes[:3])})")
+        what = "corrupt checkpoint" if dtypes and not (missing or unexpected or shapes) else "checkpoint of another architecture"
+        raise WeightsError(f"{source}: {what}: " + "; ".join(parts))
     model.load_state_dict(sd, strict=True)
 
 
