@@ -38,8 +38,11 @@ def run(args: argparse.Namespace) -> int:
         return fail(f"{npz}: file not found")
     except Exception as exc:
         return fail(f"{npz}: not a readable .npz result ({type(exc).__name__}: {exc})")
-    if "map" not in result:
-        return fail(f"{npz}: no 'map' array: not a TruFor result")
+    problem = _check_result(result)
+    if problem:
+        return fail(f"{npz}: not a TruFor result: {problem}")
+    if "score" in result:
+        result["score"] = result["score"].reshape(())
     out = Path(args.output) if args.output else npz.with_name(npz.name.removesuffix(".npz") + ".figure.png")
     try:
         fig = result_figure(result, image=args.image, mask=args.mask, title=Path(args.image).name)
@@ -50,3 +53,19 @@ def run(args: argparse.Namespace) -> int:
         return fail(str(exc))
     console().print(f"wrote {out}" + (f" and {args.overlay}" if args.overlay else ""))
     return 0
+
+
+def _check_result(result: dict) -> str | None:
+    """What makes the arrays of an npz unusable for a figure, or None when they are fine."""
+    if "map" not in result:
+        return "no 'map' array"
+    heat = result["map"]
+    if heat.dtype.kind not in "fiub" or heat.ndim != 2 or 0 in heat.shape:
+        return f"'map' is a {heat.dtype} array of shape {heat.shape}, expected a non-empty 2-D array of numbers"
+    conf = result.get("conf")
+    if conf is not None and (conf.dtype.kind not in "fiub" or conf.shape != heat.shape):
+        return f"'conf' is a {conf.dtype} array of shape {conf.shape}, expected numbers shaped like 'map' {heat.shape}"
+    score = result.get("score")
+    if score is not None and (score.dtype.kind not in "fiub" or score.size != 1):
+        return f"'score' is a {score.dtype} array of shape {score.shape}, expected a single number"
+    return None
