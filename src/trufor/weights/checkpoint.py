@@ -266,8 +266,8 @@ def load_into(model: torch.nn.Module, sd: Mapping[str, torch.Tensor], source: st
     unexpected = [k for k in sd if k not in own]
     shapes = [f"{k}: file {tuple(sd[k].shape)} vs model {tuple(own[k].shape)}"
               for k in own if k in sd and tuple(sd[k].shape) != tuple(own[k].shape)]
-    # Values must be real numbers of the right kind: copying complex, bool or unsigned 16-64-bit
-    # tensors into the model either fails inside torch or silently drops data.
+    # Values must be real numbers of the right kind: torch would cast complex, bool or unsigned
+    # 16-64-bit tensors silently (complex losing its imaginary part); such a file is corrupt.
     dtypes = [f"{k}: file {sd[k].dtype} vs model {own[k].dtype}" for k in own
               if k in sd and isinstance(sd[k], torch.Tensor) and not _compatible_dtype(sd[k].dtype, own[k].dtype)]
     if missing or unexpected or shapes or dtypes:
