@@ -48,10 +48,9 @@ def _as_mask(mask: Any) -> np.ndarray | None:
     if mask is None:
         return None
     if isinstance(mask, (str, os.PathLike)):
-        from PIL import Image
+        from .imageio import read_image
 
-        with Image.open(mask) as im:
-            arr = np.asarray(im.convert("L"))
+        arr = read_image(mask).pixels.max(axis=2)
     else:
         arr = np.asarray(mask)
         if arr.ndim == 3:
