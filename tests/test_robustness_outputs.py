@@ -444,3 +444,11 @@ def test_bad_weights_info_reports_the_problem(bad_weights, capsys, case):
     [line] = [ln for ln in captured.out.splitlines() if ln.startswith("model ")]
     assert "none: " in line and str(path) in line and says in line, line
     assert not marker.exists()
+
+
+def test_outputs_get_normal_permissions(tmp_path):
+    """Atomic writes go through mkstemp (owner-only); the final file gets the usual umask mode."""
+    from trufor.outputs import default_file_mode, save_npz
+
+    target = save_npz(tmp_path / "x.npz", {"map": np.zeros((2, 2), np.float32)})
+    assert (target.stat().st_mode & 0o777) == default_file_mode()

@@ -138,7 +138,8 @@ class TruFor:
 
     def __init__(self, net: TruForNet, *, name: str, weights_path: str | None = None,
                  provenance: str = "unknown", licence: str = "unknown", device: str | torch.device = "cpu",
-                 max_memory: int | None = None, engine: str = "efficient", precision: str = "fp32") -> None:
+                 max_memory: int | None = None, engine: str = "efficient", precision: str = "fp32",
+                 origin: str = "argument") -> None:
         if engine not in ("efficient", "reference"):
             raise ValueError(f"engine must be 'efficient' or 'reference', got {engine!r}")
         if precision not in PRECISIONS:
@@ -147,6 +148,7 @@ class TruFor:
         self.net = net.to(self.device).eval()
         self.engine = engine
         self.precision = precision
+        self.origin = origin  # how the weights were found: argument, environment, cache or bundled
         tile, band = memory_plan(max_memory)
         self._efficient = EfficientTruFor(self.net, tile=tile, band_bytes=band)
         self.name = name
@@ -170,6 +172,7 @@ class TruFor:
             "licence": self.licence,
             "device": str(self.device),
             "precision": self.precision,
+            "origin": self.origin,
         }
 
     def _autocast(self):
@@ -265,6 +268,7 @@ def load_model(weights: str | os.PathLike | None = None, *, device: str | torch.
         max_memory=max_memory,
         engine=engine,
         precision=precision,
+        origin=source.origin,
     )
 
 

@@ -30,6 +30,22 @@ PART_SUFFIX = ".part"
 _PART_RANDOM = re.compile(r"[a-z0-9_]{8}")
 
 
+_FILE_MODE: list[int] = []
+
+
+def default_file_mode() -> int:
+    """Permissions a plain ``open(..., "w")`` would give a new file (0o666 less the umask).
+
+    ``tempfile.mkstemp`` creates files readable by their owner only; results renamed from such a file
+    would otherwise stay private, unlike every other file the user makes.
+    """
+    if not _FILE_MODE:
+        mask = os.umask(0o022)
+        os.umask(mask)
+        _FILE_MODE.append(0o666 & ~mask)
+    return _FILE_MODE[0]
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
     """Open a temporary file beside ``path``; rename it onto ``path`` only if the block succeeds.
@@ -44,6 +60,8 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
     except OSError as exc:
         raise _output_error(path, exc) from None
     try:
+        with contextlib.suppress(OSError, AttributeError):
+            os.fchmod(fd, default_file_mode())
         with os.fdopen(fd, mode) as f:
             yield f
             f.flush()

@@ -114,6 +114,9 @@ def run(args: argparse.Namespace) -> int:
     err = console(err=True)
     if not args.quiet:
         err.print(f"model: {model.name} on {model.device}  ({len(jobs)} images -> {output})")
+    if model.origin == "bundled":
+        err.print("[yellow]note:[/] the bundled model is small and trained on little data: weak evidence "
+                  "(see docs/MODEL_CARD.md). For real cases use the authors' weights: `trufor weights download`.")
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 

@@ -28,6 +28,7 @@ from typing import Any, Mapping
 import torch
 
 from ..errors import WeightsError
+from ..outputs import default_file_mode
 from ..modeling.dual_encoder import MIT_VARIANTS
 from ..modeling.variants import TruForConfig, variant_name
 
@@ -322,6 +323,7 @@ def save_safetensors(
     os.close(fd)
     try:
         save_file(tensors, tmp, metadata=meta)
+        os.chmod(tmp, default_file_mode())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
