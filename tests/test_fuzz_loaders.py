@@ -368,3 +368,9 @@ def test_weights_corpus(path):
     assert path.stat().st_size <= 16 * 1024, "keep corpus files tiny"
     assert check_weights(path).startswith("refused: ")
 
+
+
+def test_corpus_is_present():
+    """The regression corpus ships with the repository (a lost file would silently skip its test)."""
+    assert len(NPZ_CORPUS) >= 6
+    assert len(list((CORPUS / "weights").glob("*.*"))) >= 6
