@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from mutations import mutate
 from PIL import Image, ImageCms, ImageFile, PngImagePlugin
 
 from trufor.errors import ImageReadError
@@ -115,35 +116,13 @@ _operation = st.one_of(
 )
 
 
-def _mutate(data: bytes, operations: list[tuple]) -> bytes:
-    buf = bytearray(data)
-    for op in operations:
-        if not buf:
-            break
-        kind, pos = op[0], op[1] % len(buf)
-        if kind == "flip":
-            buf[pos] ^= 1 << op[2]
-        elif kind == "byte":
-            buf[pos] = op[2]
-        elif kind == "int":
-            value, width, order = op[2], op[3], op[4]
-            buf[pos : pos + width] = (value & ((1 << (8 * width)) - 1)).to_bytes(width, order)
-        elif kind == "delete":
-            del buf[pos : pos + op[2]]
-        elif kind == "duplicate":
-            buf[pos:pos] = buf[pos : pos + op[2]]
-        elif kind == "truncate":
-            del buf[pos:]
-    return bytes(buf)
-
-
 @st.composite
 def mutated_files(draw) -> tuple[str, bytes]:
     ext, data = draw(st.sampled_from(SEEDS))
     operations = draw(st.lists(_operation, min_size=1, max_size=6))
     if draw(st.booleans()):
         ext = draw(st.sampled_from(EXTENSIONS))
-    return ext, _mutate(data, operations)
+    return ext, mutate(data, operations)
 
 
 random_files = st.tuples(

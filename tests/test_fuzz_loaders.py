@@ -31,6 +31,7 @@ import pytest
 import torch
 from hypothesis import HealthCheck, currently_in_test_context, event, given, settings
 from hypothesis import strategies as st
+from mutations import mutate
 from PIL import Image
 
 from trufor.batch import Job, _read_existing
@@ -87,28 +88,6 @@ _operation = st.one_of(
     st.tuples(st.just("truncate"), _position),
 )
 operations = st.lists(_operation, min_size=1, max_size=6)
-
-
-def mutate(data: bytes, ops: list[tuple]) -> bytes:
-    buf = bytearray(data)
-    for op in ops:
-        if not buf:
-            break
-        kind, pos = op[0], op[1] % len(buf)
-        if kind == "flip":
-            buf[pos] ^= 1 << op[2]
-        elif kind == "byte":
-            buf[pos] = op[2]
-        elif kind == "int":
-            value, width, order = op[2], op[3], op[4]
-            buf[pos : pos + width] = (value & ((1 << (8 * width)) - 1)).to_bytes(width, order)
-        elif kind == "delete":
-            del buf[pos : pos + op[2]]
-        elif kind == "duplicate":
-            buf[pos:pos] = buf[pos : pos + op[2]]
-        elif kind == "truncate":
-            del buf[pos:]
-    return bytes(buf)
 
 
 # --------------------------------------------------------------------------------------------
