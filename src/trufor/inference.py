@@ -150,7 +150,9 @@ class TruFor:
         self.precision = precision
         self.origin = origin  # how the weights were found: argument, environment, cache or bundled
         tile, band = memory_plan(max_memory)
-        self._efficient = EfficientTruFor(self.net, tile=tile, band_bytes=band)
+        # Under a memory budget, freed buffers are kept for reuse only during the DnCNN.
+        reuse = 4_200_000 if max_memory is None else 0
+        self._efficient = EfficientTruFor(self.net, tile=tile, band_bytes=band, heap_reuse_pixels=reuse)
         self.name = name
         self.weights_path = weights_path
         self.provenance = provenance

@@ -5,7 +5,9 @@ tolerances), computed so that peak memory grows about linearly with the pixels:
 
 * **Noiseprint++ in tiles.** The DnCNN is a stack of 3x3 convolutions, so an output pixel depends on
   ``depth`` pixels of context on each side. Tiles that overlap by that halo, cut from the image (the
-  image border keeps its zero padding), reproduce the whole-image result bit for bit.
+  image border keeps its zero padding), reproduce the whole-image result bit for bit. On CPU the
+  tiles run in oneDNN's blocked layout (:mod:`.blocked_dncnn`), which skips two layout conversions
+  per layer and is checked at load time to give the same bits.
   Folding BatchNorm into the convolutions and a channels-last layout are faster on CPU but change the
   rounding: with the official weights the fingerprint then moves by ~5e-4, beyond the 1e-4 parity
   tolerance (the float32 DnCNN itself is only within ~2e-4 of a float64 evaluation), so both are
@@ -22,12 +24,15 @@ tolerances), computed so that peak memory grows about linearly with the pixels:
 
 from __future__ import annotations
 
+import contextlib
 import copy
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..allocator import heap_reuse
+from .blocked_dncnn import BlockedNoiseprint
 from .decoder import MLPDecoderHead
 from .noiseprint import NoiseprintExtractor
 
@@ -55,6 +60,13 @@ def fold_batchnorm(extractor: NoiseprintExtractor) -> nn.Sequential:
     return nn.Sequential(*layers).eval()
 
 
+def _cpu_autocast_on() -> bool:
+    try:
+        return torch.is_autocast_enabled("cpu")
+    except TypeError:  # PyTorch < 2.4
+        return torch.is_autocast_cpu_enabled()
+
+
 def _spans(length: int, tile: int, halo: int) -> list[tuple[int, int, int, int]]:
     """(read_start, read_end, keep_start, keep_end) of each tile along one axis."""
     if length <= tile:
@@ -67,11 +79,15 @@ def _spans(length: int, tile: int, halo: int) -> list[tuple[int, int, int, int]]
 
 
 @torch.inference_mode()
-def tiled_noiseprint(extractor: nn.Sequential, image: Tensor, tile: int = 512, halo: int = 17,
+def tiled_noiseprint(extractor, image: Tensor, tile: int = 512, halo: int = 17,
                      channels_last: bool = False) -> Tensor:
     """Run the DnCNN over ``image`` (B, 3, H, W) in overlapping tiles; exact for ``halo >= depth``."""
     b, _, h, w = image.shape
-    out_channels = [m for m in extractor if isinstance(m, nn.Conv2d)][-1].out_channels
+    if isinstance(extractor, BlockedNoiseprint) and not extractor.applies_to(h, w):
+        extractor = extractor.plain  # an image this small is one PyTorch runs outside oneDNN
+    out_channels = getattr(extractor, "out_channels", None)
+    if out_channels is None:
+        out_channels = [m for m in extractor if isinstance(m, nn.Conv2d)][-1].out_channels
     out = image.new_empty((b, out_channels, h, w))
     layout = torch.channels_last if channels_last else torch.contiguous_format
     for r0, r1, k0, k1 in _spans(h, tile, halo):
@@ -164,13 +180,23 @@ class EfficientTruFor(nn.Module):
         band_bytes: memory allowed for one band of a decoder's 1/4-resolution map.
         fast_noiseprint: fold BatchNorm and use channels-last in the DnCNN (faster on CPU, not
             within the parity tolerance; see the module docstring).
+        blocked_noiseprint: on CPU in float32, run the DnCNN in oneDNN's blocked layout when that
+            is bit-identical here (checked once, see :mod:`.blocked_dncnn`).
+        heap_reuse_pixels: images up to this many pixels keep freed buffers for reuse during the
+            whole forward pass (faster, ~1.5x the peak memory); larger ones only during the DnCNN,
+            whose same-sized activations reuse them without growing the peak (see :mod:`..allocator`).
     """
 
-    def __init__(self, net, tile: int = 512, band_bytes: int = 256 * 2**20, fast_noiseprint: bool = False) -> None:
+    def __init__(self, net, tile: int = 512, band_bytes: int = 256 * 2**20, fast_noiseprint: bool = False,
+                 blocked_noiseprint: bool = True, heap_reuse_pixels: int = 4_200_000) -> None:
         super().__init__()
+        self.heap_reuse_pixels = heap_reuse_pixels
         self.net = net.eval()
         self.fast_noiseprint = fast_noiseprint
         self.noiseprint = fold_batchnorm(net.dncnn) if fast_noiseprint else net.dncnn
+        self.blocked = None
+        if blocked_noiseprint and not fast_noiseprint:
+            self.blocked = BlockedNoiseprint.build(net.dncnn)
         self.halo = net.dncnn.receptive_radius
         self.loc_head = FusedDecoder(net.decode_head)
         self.conf_head = FusedDecoder(net.decode_head_conf)
@@ -182,13 +208,26 @@ class EfficientTruFor(nn.Module):
             if isinstance(module, MixFFN):
                 module.band_bytes = band_bytes
 
+    def _noiseprint_for(self, image: Tensor):
+        """The blocked DnCNN where it applies (CPU, float32, no autocast), else the plain one."""
+        if (self.blocked is not None and image.device.type == "cpu" and image.dtype == torch.float32
+                and not _cpu_autocast_on()):
+            return self.blocked
+        return self.noiseprint
+
     @torch.inference_mode()
     def forward(self, image: Tensor):
+        whole = image.shape[-2] * image.shape[-1] <= self.heap_reuse_pixels
+        with heap_reuse() if whole else contextlib.nullcontext():
+            return self._forward(image)
+
+    def _forward(self, image: Tensor):
         from .trufor import TruForOutput
 
         net = self.net
         size = image.shape[-2:]
-        npp = tiled_noiseprint(self.noiseprint, image, self.tile, self.halo, self.fast_noiseprint)
+        with heap_reuse():  # the DnCNN's large activations reuse freed heap blocks (see ..allocator)
+            npp = tiled_noiseprint(self._noiseprint_for(image), image, self.tile, self.halo, self.fast_noiseprint)
         rgb = (image - net.rgb_mean) / net.rgb_std
         feats = net.backbone(rgb, npp.expand(-1, 3, -1, -1))
         del rgb
