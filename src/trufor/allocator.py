@@ -8,13 +8,13 @@ cores, that doubled the DnCNN's time at 1024x1024, half of it system time. Insid
 :func:`heap_reuse` the mmap and trim thresholds are raised, so a freed activation stays in the heap
 and the next layer's activation of the same size takes its place.
 
-Only such stretches are tuned: afterwards the thresholds go back to glibc's usual ceiling and the
-heap is trimmed, so the rest of the process keeps glibc's normal behaviour. Kept buffers do not
-always fit the next request, so a long stretch raises the peak: the inference engine holds it over
-the whole forward pass of images up to ~4 MP (about 1.5x the peak memory, still far below the
-official code's) and only over the DnCNN of larger ones, whose same-sized activations reuse each
-other without raising the peak. Set ``TRUFOR_KEEP_HEAP=0`` to leave the allocator alone. Only glibc
-(Linux) is tuned; elsewhere this does nothing.
+Only that stretch is tuned: afterwards the thresholds go back to glibc's usual ceiling (32 MiB) and
+the heap is trimmed, so the rest of the process keeps glibc's normal behaviour. (Kept over the whole
+forward pass, buffers of varied sizes fragment the heap: 2.6x the peak memory at 12 MP, measured.)
+The other large temporaries, the encoder's and decoders' bands, are kept below that ceiling instead
+(:data:`~trufor.modeling.efficient.DEFAULT_BAND_BYTES`), so the heap recycles them anyway. Set
+``TRUFOR_KEEP_HEAP=0`` to leave the allocator alone. Only glibc (Linux) is tuned; elsewhere this
+does nothing.
 """
 
 from __future__ import annotations

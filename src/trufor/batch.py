@@ -123,7 +123,8 @@ def run_jobs(
     read: Callable[[Path], LoadedImage] = read_image,
     on_result: Callable[[JobResult], None] | None = None,
 ) -> list[JobResult]:
-    """Analyse every job with ``model``; decoding of the next image overlaps the current analysis.
+    """Analyse every job with ``model``; decoding the next image and writing the previous result overlap
+    the current analysis.
 
     Raises :class:`~trufor.errors.OutputError` (and stops) when an output cannot be saved because
     the disk is full or read-only; outputs written until then are complete.
@@ -161,36 +162,63 @@ def run_jobs(
         except Exception as exc:  # a decoder bug must not stop the batch
             return None, f"{job.image}: cannot read image: {type(exc).__name__}: {exc}"
 
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(load, todo[0]) if todo else None
-        for i, job in enumerate(todo):
-            image, error = pending.result()
-            pending = pool.submit(load, todo[i + 1]) if i + 1 < len(todo) else None
-            res = JobResult(str(job.image), str(job.output), "failed", message=error or "")
-            if image is not None:
-                try:
-                    out = model.analyze(image, noiseprint=save_noiseprint)
-                    out.path = str(job.image)
-                    out.save_npz(job.output, include_noiseprint=save_noiseprint)
-                    if save_png:
-                        from .visualize import result_figure, save_figure, save_overlay
+    def save(job: Job, out, image: LoadedImage) -> JobResult:
+        res = JobResult(str(job.image), str(job.output), "failed")
+        try:
+            out.save_npz(job.output, include_noiseprint=save_noiseprint)
+            if save_png:
+                from .visualize import result_figure, save_figure, save_overlay
 
-                        base = str(job.output)[: -len(".npz")]
-                        save_figure(result_figure(out, image=image), base + ".figure.png")
-                        save_overlay(image, out.map, base + ".overlay.png")
-                    res = JobResult(str(job.image), str(job.output), "ok", out.score, *out.image_size,
-                                    seconds=out.seconds, warnings=out.warnings)
-                except OutputError as exc:
-                    if getattr(exc, "errno", None) in FATAL_ERRNOS:
-                        raise
-                    res.message = str(exc)
-                except TruForError as exc:
-                    res.message = str(exc)
-                except Exception as exc:  # keep going: report this image and analyse the others
-                    res.message = f"{job.image}: analysis failed: {type(exc).__name__}: {exc}"
-            results.append(res)
-            if on_result:
-                on_result(res)
+                base = str(job.output)[: -len(".npz")]
+                save_figure(result_figure(out, image=image), base + ".figure.png")
+                save_overlay(image, out.map, base + ".overlay.png")
+            return JobResult(str(job.image), str(job.output), "ok", out.score, *out.image_size,
+                             seconds=out.seconds, warnings=out.warnings)
+        except OutputError as exc:
+            if getattr(exc, "errno", None) in FATAL_ERRNOS:
+                raise
+            res.message = str(exc)
+        except Exception as exc:  # keep going: report this image and the others
+            res.message = f"{job.output}: cannot save: {type(exc).__name__}: {exc}"
+        return res
+
+    def report(res: JobResult) -> None:
+        results.append(res)
+        if on_result:
+            on_result(res)
+
+    # Three stages overlap: the next image is decoded and the previous result written (one thread
+    # each) while the current one is analysed. At most one result waits to be written, so memory
+    # stays bounded, and results are reported in input order.
+    with ThreadPoolExecutor(max_workers=1) as reader, ThreadPoolExecutor(max_workers=1) as writer:
+        pending = reader.submit(load, todo[0]) if todo else None
+        writing = None
+        try:
+            for i, job in enumerate(todo):
+                image, error = pending.result()
+                pending = reader.submit(load, todo[i + 1]) if i + 1 < len(todo) else None
+                res = JobResult(str(job.image), str(job.output), "failed", message=error or "")
+                out = None
+                if image is not None:
+                    try:
+                        out = model.analyze(image, noiseprint=save_noiseprint)
+                        out.path = str(job.image)
+                    except TruForError as exc:
+                        res.message = str(exc)
+                    except Exception as exc:  # keep going: report this image and analyse the others
+                        res.message = f"{job.image}: analysis failed: {type(exc).__name__}: {exc}"
+                if writing is not None:  # a fatal output error surfaces here and stops the batch
+                    report(writing.result())
+                    writing = None
+                if out is not None:
+                    writing = writer.submit(save, job, out, image)
+                else:
+                    report(res)
+            if writing is not None:
+                report(writing.result())
+        finally:
+            if pending is not None:
+                pending.cancel()
     return results
 
 

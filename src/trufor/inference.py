@@ -23,7 +23,7 @@ from PIL import Image
 from .errors import TruForError
 from .imageio import LoadedImage, read_image
 from .modeling import TruForNet, build_model
-from .modeling.efficient import EfficientTruFor
+from .modeling.efficient import DEFAULT_BAND_BYTES, EfficientTruFor
 from .modeling.variants import variant_name
 from .outputs import save_npz
 from .weights import config_of, find_weights, load_into, read_weights
@@ -38,16 +38,16 @@ ImageLike = str | os.PathLike | np.ndarray | Image.Image | LoadedImage
 
 
 def memory_plan(max_memory: int | None) -> tuple[int, int]:
-    """Noiseprint++ tile side and decoder band budget for a working-memory budget in bytes.
+    """Noiseprint++ tile side and band budget (decoders, encoder feed-forward) for a memory budget in bytes.
 
     The defaults suit photos up to ~50 MP on a 24 GB machine; smaller budgets use smaller tiles and
     bands (a little slower, same results). The encoder's own activations are not tiled, so the whole
     process still needs roughly 250 bytes per pixel on top of this budget.
     """
     if max_memory is None:
-        return 1024, 256 * 2**20
+        return 1024, DEFAULT_BAND_BYTES
     tile = 1024 if max_memory >= 2 * 2**30 else 512 if max_memory >= 2**30 else 256
-    return tile, max(8 * 2**20, max_memory // 8)
+    return tile, max(8 * 2**20, min(DEFAULT_BAND_BYTES, max_memory // 8))
 
 
 @dataclass
@@ -150,9 +150,7 @@ class TruFor:
         self.precision = precision
         self.origin = origin  # how the weights were found: argument, environment, cache or bundled
         tile, band = memory_plan(max_memory)
-        # Under a memory budget, freed buffers are kept for reuse only during the DnCNN.
-        reuse = 4_200_000 if max_memory is None else 0
-        self._efficient = EfficientTruFor(self.net, tile=tile, band_bytes=band, heap_reuse_pixels=reuse)
+        self._efficient = EfficientTruFor(self.net, tile=tile, band_bytes=band)
         self.name = name
         self.weights_path = weights_path
         self.provenance = provenance
