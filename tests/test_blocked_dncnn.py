@@ -91,6 +91,10 @@ def test_engine_uses_it_only_where_it_applies():
     with torch.autocast("cpu", dtype=torch.bfloat16):
         assert engine._noiseprint_for(x) is engine.noiseprint
     assert EfficientTruFor(net, blocked_noiseprint=False).blocked is None
+    with torch.no_grad():  # weights changed in place after the engine was built: the copy follows
+        net.dncnn[0].weight.mul_(1.5)
+        bn = next(m for m in net.dncnn if isinstance(m, torch.nn.BatchNorm2d))
+        bn.running_var.mul_(2.0)
     with torch.inference_mode():
         assert torch.equal(engine(x).noiseprint, net.dncnn(x))
 

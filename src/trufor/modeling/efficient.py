@@ -198,9 +198,10 @@ class EfficientTruFor(nn.Module):
         self.net = net.eval()
         self.fast_noiseprint = fast_noiseprint
         self.noiseprint = fold_batchnorm(net.dncnn) if fast_noiseprint else net.dncnn
+        self.use_blocked = blocked_noiseprint and not fast_noiseprint
         self.blocked = None
-        if blocked_noiseprint and not fast_noiseprint:
-            self.blocked = BlockedNoiseprint.build(net.dncnn)
+        self._blocked_for: tuple[int, ...] | None = None  # parameter versions the blocked copy was built from
+        self._refresh_blocked()
         self.halo = net.dncnn.receptive_radius
         self.loc_head = FusedDecoder(net.decode_head)
         self.conf_head = FusedDecoder(net.decode_head_conf)
@@ -212,12 +213,21 @@ class EfficientTruFor(nn.Module):
             if isinstance(module, MixFFN):
                 module.band_bytes = band_bytes
 
+    def _refresh_blocked(self) -> None:
+        """(Re)build the blocked DnCNN copy when the DnCNN's weights changed in place since the last build."""
+        if not self.use_blocked:
+            return
+        versions = tuple(t._version for t in (*self.net.dncnn.parameters(), *self.net.dncnn.buffers()))
+        if versions != self._blocked_for:
+            self.blocked = BlockedNoiseprint.build(self.net.dncnn)
+            self._blocked_for = versions
+
     def _noiseprint_for(self, image: Tensor):
         """The blocked DnCNN where it applies (CPU, float32, no autocast), else the plain one."""
-        if (self.blocked is not None and image.device.type == "cpu" and image.dtype == torch.float32
-                and not _cpu_autocast_on()):
-            return self.blocked
-        return self.noiseprint
+        if image.device.type != "cpu" or image.dtype != torch.float32 or _cpu_autocast_on():
+            return self.noiseprint
+        self._refresh_blocked()
+        return self.blocked if self.blocked is not None else self.noiseprint
 
     @torch.inference_mode()
     def forward(self, image: Tensor):
