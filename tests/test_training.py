@@ -423,3 +423,77 @@ def test_killed_run_resumes_to_the_same_weights(tiny_data, tmp_path, chain):
     a = load_training_checkpoint(tmp_path / "full" / "best.pt")["model"]
     b = load_training_checkpoint(tmp_path / "killed" / "best.pt")["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+# ------------------------------------------------------------------- phase-1 warm start, phase-2 metric
+def test_denoising_warm_start_targets_the_added_noise(tiny_data, tmp_path):
+    from trufor.training.noiseprint_phase import DENOISE_UNIT, NoiseprintPhase
+
+    cfg = config_from_dict(phase_config("noiseprint", tiny_data, tmp_path / "o",
+                                        noiseprint={"denoise_steps": 3, "denoise_sigma": [2.0, 9.0]}))
+    phase = NoiseprintPhase(cfg)
+    clean = torch.rand(4, 3, 32, 32)
+    seen = {}
+
+    def oracle(image):  # a perfect denoiser: outputs exactly the noise added to the clean patches
+        seen["image"] = image
+        return ((image - clean) * 255.0 / DENOISE_UNIT)[:, :1]
+
+    labels = torch.tensor([0, 0, 1, 1])
+    phase.begin_step(2)
+    batch = {"image": clean, "labels": labels}
+    out = phase.forward(oracle, batch)
+    noise = (seen["image"] - clean) * 255.0
+    assert torch.allclose(noise[:, 0], noise[:, 1], atol=1e-3) and torch.allclose(noise[:, 0], noise[:, 2], atol=1e-3)
+    stds = noise[:, 0].flatten(1).std(dim=1)
+    assert bool(((stds > 1.0) & (stds < 11.0)).all())  # within denoise_sigma, with sampling slack
+    loss, _ = phase.loss(out, batch)
+    assert loss.item() == pytest.approx(0.0, abs=1e-8)  # the oracle predicts the grey noise exactly
+    assert phase.loss(torch.zeros_like(out), {"image": clean, "labels": labels,
+                                              "noise_target": out.detach()})[0].item() > 0.01
+
+    phase.begin_step(3)  # warm start over: the contrastive loss on the untouched patches
+    batch = {"image": clean, "labels": labels}
+    out = phase.forward(oracle, batch)
+    assert torch.equal(seen["image"], clean) and "noise_target" not in batch
+    expected = L.fingerprint_contrastive_loss(out, labels, temperature=cfg.loss.temperature, border=4)
+    assert phase.loss(out, batch)[0].item() == pytest.approx(expected.item())
+
+    with pytest.raises(ConfigError, match="denoise"):
+        config_from_dict(phase_config("noiseprint", tiny_data, tmp_path / "o", noiseprint={"denoise_sigma": [5, 1]}))
+
+
+def test_denoising_warm_start_runs_in_phase_1(tiny_data, tmp_path):
+    res = run(phase_config("noiseprint", tiny_data, tmp_path / "o", noiseprint={"denoise_steps": 1},
+                           train={"epochs": 1, "steps_per_epoch": 3}))
+    assert res.step == 3 and res.finished and math.isfinite(res.best_value)
+
+
+def test_best_threshold_f1_matches_brute_force():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from trufor.training.localization_phase import best_threshold_f1
+
+    def brute(p, t):
+        best = 0.0
+        for th in [-1.0] + sorted(set(p.tolist())):
+            pred = p > th
+            tp = int((pred & t).sum())
+            fp = int((pred & ~t).sum())
+            fn = int((~pred & t).sum())
+            best = max(best, 2 * tp / max(2 * tp + fp + fn, 1))
+        return best
+
+    @settings(max_examples=60, deadline=None)
+    @given(st.lists(st.tuples(st.sampled_from([0.0, 0.1, 0.25, 0.5, 0.7, 1.0]), st.booleans()), min_size=1, max_size=40))
+    def check(pairs):
+        p = torch.tensor([a for a, _ in pairs])
+        t = torch.tensor([b for _, b in pairs])
+        assert best_threshold_f1(p, t) == pytest.approx(brute(p, t))
+
+    check()
+    # a map below 0.5 everywhere: F1 at 0.5 is 0, the best threshold still sees the ranking
+    p = torch.tensor([0.1, 0.2, 0.3, 0.4])
+    t = torch.tensor([False, False, True, True])
+    assert best_threshold_f1(p, t) == 1.0

@@ -185,6 +185,11 @@ class NoiseprintSection:
     contrast_range: list[float] = field(default_factory=lambda: [0.75, 1.25])
     jpeg_prob: float = 0.7
     jpeg_quality: list[int] = field(default_factory=lambda: [50, 100])
+    # warm start: the first ``denoise_steps`` steps train the extractor as a residual denoiser
+    # (predict white Gaussian noise of std ``denoise_sigma`` x 255 added to the patches), as the
+    # original Noiseprint starts from a DnCNN denoiser; 0 = contrastive loss from the first step.
+    denoise_steps: int = 0
+    denoise_sigma: list[float] = field(default_factory=lambda: [1.0, 20.0])
 
 
 @dataclass
@@ -455,6 +460,9 @@ def validate(cfg: TrainingConfig) -> None:
         raise ConfigError("noiseprint.histories, offsets, patches: at least 1 each, and 2 patches per item in all")
     if n.offsets > 64:
         raise ConfigError("noiseprint.offsets: at most 64 positions on the 8x8 grid")
+    if n.denoise_steps < 0 or not (0 <= n.denoise_sigma[0] <= n.denoise_sigma[1]) or n.denoise_sigma[1] <= 0:
+        raise ConfigError("noiseprint.denoise_steps >= 0 and 0 <= denoise_sigma[0] <= denoise_sigma[1], "
+                          "denoise_sigma[1] > 0")
     if n.patch_size < 16:
         raise ConfigError(f"noiseprint.patch_size: at least 16, got {n.patch_size}")
     if 2 * cfg.loss.border >= n.patch_size and cfg.phase == "noiseprint":

@@ -503,6 +503,8 @@ def train(cfg: TrainingConfig, *, command: str | None = None, log=None) -> Train
                         group["lr"] = lr
                     torch.manual_seed(step_seed(t.seed, step, ddp.rank))
                     phase.set_train_mode(net)
+                    if hasattr(phase, "begin_step"):  # phases whose loss changes along the schedule
+                        phase.begin_step(step)
                     batch = _to_device(batch, device)
                     with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=use_amp):
                         out = phase.forward(module, batch)

@@ -15,6 +15,13 @@ around the patch, laid so that the final JPEG grid starts at the window's origin
 resize, so does the camera's own JPEG and CFA grid): the patch's offset in the window is its grid
 position.
 
+With ``noiseprint.denoise_steps`` > 0 the run starts as the original Noiseprint does, from a residual
+denoiser: for those first steps white Gaussian noise (the same on the three channels, std drawn per
+patch in ``denoise_sigma`` grey levels) is added to the patches and the extractor is trained to output
+it (MSE, in units of 10 grey levels, so that fingerprints start at the scale the contrastive loss
+works at). A randomly initialised DnCNN outputs almost nothing; this gives it a noise-residual
+extractor to refine, on the same pristine patches, before the contrastive loss takes over.
+
 Validation (held-out photos, fixed draws) reports ``pair_auc`` (same class vs different class),
 ``history_auc`` (same photo and grid position: same vs different history) and ``grid_auc`` (same
 photo and history: same vs different grid position), from pairwise fingerprint distances.
@@ -45,6 +52,8 @@ from .losses import contrastive_loss_from_distances, pairwise_sq_distances
 
 #: Pixels of context kept around a patch before editing (resize kernels, JPEG blocks).
 MARGIN = 8
+#: Grey levels per unit of the denoising warm start's target (fingerprints start near unit scale).
+DENOISE_UNIT = 10.0
 
 
 # --------------------------------------------------------------------------------------- histories
@@ -295,11 +304,34 @@ class NoiseprintPhase:
     collate = staticmethod(collate_patches)
 
     # steps
+    step = 0
+
+    def begin_step(self, step: int) -> None:
+        """Called by the loop before each step: the denoising warm start covers the first steps."""
+        self.step = int(step)
+
+    @property
+    def denoising(self) -> bool:
+        return self.step < self.cfg.noiseprint.denoise_steps
+
     def forward(self, module: nn.Module, batch: dict[str, Tensor]) -> Tensor:
-        return module(batch["image"])
+        image = batch["image"]
+        if self.denoising:
+            lo, hi = self.cfg.noiseprint.denoise_sigma
+            n = image.shape[0]
+            sigma = torch.empty(n, 1, 1, 1).uniform_(lo, hi).to(image.device)
+            noise = torch.randn(n, 1, *image.shape[-2:]).to(image.device) * sigma
+            batch["noise_target"] = noise / DENOISE_UNIT
+            image = image + noise / 255.0
+        return module(image)
 
     def loss(self, out: Tensor, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
         lc = self.cfg.loss
+        if "noise_target" in batch:
+            b = lc.border
+            target = batch.pop("noise_target")
+            crop = (slice(None), slice(None), slice(b, -b or None), slice(b, -b or None))
+            return torch.nn.functional.mse_loss(out.float()[crop], target[crop]), {}
         dist = pairwise_sq_distances(out.float(), lc.border, lc.center)
         loss = contrastive_loss_from_distances(dist, batch["labels"].to(out.device), lc.temperature)
         return loss, {}
