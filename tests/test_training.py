@@ -497,3 +497,52 @@ def test_best_threshold_f1_matches_brute_force():
     p = torch.tensor([0.1, 0.2, 0.3, 0.4])
     t = torch.tensor([False, False, True, True])
     assert best_threshold_f1(p, t) == 1.0
+
+
+def test_history_and_grid_pairs_come_from_one_photo(tiny_data):
+    from trufor.training.config import NoiseprintSection
+    from trufor.training.data import build_photo_sources
+    from trufor.training.noiseprint_phase import NoiseprintPatches, collate_patches, pair_metrics
+
+    # every patch names its source photo: the anchor for the first patch of a class, else a photo
+    # of the anchor's camera
+    photos = build_photo_sources([{"type": "pristine", "folders": [str(tiny_data / "photos")]}],
+                                 default_split="train", where="t")
+    ds = NoiseprintPatches(photos, NoiseprintSection(patch_size=32, histories=2, offsets=2, patches=3), seed=5)
+    for index in range(len(ds)):
+        item = ds[index]
+        cams = {photos[int(s)].camera for s in item["source"]}
+        assert cams == {photos[index].camera}
+        assert (item["source"][::3] == index).all()
+
+    # pairs of the same item but different photos never enter the history / grid figures
+    batch = {"labels": torch.tensor([0, 0, 1, 2]), "item": torch.zeros(4, dtype=torch.long),
+             "history": torch.tensor([0, 0, 1, 0]), "offset": torch.tensor([0, 0, 0, 1]),
+             "source": torch.tensor([7, 9, 7, 7])}
+    dist = torch.tensor([[0.0, 1.0, 2.0, 3.0], [1.0, 0.0, 4.0, 5.0], [2.0, 4.0, 0.0, 6.0], [3.0, 5.0, 6.0, 0.0]])
+    m = pair_metrics(dist, batch)
+    assert len(m["pair_auc"][0]) == 6
+    # history: photo 7 at offset 0 -> patches 0 and 2 only (patch 1 is photo 9)
+    assert m["history_auc"][0].tolist() == [False] and m["history_auc"][1].tolist() == [-2.0]
+    # grid: photo 7 with history 0 -> patches 0 and 3
+    assert m["grid_auc"][0].tolist() == [False] and m["grid_auc"][1].tolist() == [-3.0]
+    assert collate_patches([ds[0], ds[1]])["source"].shape == (24,)
+
+
+def test_validate_checkpoint_reproduces_the_run(chain, tmp_path, capsys):
+    import json
+
+    from trufor.cli import main
+    from trufor.training.loop import validate_checkpoint
+
+    out, results = chain
+    for name, r, key in zip(("p1", "p2", "p3"), results, ("pair_auc", "f1_best", "det_auc")):
+        again = validate_checkpoint(out / name / "best.pt", device="cpu")
+        reported = r.history[0][f"val_{key}"]
+        assert again[key] == pytest.approx(reported, abs=1e-6, nan_ok=True)
+    assert main(["train", "validate", str(out / "p1" / "best.pt"), "val.batches=1", "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert {"loss", "pair_auc", "history_auc", "grid_auc"} <= set(printed)
+    assert main(["train", "validate", str(tmp_path / "missing.pt")]) == 1
+    assert "checkpoint not found" in capsys.readouterr().err
+    assert main(["train", "validate", str(out / "p1" / "best.pt"), "val.nope=1"]) == 1

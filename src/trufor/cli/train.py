@@ -3,6 +3,7 @@
     trufor train CONFIG.yaml [KEY=VALUE ...] [--print-config]
     trufor train export CHECKPOINT OUT.safetensors [--half] [--licence TEXT] [--note TEXT]
     trufor train noiseprint-figure WEIGHTS IMAGE -o OUT.png [--mask MASK]
+    trufor train validate CHECKPOINT [KEY=VALUE ...] [--json]
 
 Rerunning the same ``trufor train CONFIG.yaml`` continues from the run's ``last.pt``. Several GPUs:
 ``torchrun --nproc_per_node=N -m trufor train CONFIG.yaml``.
@@ -16,7 +17,7 @@ import sys
 
 from ._common import console, fail
 
-ACTIONS = ("export", "noiseprint-figure")
+ACTIONS = ("export", "noiseprint-figure", "validate")
 
 
 def register(subparsers) -> None:
@@ -25,16 +26,18 @@ def register(subparsers) -> None:
         description="Run the training phase described by CONFIG.yaml (phase, data, model variant, schedule), "
                     "with dotted overrides such as train.lr=0.01. Rerun the same command to continue a stopped run. "
                     "`trufor train export CKPT OUT.safetensors` writes the trained model for `trufor detect --weights`; "
-                    "`trufor train noiseprint-figure WEIGHTS IMAGE -o OUT.png` shows a Noiseprint++. "
+                    "`trufor train noiseprint-figure WEIGHTS IMAGE -o OUT.png` shows a Noiseprint++; "
+                    "`trufor train validate CKPT` reruns a checkpoint's validation with the current metrics. "
                     "See docs/TRAINING.md.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n"
                "  trufor train configs/bundled_phase1.yaml\n"
                "  trufor train configs/bundled_phase2.yaml train.lr=0.01 train.epochs=5\n"
                "  trufor train export out/train/bundled_phase3/best.pt trufor_small.safetensors --half\n"
+               "  trufor train validate out/train/bundled_phase1/best.pt\n"
                "  torchrun --nproc_per_node=4 -m trufor train configs/bundled_phase2.yaml data.crop_size=512",
     )
-    p.add_argument("config", metavar="CONFIG.yaml", help="training config (or the action export / noiseprint-figure)")
+    p.add_argument("config", metavar="CONFIG.yaml", help="training config (or the action export / noiseprint-figure / validate)")
     p.add_argument("rest", nargs=argparse.REMAINDER, metavar="KEY=VALUE",
                    help="config overrides (e.g. train.lr=0.01 data.crop_size=256); --print-config shows the "
                         "resolved config and exits")
@@ -110,7 +113,37 @@ def _figure(rest: list[str]) -> int:
     return 0
 
 
+def _validate(rest: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="trufor train validate",
+                                     description="Rerun the validation of a training checkpoint (any phase) with its "
+                                                 "stored config and the current code's metrics.")
+    parser.add_argument("checkpoint", help="best.pt or last.pt of a run")
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                        help="config overrides, e.g. val.batches=4 data.workers=0")
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda when available)")
+    parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    args = parser.parse_args(rest)
+    import json
+    import math
+
+    from ..errors import TruForError
+    from ..training.loop import validate_checkpoint
+
+    try:
+        metrics = validate_checkpoint(args.checkpoint, args.overrides, device=args.device)
+    except TruForError as exc:
+        return fail(str(exc))
+    if args.json:
+        print(json.dumps({k: (None if math.isnan(v) else v) for k, v in metrics.items()}, indent=2))
+    else:
+        for key, value in metrics.items():
+            print(f"{key:<14} {value:.6g}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.config == "validate":
+        return _validate(args.rest)
     if args.config == "export":
         return _export(args.rest)
     if args.config == "noiseprint-figure":

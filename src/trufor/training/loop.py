@@ -39,7 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -460,20 +460,7 @@ def train(cfg: TrainingConfig, *, command: str | None = None, log=None) -> Train
     def run_validation() -> dict[str, float]:
         if val_set is None:
             return {}
-        metrics: dict[str, float] = {}
-        if ddp.main:
-            net.eval()
-            phase.validation_begin()
-            val_set.set_epoch(0) if hasattr(val_set, "set_epoch") else None
-            bs = cfg.val.batch_size or t.batch_size
-            loader = DataLoader(val_set, batch_size=bs, shuffle=False, num_workers=cfg.data.workers,
-                                collate_fn=phase.collate)
-            with torch.no_grad():
-                for i, batch in enumerate(loader):
-                    if cfg.val.batches is not None and i >= cfg.val.batches:
-                        break
-                    phase.validation_batch(net, batch, device)
-            metrics = phase.validation_end()
+        metrics = _validation_pass(cfg, phase, net, val_set, device) if ddp.main else {}
         ddp.barrier()
         return metrics
 
@@ -601,6 +588,44 @@ def train(cfg: TrainingConfig, *, command: str | None = None, log=None) -> Train
     say(f"finished {cfg.phase}: {step} steps; best {best_metric} = {_fmt(best_value)}; "
         f"best checkpoint {out_dir / BEST}")
     return _result(out_dir, step, total, True, best_metric, best_value, history, resumed_from, started, steps_this_run)
+
+
+def _validation_pass(cfg: TrainingConfig, phase, net: nn.Module, val_set, device: torch.device) -> dict[str, float]:
+    """One pass of the phase's validation over ``val_set`` (fixed draws), in eval mode, no gradients."""
+    net.eval()
+    phase.validation_begin()
+    if hasattr(val_set, "set_epoch"):
+        val_set.set_epoch(0)
+    bs = cfg.val.batch_size or cfg.train.batch_size
+    loader = DataLoader(val_set, batch_size=bs, shuffle=False, num_workers=cfg.data.workers, collate_fn=phase.collate)
+    with torch.no_grad():
+        for i, batch in enumerate(loader):
+            if cfg.val.batches is not None and i >= cfg.val.batches:
+                break
+            phase.validation_batch(net, batch, device)
+    return phase.validation_end()
+
+
+def validate_checkpoint(path: str | os.PathLike, overrides: Sequence[str] = (), *,
+                        device: str | None = None) -> dict[str, float]:
+    """Rerun a checkpoint's validation: the config stored in it (plus dotted ``overrides``), its weights.
+
+    The figures are those the run would report now, with the current code's metrics, so a checkpoint
+    trained before a metric was added or corrected can be measured again.
+    """
+    ckpt = load_training_checkpoint(path)
+    cfg = config_from_dict(ckpt["config"], overrides=list(overrides))
+    if cfg.train.threads:
+        torch.set_num_threads(int(cfg.train.threads))
+    phase = make_phase(cfg)
+    _, val_set = phase.datasets()
+    if val_set is None:
+        raise TrainingError(f"{path}: its config has no data.val to validate on")
+    net = phase.build_model()
+    net.load_state_dict(ckpt["model"], strict=True)
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    net.to(dev)
+    return _validation_pass(cfg, phase, net, val_set, dev)
 
 
 def _result(out_dir, step, total, finished, best_metric, best_value, history, resumed_from, started, n) -> TrainResult:

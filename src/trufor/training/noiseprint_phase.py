@@ -23,8 +23,11 @@ works at). A randomly initialised DnCNN outputs almost nothing; this gives it a 
 extractor to refine, on the same pristine patches, before the contrastive loss takes over.
 
 Validation (held-out photos, fixed draws) reports ``pair_auc`` (same class vs different class),
-``history_auc`` (same photo and grid position: same vs different history) and ``grid_auc`` (same
-photo and history: same vs different grid position), from pairwise fingerprint distances.
+``history_auc`` (patches of the same photo at the same grid position: same vs different history) and
+``grid_auc`` (same photo and history: same vs different grid position), from pairwise fingerprint
+distances. "Same photo" is the source photo of both patches, not only the same item: a class also
+holds patches of the camera's other photos, and counting those as "same history" would mix camera
+and content differences into the history figure.
 """
 
 from __future__ import annotations
@@ -152,7 +155,8 @@ class NoiseprintPatches(Dataset):
     """Phase-1 items: ``histories * offsets * patches`` edited patches around one anchor photo.
 
     Item ``i`` (photo ``i``) is a dict: ``patches`` float32 (K, 3, S, S) (uint8 / 256), ``cls``
-    (K,) class within the item (history * offsets + offset), ``history`` (K,), ``offset`` (K,).
+    (K,) class within the item (history * offsets + offset), ``history`` (K,), ``offset`` (K,),
+    ``source`` (K,) index of the photo each patch was cut from.
     Random in (seed, epoch, index) only; ``fixed`` (validation) ignores the epoch.
     """
 
@@ -187,7 +191,7 @@ class NoiseprintPatches(Dataset):
                 cache[i] = read_image(self.photos[i].path).pixels
             return cache[i]
 
-        patches, cls, hist, offs = [], [], [], []
+        patches, cls, hist, offs, srcs = [], [], [], [], []
         for hi, history in enumerate(histories):
             for oi, offset in enumerate(offsets):
                 for p in range(cfg.patches):
@@ -196,11 +200,13 @@ class NoiseprintPatches(Dataset):
                     cls.append(hi * cfg.offsets + oi)
                     hist.append(hi)
                     offs.append(oi)
+                    srcs.append(src)
         return {
             "patches": torch.stack(patches),
             "cls": torch.tensor(cls, dtype=torch.long),
             "history": torch.tensor(hist, dtype=torch.long),
             "offset": torch.tensor(offs, dtype=torch.long),
+            "source": torch.tensor(srcs, dtype=torch.long),
         }
 
 
@@ -213,6 +219,7 @@ def collate_patches(items: list[dict[str, Tensor]]) -> dict[str, Tensor]:
         "item": torch.cat([torch.full_like(it["cls"], k) for k, it in enumerate(items)]),
         "history": torch.cat([it["history"] for it in items]),
         "offset": torch.cat([it["offset"] for it in items]),
+        "source": torch.cat([it["source"] for it in items]),
     }
 
 
@@ -238,10 +245,11 @@ def pair_metrics(dist: Tensor, batch: dict[str, Tensor]) -> dict[str, tuple[np.n
     same_item = (batch["item"][i] == batch["item"][j]).numpy()
     same_hist = (batch["history"][i] == batch["history"][j]).numpy()
     same_off = (batch["offset"][i] == batch["offset"][j]).numpy()
+    same_photo = same_item & (batch["source"][i] == batch["source"][j]).numpy()
     out = {"pair_auc": (same_cls, score)}
-    sel = same_item & same_off
+    sel = same_photo & same_off
     out["history_auc"] = (same_hist[sel], score[sel])
-    sel = same_item & same_hist
+    sel = same_photo & same_hist
     out["grid_auc"] = (same_off[sel], score[sel])
     return out
 
