@@ -546,3 +546,46 @@ def test_validate_checkpoint_reproduces_the_run(chain, tmp_path, capsys):
     assert main(["train", "validate", str(tmp_path / "missing.pt")]) == 1
     assert "checkpoint not found" in capsys.readouterr().err
     assert main(["train", "validate", str(out / "p1" / "best.pt"), "val.nope=1"]) == 1
+
+
+def test_denoise_weight_keeps_the_residual_term_after_the_warm_start(tiny_data, tmp_path):
+    from trufor.training.noiseprint_phase import DENOISE_UNIT, NoiseprintPhase
+
+    cfg = config_from_dict(phase_config("noiseprint", tiny_data, tmp_path / "o",
+                                        noiseprint={"denoise_steps": 1, "denoise_weight": 0.5}))
+    phase = NoiseprintPhase(cfg)
+    clean = torch.rand(6, 3, 32, 32)
+    labels = torch.tensor([0, 0, 1, 1, 2, 2])
+
+    def residual(image):  # a perfect denoiser of the noisy copies; on clean patches: a fixed fingerprint
+        n = image.shape[0] - 6
+        out = torch.cat([clean[:, :1] * 3.0, ((image[6:] - clean[::2]) * 255.0 / DENOISE_UNIT)[:, :1]])
+        assert n == 3
+        return out
+
+    phase.begin_step(1)
+    batch = {"image": clean, "labels": labels}
+    out = phase.forward(residual, batch)
+    assert out.shape[0] == 9  # 6 clean patches + noisy copies of every other one
+    loss, parts = phase.loss(out, batch)
+    expected = L.fingerprint_contrastive_loss(out[:6], labels, temperature=cfg.loss.temperature, border=4)
+    assert parts["contrastive"] == pytest.approx(expected.item()) and parts["denoise"] == pytest.approx(0.0, abs=1e-8)
+    assert loss.item() == pytest.approx(expected.item())
+    # a wrong residual costs denoise_weight x its MSE
+    batch = {"image": clean, "labels": labels}
+    out = phase.forward(residual, batch)
+    loss, parts = phase.loss(torch.cat([out[:6], torch.zeros_like(out[6:])]), batch)
+    assert parts["denoise"] > 0.01
+    assert loss.item() == pytest.approx(parts["contrastive"] + 0.5 * parts["denoise"], rel=1e-5)
+    with pytest.raises(ConfigError, match="denoise_weight"):
+        config_from_dict(phase_config("noiseprint", tiny_data, tmp_path / "o", noiseprint={"denoise_weight": -1}))
+    # end to end, with the per-part epoch means of the metrics file
+    res = run(phase_config("noiseprint", tiny_data, tmp_path / "run", noiseprint={"denoise_steps": 1, "denoise_weight": 1.0},
+                           train={"epochs": 1, "steps_per_epoch": 3}))
+    row = res.history[0]
+    assert math.isfinite(row["train_denoise"]) and math.isfinite(row["train_contrastive"])
+    # a part present in only some steps is averaged over those steps
+    res = run(phase_config("noiseprint", tiny_data, tmp_path / "run0", noiseprint={"denoise_steps": 1},
+                           train={"epochs": 1, "steps_per_epoch": 3}))
+    row = res.history[0]
+    assert 3 * row["train_loss"] == pytest.approx(row["train_denoise"] + 2 * row["train_contrastive"], rel=1e-5)

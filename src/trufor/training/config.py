@@ -26,6 +26,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import difflib
+import math
 import os
 import re
 import types
@@ -190,6 +191,9 @@ class NoiseprintSection:
     # original Noiseprint starts from a DnCNN denoiser; 0 = contrastive loss from the first step.
     denoise_steps: int = 0
     denoise_sigma: list[float] = field(default_factory=lambda: [1.0, 20.0])
+    # after the warm start, keep ``denoise_weight`` x the denoising MSE (on noisy copies of every
+    # other patch) beside the contrastive loss, so that the extractor stays a noise residual; 0 = off
+    denoise_weight: float = 0.0
 
 
 @dataclass
@@ -460,6 +464,8 @@ def validate(cfg: TrainingConfig) -> None:
         raise ConfigError("noiseprint.histories, offsets, patches: at least 1 each, and 2 patches per item in all")
     if n.offsets > 64:
         raise ConfigError("noiseprint.offsets: at most 64 positions on the 8x8 grid")
+    if not (math.isfinite(n.denoise_weight) and n.denoise_weight >= 0):
+        raise ConfigError(f"noiseprint.denoise_weight: a number >= 0, got {n.denoise_weight}")
     if n.denoise_steps < 0 or not (0 <= n.denoise_sigma[0] <= n.denoise_sigma[1]) or n.denoise_sigma[1] <= 0:
         raise ConfigError("noiseprint.denoise_steps >= 0 and 0 <= denoise_sigma[0] <= denoise_sigma[1], "
                           "denoise_sigma[1] > 0")

@@ -509,8 +509,9 @@ def train(cfg: TrainingConfig, *, command: str | None = None, log=None) -> Train
                     steps_this_run += 1
                     epoch_steps_here += 1
                     epoch_sums["loss"] = epoch_sums.get("loss", 0.0) + value
-                    for k, v in parts.items():
+                    for k, v in parts.items():  # a part may be absent from some steps: counted per part
                         epoch_sums[k] = epoch_sums.get(k, 0.0) + v
+                        epoch_sums[f"#{k}"] = epoch_sums.get(f"#{k}", 0.0) + 1
                     epoch_sums["n"] = epoch_sums.get("n", 0.0) + 1
                     elapsed = time.perf_counter() - started
                     progress.set_postfix(loss=f"{epoch_sums['loss'] / epoch_sums['n']:.4f}", lr=f"{lr:.2e}",
@@ -540,7 +541,8 @@ def train(cfg: TrainingConfig, *, command: str | None = None, log=None) -> Train
                 n = max(epoch_sums.get("n", 0.0), 1.0)
                 row: dict[str, Any] = {"epoch": epoch + 1, "step": step, "lr": poly_lr(step - 1, total, t.lr,
                                                                                        t.poly_power, t.warmup_steps)}
-                row.update({f"train_{k}": v / n for k, v in epoch_sums.items() if k != "n"})
+                row.update({f"train_{k}": v / (epoch_sums.get(f"#{k}") or n) for k, v in epoch_sums.items()
+                            if k != "n" and not k.startswith("#")})
                 val_due = (epoch + 1) % cfg.val.every == 0 or epoch + 1 == t.epochs
                 metrics = run_validation() if val_due else {}
                 row.update({f"val_{k}": v for k, v in metrics.items()})

@@ -15,6 +15,12 @@ around the patch, laid so that the final JPEG grid starts at the window's origin
 resize, so does the camera's own JPEG and CFA grid): the patch's offset in the window is its grid
 position.
 
+With ``noiseprint.denoise_weight`` > 0 the denoising term stays after the warm start, as a residual
+anchor: noisy copies of every other patch join each step's forward pass and ``denoise_weight`` x
+their MSE is added to the contrastive loss. Without it the contrastive loss alone can drift to a
+smoothed copy of the image (content says much about gamma and contrast histories), which carries
+little for the localization network beside its RGB branch.
+
 With ``noiseprint.denoise_steps`` > 0 the run starts as the original Noiseprint does, from a residual
 denoiser: for those first steps white Gaussian noise (the same on the three channels, std drawn per
 patch in ``denoise_sigma`` grey levels) is added to the patches and the extractor is trained to output
@@ -322,27 +328,46 @@ class NoiseprintPhase:
     def denoising(self) -> bool:
         return self.step < self.cfg.noiseprint.denoise_steps
 
+    def _add_noise(self, image: Tensor) -> tuple[Tensor, Tensor]:
+        """``image`` + grey white Gaussian noise of per-patch std in ``denoise_sigma``; and the target."""
+        lo, hi = self.cfg.noiseprint.denoise_sigma
+        n = image.shape[0]
+        sigma = torch.empty(n, 1, 1, 1).uniform_(lo, hi).to(image.device)
+        noise = torch.randn(n, 1, *image.shape[-2:]).to(image.device) * sigma
+        return image + noise / 255.0, noise / DENOISE_UNIT
+
     def forward(self, module: nn.Module, batch: dict[str, Tensor]) -> Tensor:
         image = batch["image"]
         if self.denoising:
-            lo, hi = self.cfg.noiseprint.denoise_sigma
-            n = image.shape[0]
-            sigma = torch.empty(n, 1, 1, 1).uniform_(lo, hi).to(image.device)
-            noise = torch.randn(n, 1, *image.shape[-2:]).to(image.device) * sigma
-            batch["noise_target"] = noise / DENOISE_UNIT
-            image = image + noise / 255.0
+            image, batch["noise_target"] = self._add_noise(image)
+        elif self.cfg.noiseprint.denoise_weight > 0:
+            # the residual anchor: noisy copies of every other patch go through the same pass
+            noisy, batch["noise_target"] = self._add_noise(image[::2])
+            batch["clean_count"] = image.shape[0]
+            image = torch.cat([image, noisy])
         return module(image)
+
+    def _denoise_mse(self, out: Tensor, target: Tensor) -> Tensor:
+        b = self.cfg.loss.border
+        crop = (slice(None), slice(None), slice(b, -b or None), slice(b, -b or None))
+        return torch.nn.functional.mse_loss(out.float()[crop], target[crop])
 
     def loss(self, out: Tensor, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
         lc = self.cfg.loss
-        if "noise_target" in batch:
-            b = lc.border
-            target = batch.pop("noise_target")
-            crop = (slice(None), slice(None), slice(b, -b or None), slice(b, -b or None))
-            return torch.nn.functional.mse_loss(out.float()[crop], target[crop]), {}
-        dist = pairwise_sq_distances(out.float(), lc.border, lc.center)
+        target = batch.pop("noise_target", None)
+        n_clean = batch.pop("clean_count", None)
+        if target is not None and n_clean is None:  # warm start: the denoiser alone
+            mse = self._denoise_mse(out, target)
+            return mse, {"denoise": float(mse.detach())}
+        fingerprints = out if n_clean is None else out[:n_clean]
+        dist = pairwise_sq_distances(fingerprints.float(), lc.border, lc.center)
         loss = contrastive_loss_from_distances(dist, batch["labels"].to(out.device), lc.temperature)
-        return loss, {}
+        parts = {"contrastive": float(loss.detach())}
+        if n_clean is not None:
+            mse = self._denoise_mse(out[n_clean:], target)
+            parts["denoise"] = float(mse.detach())
+            loss = loss + self.cfg.noiseprint.denoise_weight * mse
+        return loss, parts
 
     # validation
     def validation_begin(self) -> None:
