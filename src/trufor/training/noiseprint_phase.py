@@ -18,8 +18,8 @@ position.
 With ``noiseprint.denoise_weight`` > 0 the denoising term stays after the warm start, as a residual
 anchor: noisy copies of every other patch join each step's forward pass and ``denoise_weight`` x
 their MSE is added to the contrastive loss. Without it the contrastive loss alone can drift to a
-smoothed copy of the image (content says much about gamma and contrast histories), which carries
-little for the localization network beside its RGB branch.
+smoothed copy of the image (likely because content amplitude tells gamma and contrast histories
+apart), which carries little for the localization network beside its RGB branch.
 
 With ``noiseprint.denoise_steps`` > 0 the run starts as the original Noiseprint does, from a residual
 denoiser: for those first steps white Gaussian noise (the same on the three channels, std drawn per
