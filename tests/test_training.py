@@ -188,13 +188,15 @@ def test_config_overrides_and_validation(tmp_path, tiny_data):
         load_config(path, ["train.lr"])
 
 
-@pytest.mark.parametrize("name", ["bundled_phase1.yaml", "bundled_phase2.yaml", "bundled_phase3.yaml"])
+@pytest.mark.parametrize("name", sorted(p.name for p in (REPO / "configs").glob("bundled_*.yaml")))
 def test_bundled_configs_load(name, monkeypatch, tmp_path):
     monkeypatch.setenv("TRUFOR_SHARED", str(tmp_path / "shared"))
     cfg = load_config(REPO / "configs" / name)
     assert cfg.model.variant == "trufor_small"
     assert str(tmp_path / "shared") in str(cfg.data.train)  # data located from ${shared}, never hard-coded
     assert "casia" not in yaml.safe_dump(cfg.to_dict()).lower()  # CASIA is evaluation only
+    # the pipeline that made the bundled model runs every bundled config, in order
+    assert f"trufor train configs/{name}" in (REPO / "scripts" / "train_bundled.sh").read_text()
 
 
 def test_poly_lr_and_sampler():
@@ -329,6 +331,45 @@ def test_only_our_checkpoints_initialise(tiny_data, tmp_path):
     cfg = phase_config("localization", tiny_data, tmp_path / "o", model={"noiseprint_init": str(foreign)})
     with pytest.raises(TrainingError, match="never from the authors"):
         run(cfg)
+
+
+def test_fine_tune_from_an_exported_model(chain, tiny_data, tmp_path):
+    """Phases 2 and 3 start from a model of ours exported to .safetensors; its history is kept."""
+    from trufor.modeling import build_model
+    from trufor.modeling.variants import get_config
+    from trufor.training import export_checkpoint
+    from trufor.weights import read_weights, save_safetensors
+
+    out, _ = chain
+    exported = export_checkpoint(out / "p3" / "best.pt", tmp_path / "ours.safetensors")
+    ckpt = load_training_checkpoint(exported)
+    assert ckpt["phase"] == "confidence" and ckpt["config"]["model"]["variant"] == "trufor_small"
+    ref = load_training_checkpoint(out / "p3" / "best.pt")["model"]
+    assert ckpt["model"].keys() == ref.keys() and all(torch.equal(ckpt["model"][k], ref[k]) for k in ref)
+
+    r = run(phase_config("localization", tiny_data, tmp_path / "ft2", model={"init": str(exported)}))
+    assert r.finished
+    ft = load_training_checkpoint(tmp_path / "ft2" / "last.pt")
+    assert all(torch.equal(ft["model"][k], ref[k]) for k in ref if k.startswith(("dncnn.", "decode_head_conf.")))
+    assert any(not torch.equal(ft["model"][k], ref[k]) for k in ref if k.startswith("decode_head."))
+    run(phase_config("confidence", tiny_data, tmp_path / "ft3", model={"init": str(tmp_path / "ft2" / "best.pt")}))
+    lines = read_weights(export_checkpoint(tmp_path / "ft3" / "best.pt", tmp_path / "ft.safetensors")).provenance
+    # the whole chain: phases 1-3 of the exported model, the file itself, then the fine-tuning phases
+    order = [lines.index(s) for s in ("phase noiseprint", "phase confidence", "next phase starts from exported weights file ours.safetensors (sha256")]
+    assert order == sorted(order)
+    assert lines.count("phase localization (trufor_small)") == 2 and lines.count("phase confidence") == 2
+    assert lines.rindex("phase localization") > order[-1]
+
+    # a file that `trufor convert` made from the authors' weights (their licence, no training phase) is refused
+    net = build_model(get_config("trufor_small"))
+    converted = save_safetensors(net.state_dict(), tmp_path / "converted.safetensors", get_config("trufor_small"),
+                                 provenance="official TruFor checkpoint (trufor.pth.tar)",
+                                 licence="TruFor weights by GRIP: research and non-commercial use only")
+    with pytest.raises(TrainingError, match="not a model exported by `trufor train export`"):
+        load_training_checkpoint(converted)
+    with pytest.raises(TrainingError, match="corrupt"):
+        (tmp_path / "bad.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json")
+        load_training_checkpoint(tmp_path / "bad.safetensors")
 
 
 def test_resume_continues_exactly(tiny_data, tmp_path, chain):

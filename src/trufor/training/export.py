@@ -16,10 +16,10 @@ from typing import Any
 from ..modeling import build_model
 from ..modeling.variants import get_config
 from ..weights import load_into, save_safetensors
-from .loop import TrainingError, load_training_checkpoint
+from .loop import OWN_WEIGHTS_LICENCE_PREFIX, TrainingError, load_training_checkpoint
 
 #: Licence of the weights this project trains itself (the project's own licence).
-OWN_LICENCE = ("Apache-2.0: weights trained from scratch by the trufor project (no third-party weights); "
+OWN_LICENCE = (f"{OWN_WEIGHTS_LICENCE_PREFIX} (no third-party weights); "
                "see the provenance for the training data and their own terms")
 
 
@@ -28,6 +28,10 @@ def _phase_lines(prov: Any, depth: int = 0) -> list[str]:
     if not isinstance(prov, dict):
         return [f"initialisation: {prov}"] if prov else []
     lines: list[str] = []
+    exported = prov.get("exported_provenance")
+    if isinstance(exported, str):  # an exported weights file (fine-tuning): its own history, then the file
+        lines += [line for line in exported.splitlines() if not line.startswith("trained by the trufor project")]
+        return lines + [f"next phase starts from {prov.get('description', 'an exported weights file')}"]
     init = prov.get("init_info", {})
     if isinstance(init, dict):
         for key in ("noiseprint_init", "init"):

@@ -79,14 +79,23 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
     return path
 
 
+#: Start of the licence string that ``trufor train export`` writes (see :mod:`trufor.training.export`).
+OWN_WEIGHTS_LICENCE_PREFIX = "Apache-2.0: weights trained from scratch by the trufor project"
+
+
 def load_training_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """Read a checkpoint written by :func:`train` (safely: ``weights_only=True``).
 
-    Anything else, the authors' weights included, is refused: phases start from our own checkpoints.
+    A ``.safetensors`` file exported by ``trufor train export`` (the bundled model among them) is
+    accepted too, as a checkpoint of the phase it was exported from: that is how a model of ours is
+    fine-tuned on new data. Anything else, the authors' weights and files converted from them
+    included, is refused: phases start from our own weights only.
     """
     path = Path(path)
     if not path.is_file():
         raise TrainingError(f"{path}: checkpoint not found (run the previous phase first)")
+    if path.suffix == ".safetensors":
+        return _exported_weights_checkpoint(path)
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
@@ -96,6 +105,37 @@ def load_training_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         raise TrainingError(f"{path}: not a checkpoint written by `trufor train`; training starts only from "
                             "our own checkpoints (never from the authors' Noiseprint++ or TruFor weights)")
     return obj
+
+
+def _exported_weights_checkpoint(path: Path) -> dict[str, Any]:
+    """An exported weights file of ours, as the part of a training checkpoint that initialisation reads."""
+    import hashlib
+
+    from ..weights import read_weights
+
+    try:
+        loaded = read_weights(path)
+    except TruForError as exc:
+        raise TrainingError(str(exc)) from None
+    meta = loaded.metadata
+    phase = meta.get("training_phase")
+    if phase not in ("localization", "confidence") or not str(meta.get("licence", "")).startswith(
+            OWN_WEIGHTS_LICENCE_PREFIX):
+        raise TrainingError(f"{path}: not a model exported by `trufor train export`; training starts only from "
+                            "our own weights (never from the authors' TruFor weights or files converted from them)")
+    variant = str(meta.get("variant", ""))
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    steps = meta.get("training_steps", "?")
+    return {
+        "format": CHECKPOINT_FORMAT, "phase": phase, "step": steps,
+        "config": {"model": {"variant": variant}},
+        "model": loaded.state_dict,
+        "provenance": {
+            "phase": phase, "variant": variant, "steps": steps,
+            "description": f"exported weights file {path.name} (sha256 {digest})",
+            "command": "trufor train export", "exported_provenance": loaded.provenance,
+        },
+    }
 
 
 # ---------------------------------------------------------------------------------------- sampling
