@@ -60,8 +60,8 @@ class ModelSection:
     Attributes:
         variant: a registered variant (``trufor_small``, ``trufor_b2``, ...).
         init: a training checkpoint (``best.pt``/``last.pt`` of an earlier phase) whose weights
-            start this phase (phase 3: phase 2's checkpoint). Only checkpoints written by
-            ``trufor train`` are accepted.
+            start this phase (phase 3: phase 2's checkpoint), or a ``.safetensors`` model exported
+            by ``trufor train export`` (fine-tuning). Only our own weights are accepted.
         noiseprint_init: phase 2 only: phase 1's checkpoint providing the (frozen) Noiseprint++.
     """
 
