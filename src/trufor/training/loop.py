@@ -16,7 +16,8 @@ and rerun at any time: it continues from ``<output>/last.pt``. What it provides:
 * **Validation and best checkpoint.** After every ``val.every`` epochs on the validation sources;
   ``best.pt`` keeps the model with the best ``val.best_metric`` (the latest one when there is no
   validation data).
-* **Devices.** CPU or CUDA (``train.device``), optional bfloat16 autocast on CUDA (``train.amp``);
+* **Devices.** CPU or CUDA (``train.device``), optional bfloat16 autocast (``train.amp``) of the
+  forward pass on CUDA and on CPUs with native bfloat16 (about twice as fast there; validation stays fp32);
   several GPUs or processes with ``torchrun`` (DistributedDataParallel; NCCL on CUDA, Gloo on CPU):
   each rank takes its share of every batch, rank 0 validates and writes files.
 
@@ -376,6 +377,14 @@ def _better(value: float, best: float | None, mode: str) -> bool:
     return value > best if mode == "max" else value < best
 
 
+def cpu_has_fast_bf16() -> bool:
+    """Whether oneDNN runs bfloat16 natively on this CPU (AVX512-BF16 or AMX); elsewhere it is emulated and slow."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a build without oneDNN
+        return False
+
+
 def _to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
     return {k: (v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) and k == "image" else v)
             for k, v in batch.items()}
@@ -459,6 +468,11 @@ def train(cfg: TrainingConfig, *, command: str | None = None, log=None) -> Train
         say(f"starting {cfg.phase} (phase {cfg.phase_number}) of {cfg.model.variant}: {total} steps "
             f"({t.epochs} epochs x {steps_per_epoch}), batch {t.batch_size} x {ddp.world} rank(s), device {device}")
     say(f"data: {phase.summary}")
+    if t.amp:
+        slow = device.type == "cpu" and not cpu_has_fast_bf16()
+        say("bfloat16 autocast of the forward pass (train.amp)"
+            + ("; note: this CPU has no native bfloat16, it will be slower than float32, set train.amp=false"
+               if slow else ""))
 
     repo_commit = git_commit(Path(__file__).resolve().parents[3])
     provenance = {
@@ -507,7 +521,7 @@ def train(cfg: TrainingConfig, *, command: str | None = None, log=None) -> Train
     started = time.perf_counter()
     steps_this_run = 0
     stop = _StopRequest()
-    use_amp = t.amp and device.type == "cuda"
+    use_amp = bool(t.amp)
     progress = None
     try:
         with stop:
@@ -533,7 +547,7 @@ def train(cfg: TrainingConfig, *, command: str | None = None, log=None) -> Train
                     if hasattr(phase, "begin_step"):  # phases whose loss changes along the schedule
                         phase.begin_step(step)
                     batch = _to_device(batch, device)
-                    with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=use_amp):
+                    with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_amp):
                         out = phase.forward(module, batch)
                     loss, parts = phase.loss(out, batch)
                     optimizer.zero_grad(set_to_none=True)
