@@ -647,3 +647,20 @@ def test_amp_autocasts_the_forward_pass_on_cpu(tiny_data, tmp_path, chain):
     sd = load_training_checkpoint(tmp_path / "bf16" / "last.pt")["model"]
     assert all(v.dtype == torch.float32 for v in sd.values() if v.is_floating_point())
     assert "bfloat16 autocast" in (tmp_path / "bf16" / "train.log").read_text()
+
+
+def test_phase1_validation_reports_a_highpass_baseline(chain):
+    from trufor.training.noiseprint_phase import highpass_residual
+
+    # the residual of a linear ramp is 0 inside; a single bright pixel gives the kernel back
+    ramp = torch.linspace(0, 1, 16).view(1, 1, 1, 16).expand(1, 3, 16, 16)
+    assert highpass_residual(ramp)[..., 1:-1, 1:-1].abs().max() < 1e-4
+    dot = torch.zeros(1, 3, 9, 9)
+    dot[..., 4, 4] = 1.0
+    r = highpass_residual(dot)[0, 0]
+    assert r[4, 4] == pytest.approx(-255.0) and r[3, 4] == pytest.approx(127.5) and r[3, 3] == pytest.approx(-63.75)
+    _, (r1, _, _) = chain
+    row = r1.history[-1]
+    for key in ("pair_auc", "history_auc", "grid_auc"):
+        assert f"val_baseline_{key}" in row
+    assert 0.0 <= row["val_baseline_pair_auc"] <= 1.0

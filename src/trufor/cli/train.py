@@ -136,8 +136,9 @@ def _validate(rest: list[str]) -> int:
     if args.json:
         print(json.dumps({k: (None if math.isnan(v) else v) for k, v in metrics.items()}, indent=2))
     else:
+        width = max((len(k) for k in metrics), default=0)
         for key, value in metrics.items():
-            print(f"{key:<14} {value:.6g}")
+            print(f"{key:<{width}}  {value:.6g}")
     return 0
 
 

@@ -33,7 +33,9 @@ Validation (held-out photos, fixed draws) reports ``pair_auc`` (same class vs di
 ``grid_auc`` (same photo and history: same vs different grid position), from pairwise fingerprint
 distances. "Same photo" is the source photo of both patches, not only the same item: a class also
 holds patches of the camera's other photos, and counting those as "same history" would mix camera
-and content differences into the history figure.
+and content differences into the history figure. Beside them, ``baseline_*`` are the same AUCs of a
+fixed 3x3 high-pass residual (:func:`highpass_residual`), the trivial fingerprint a trained extractor
+has to beat: a plain denoiser residual scores about as well as it.
 """
 
 from __future__ import annotations
@@ -260,6 +262,17 @@ def pair_metrics(dist: Tensor, batch: dict[str, Tensor]) -> dict[str, tuple[np.n
     return out
 
 
+def highpass_residual(image: Tensor) -> Tensor:
+    """A fixed, untrained fingerprint: the 3x3 second-difference residual of the grey image (N, 1, S, S).
+
+    The reference for phase 1's validation AUCs: what an extractor gets without learning anything
+    about cameras, histories or the grid (pairwise rankings do not depend on its scale).
+    """
+    kernel = image.new_tensor([[-1.0, 2.0, -1.0], [2.0, -4.0, 2.0], [-1.0, 2.0, -1.0]]).view(1, 1, 3, 3) / 4.0
+    grey = image.float().mean(dim=1, keepdim=True) * 255.0
+    return torch.nn.functional.conv2d(grey, kernel, padding=1)
+
+
 def auc(labels: np.ndarray, scores: np.ndarray) -> float:
     """ROC AUC, NaN when one class is missing."""
     from sklearn.metrics import roc_auc_score
@@ -382,6 +395,9 @@ class NoiseprintPhase:
         self._losses.append(float(contrastive_loss_from_distances(dist, batch["labels"].to(device), lc.temperature)))
         for key, (lab, score) in pair_metrics(dist.cpu(), batch).items():
             self._pairs[key].append((lab, score))
+        base = pairwise_sq_distances(highpass_residual(batch["image"]), lc.border, lc.center)
+        for key, (lab, score) in pair_metrics(base, batch).items():
+            self._pairs[f"baseline_{key}"].append((lab, score))
 
     def validation_end(self) -> dict[str, float]:
         metrics = {"loss": float(np.mean(self._losses)) if self._losses else float("nan")}
