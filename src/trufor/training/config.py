@@ -101,7 +101,7 @@ class TrainSection:
     goes to ``train.log`` and stderr (useful when the progress bar is off, e.g. under nohup).
     ``amp`` runs the forward pass under bfloat16 autocast (weights, optimiser and losses stay
     float32): on CUDA, and on CPUs with native bfloat16 (AVX512-BF16/AMX), where a step takes
-    about half the time; validation and exported models stay float32.
+    1.5-2.3x less time (benchmarks/train_step.py); validation and exported models stay float32.
     """
 
     epochs: int = 1
