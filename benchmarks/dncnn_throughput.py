@@ -22,7 +22,7 @@ import torch
 
 from trufor.allocator import heap_reuse
 from trufor.modeling.blocked_dncnn import BlockedNoiseprint
-from trufor.modeling.efficient import tiled_noiseprint
+from trufor.modeling.engine import tiled_noiseprint
 from trufor.modeling.noiseprint import NoiseprintExtractor
 
 

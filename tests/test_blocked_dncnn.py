@@ -11,7 +11,7 @@ from trufor import allocator
 from trufor.modeling import build_model
 from trufor.modeling import blocked_dncnn
 from trufor.modeling.blocked_dncnn import BlockedNoiseprint
-from trufor.modeling.efficient import EfficientTruFor, tiled_noiseprint
+from trufor.modeling.engine import EfficientTruFor, tiled_noiseprint
 from trufor.modeling.noiseprint import NoiseprintExtractor
 
 pytestmark = pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="PyTorch built without oneDNN")

@@ -104,7 +104,7 @@ def _random_small_net():
 @given(st.integers(29, 100), st.integers(29, 100), st.integers(16, 64), st.integers(1, 12))
 def test_efficient_engine_equals_reference(h, w, tile, band_kb):
     """Tiled Noiseprint++ and fused, banded decoders compute the same function as the plain forward."""
-    from trufor.modeling.efficient import EfficientTruFor
+    from trufor.modeling.engine import EfficientTruFor
 
     net = _random_small_net()
     x = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(h * w + tile))
@@ -119,7 +119,7 @@ def test_efficient_engine_equals_reference(h, w, tile, band_kb):
 
 
 def test_fold_batchnorm_is_close():
-    from trufor.modeling.efficient import fold_batchnorm
+    from trufor.modeling.engine import fold_batchnorm
 
     torch.manual_seed(0)
     dncnn = build_model("trufor_small").dncnn.eval()

@@ -96,7 +96,7 @@ def test_reference_engine_matches_golden(parity_checkpoint):
 
 def test_small_tiles_and_bands_keep_parity(parity_model):
     """Tiles and bands much smaller than the image give the golden numbers as well."""
-    from trufor.modeling.efficient import EfficientTruFor
+    from trufor.modeling.engine import EfficientTruFor
 
     parity = require_shared("parity")
     name = "e_camera_384x256.png"

@@ -192,13 +192,16 @@ def test_config_overrides_and_validation(tmp_path, tiny_data):
 def test_bundled_configs_load(name, monkeypatch, tmp_path):
     monkeypatch.setenv("TRUFOR_SHARED", str(tmp_path / "shared"))
     cfg = load_config(REPO / "configs" / name)
-    assert cfg.model.variant == "trufor_small"
+    assert cfg.model.variant == ("trufor_lite0" if name.startswith(("lite0_", "finetune_")) else "trufor_small")
     assert str(tmp_path / "shared") in str(cfg.data.train)  # data located from ${shared}, never hard-coded
     assert "casia" not in yaml.safe_dump(cfg.to_dict()).lower()  # CASIA is evaluation only
-    if name.startswith("bundled_"):  # the pipeline that made the bundled model runs every bundled config
+    if name.startswith("bundled_"):  # the pipeline that made the first bundled model runs every bundled config
         assert f"trufor train configs/{name}" in (REPO / "scripts" / "train_bundled.sh").read_text()
+    if name.startswith("lite0_"):  # the second generation: its own script, ImageNet-initialised encoder
+        assert f"trufor train configs/{name}" in (REPO / "scripts" / "train_bundled_lite0.sh").read_text()
+        assert cfg.phase != "localization" or cfg.model.pretrained == "efficientnet_lite0"
     if name.startswith("finetune_"):  # fine-tuning templates start from the bundled model or from each other
-        assert cfg.model.init.endswith(("trufor_small.safetensors", "finetune_phase2/best.pt"))
+        assert cfg.model.init.endswith(("trufor_lite0.safetensors", "finetune_phase2/best.pt"))
         assert Path(cfg.model.init).suffix != ".safetensors" or Path(cfg.model.init).is_file()
 
 

@@ -12,7 +12,7 @@ Only that stretch is tuned: afterwards the thresholds go back to glibc's usual c
 the heap is trimmed, so the rest of the process keeps glibc's normal behaviour. (Kept over the whole
 forward pass, buffers of varied sizes fragment the heap: 2.6x the peak memory at 12 MP, measured.)
 The other large temporaries, the encoder's and decoders' bands, are kept below that ceiling instead
-(:data:`~trufor.modeling.efficient.DEFAULT_BAND_BYTES`), so the heap recycles them anyway. Set
+(:data:`~trufor.modeling.engine.DEFAULT_BAND_BYTES`), so the heap recycles them anyway. Set
 ``TRUFOR_KEEP_HEAP=0`` to leave the allocator alone. Only glibc (Linux) is tuned; elsewhere this
 does nothing.
 """

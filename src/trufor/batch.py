@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from .errors import OutputError, TruForError
-from .imageio import IMAGE_EXTENSIONS, LoadedImage, read_image
+from .imageio import LoadedImage, read_image, scan_images
 from .outputs import FATAL_ERRNOS, atomic_write, npz_summary, remove_stale_parts
 
 _WILDCARDS = "*?["
@@ -53,14 +53,7 @@ class JobResult:
 
 
 def _walk_images(folder: Path) -> Iterator[Path]:
-    # os.walk does not follow symlinked folders, so a symlink loop cannot make it recurse forever.
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames.sort()
-        for name in sorted(filenames):
-            if name.startswith("."):
-                continue
-            if Path(name).suffix.lower() in IMAGE_EXTENSIONS:
-                yield Path(dirpath) / name
+    return (path for path, _ in scan_images(folder))
 
 
 def expand_input(spec: str) -> tuple[Path, list[Path]]:

@@ -31,19 +31,15 @@ from typing import Callable
 import numpy as np
 from PIL import Image
 
-from .errors import TruForError
+from .errors import DatasetError
+from .imageio import scan_images
 
 REAL, FAKE = 0, 1
 
 #: File extensions taken as images when listing folders (compared lower-case).
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp", ".gif"})
 
 #: How a mask whose size differs from the image is handled (see :func:`load_mask`).
 MISMATCH_POLICIES = ("fix", "resize", "skip")
-
-
-class DatasetError(TruForError):
-    """A dataset cannot be listed: missing folder, unreadable or malformed list file, bad option."""
 
 
 # --------------------------------------------------------------------------------------------- #
@@ -188,10 +184,7 @@ def _real(root: Path, image: Path) -> Sample:
 
 
 def _images_in(folder: Path, recursive: bool = False) -> list[Path]:
-    if not folder.is_dir():
-        return []
-    it = folder.rglob("*") if recursive else folder.iterdir()
-    return sorted(p for p in it if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES)
+    return sorted(path for path, _ in scan_images(folder, recursive=recursive))
 
 
 def _require_dir(path: Path, what: str) -> Path:

@@ -34,3 +34,20 @@ class DownloadError(TruForError):
 
 class OutputError(TruForError):
     """An output could not be written (permissions, disk full, ...)."""
+
+
+class DatasetError(TruForError):
+    """A dataset cannot be listed: missing folder, unreadable or malformed list file, bad option."""
+
+
+class ConfigError(TruForError):
+    """A training config is invalid: unknown key, wrong type or value, unreadable file."""
+
+
+class TrainingError(TruForError):
+    """A training run cannot start or continue (bad checkpoint, mismatched resume, no data, wrong init)."""
+
+
+class EvaluationAborted(TruForError):
+    """Raised by a model (e.g. when its weights cannot be loaded) to stop the whole run instead of
+    failing image after image."""

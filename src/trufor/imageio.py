@@ -30,6 +30,8 @@ import stat
 import threading
 import warnings
 from dataclasses import dataclass, field
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -43,6 +45,7 @@ __all__ = [
     "LoadedImage",
     "is_probably_image",
     "read_image",
+    "scan_images",
     "to_rgb_array",
 ]
 
@@ -226,6 +229,49 @@ def to_rgb_array(obj: Any) -> np.ndarray:
     if kind.startswith("torch."):
         hint = " (for a tensor, pass t.permute(1, 2, 0).cpu().numpy(): an H x W x C array)"
     raise TypeError(f"to_rgb_array() expects a numpy array or a PIL image, got {kind}{hint}")
+
+
+def scan_images(root: str | os.PathLike, *, recursive: bool = True) -> Iterator[tuple[Path, str]]:
+    """Every image file under ``root``: ``(path, name)`` with ``name`` relative to ``root`` (``/``-separated).
+
+    The one folder scanner of the package (detect, eval, synth and training all use it): a file is
+    an image when its lower-cased suffix is in :data:`IMAGE_EXTENSIONS`; hidden files and folders
+    (``.name``) are skipped. Symlinked folders are followed, each real folder once, so a symlink
+    loop cannot make the scan recurse forever. Files come in a stable order: a folder's files
+    sorted by name, then its subfolders in name order. It is a generator: a folder of a million
+    images is never held as one list. A missing ``root`` yields nothing.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        return
+    seen: set[str] = set()
+    stack = [(root, "")]
+    while stack:
+        folder, prefix = stack.pop()
+        real = os.path.realpath(folder)
+        if real in seen:
+            continue
+        seen.add(real)
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError:
+            continue
+        subfolders = []
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            try:
+                is_dir = entry.is_dir()  # follows symlinks
+                # A dangling symlink with an image suffix is listed, so that reading it reports the problem.
+                is_file = not is_dir and (entry.is_file() or entry.is_symlink())
+            except OSError:
+                continue
+            if is_dir:
+                if recursive:
+                    subfolders.append((Path(entry.path), prefix + entry.name + "/"))
+            elif is_file and os.path.splitext(entry.name)[1].lower() in IMAGE_EXTENSIONS:
+                yield Path(entry.path), prefix + entry.name
+        stack.extend(reversed(subfolders))
 
 
 def is_probably_image(path: str | os.PathLike) -> bool:

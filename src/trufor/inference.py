@@ -23,7 +23,7 @@ from PIL import Image
 from .errors import TruForError
 from .imageio import LoadedImage, read_image
 from .modeling import TruForNet, build_model
-from .modeling.efficient import DEFAULT_BAND_BYTES, EfficientTruFor
+from .modeling.engine import DEFAULT_BAND_BYTES, EfficientTruFor
 from .modeling.variants import variant_name
 from .outputs import save_npz
 from .weights import config_of, find_weights, load_into, read_weights

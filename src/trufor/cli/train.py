@@ -4,6 +4,7 @@
     trufor train export CHECKPOINT OUT.safetensors [--half] [--licence TEXT] [--note TEXT]
     trufor train noiseprint-figure WEIGHTS IMAGE -o OUT.png [--mask MASK]
     trufor train validate CHECKPOINT [KEY=VALUE ...] [--json]
+    trufor train calibrate WEIGHTS.safetensors DATASET --root DIR -o OUT.safetensors [--max-fpr F]
 
 Rerunning the same ``trufor train CONFIG.yaml`` continues from the run's ``last.pt``. Several GPUs:
 ``torchrun --nproc_per_node=N -m trufor train CONFIG.yaml``.
@@ -15,9 +16,9 @@ import argparse
 import shlex
 import sys
 
-from ._common import console, fail
+from ._common import add_device_arguments, console, device_from_args, fail
 
-ACTIONS = ("export", "noiseprint-figure", "validate")
+ACTIONS = ("export", "noiseprint-figure", "validate", "calibrate")
 
 
 def register(subparsers) -> None:
@@ -27,7 +28,9 @@ def register(subparsers) -> None:
                     "with dotted overrides such as train.lr=0.01. Rerun the same command to continue a stopped run. "
                     "`trufor train export CKPT OUT.safetensors` writes the trained model for `trufor detect --weights`; "
                     "`trufor train noiseprint-figure WEIGHTS IMAGE -o OUT.png` shows a Noiseprint++; "
-                    "`trufor train validate CKPT` reruns a checkpoint's validation with the current metrics. "
+                    "`trufor train validate CKPT` reruns a checkpoint's validation with the current metrics; "
+                    "`trufor train calibrate WEIGHTS DATASET --root DIR -o OUT` fits the integrity score on "
+                    "held-out training-side images (never a benchmark) so that 0.5 means something. "
                     "See docs/TRAINING.md.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n"
@@ -35,9 +38,11 @@ def register(subparsers) -> None:
                "  trufor train configs/bundled_phase2.yaml train.lr=0.01 train.epochs=5\n"
                "  trufor train export out/train/bundled_phase3/best.pt trufor_small.safetensors --half\n"
                "  trufor train validate out/train/bundled_phase1/best.pt\n"
+               "  trufor train calibrate model.safetensors list:calib_fake.txt,calib_real.txt --root DATA -o cal.safetensors\n"
                "  torchrun --nproc_per_node=4 -m trufor train configs/bundled_phase2.yaml data.crop_size=512",
     )
-    p.add_argument("config", metavar="CONFIG.yaml", help="training config (or the action export / noiseprint-figure / validate)")
+    p.add_argument("config", metavar="CONFIG.yaml",
+                   help="training config (or the action export / noiseprint-figure / validate / calibrate)")
     p.add_argument("rest", nargs=argparse.REMAINDER, metavar="KEY=VALUE",
                    help="config overrides (e.g. train.lr=0.01 data.crop_size=256); --print-config shows the "
                         "resolved config and exits")
@@ -78,15 +83,16 @@ def _export(rest: list[str]) -> int:
     parser.add_argument("checkpoint", help="best.pt or last.pt of a phase-3 run")
     parser.add_argument("out", help="output .safetensors file")
     parser.add_argument("--half", action="store_true", help="store float16 tensors (half the size)")
-    parser.add_argument("--licence", default=None, help="licence text (default: the project's own, Apache-2.0)")
+    parser.add_argument("--licence", default=None,
+                        help="licence text (default: the project's own, Apache-2.0, naming any pretrained weights used)")
     parser.add_argument("--note", default=None, help="a line appended to the provenance text")
     parser.add_argument("--allow-phase2", action="store_true", help="export a phase-2 checkpoint (untrained heads)")
     args = parser.parse_args(rest)
     from ..errors import TruForError
-    from ..training.export import OWN_LICENCE, export_checkpoint
+    from ..training.export import export_checkpoint
 
     try:
-        path = export_checkpoint(args.checkpoint, args.out, half=args.half, licence=args.licence or OWN_LICENCE,
+        path = export_checkpoint(args.checkpoint, args.out, half=args.half, licence=args.licence,
                                  note=args.note, allow_phase2=args.allow_phase2)
     except TruForError as exc:
         return fail(str(exc))
@@ -142,7 +148,44 @@ def _validate(rest: list[str]) -> int:
     return 0
 
 
+def _calibrate(rest: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="trufor train calibrate",
+        description="Fit a Platt scaling of the integrity score on a calibration set (held-out training-side "
+                    "images: never a benchmark) and write a copy of the weights with it folded into the "
+                    "detection head. At most --max-fpr of the set's authentic images stay at a score >= 0.5.")
+    parser.add_argument("weights", help="one of our .safetensors files (e.g. from trufor train export)")
+    parser.add_argument("dataset", help="as for trufor eval: list:FAKE_LIST,REAL_LIST, a known layout or folder")
+    parser.add_argument("--root", required=True, help="folder the dataset's paths are relative to")
+    parser.add_argument("-o", "--out", required=True, help="output .safetensors file")
+    parser.add_argument("--max-fpr", type=float, default=0.1,
+                        help="largest false-positive rate at 0.5 on the set's authentic images (default 0.1; "
+                             "negative: no constraint)")
+    add_device_arguments(parser)
+    args = parser.parse_args(rest)
+    from .. import load_model
+    from ..datasets import load_dataset
+    from ..errors import TruForError
+    from ..training.calibration import detection_logits, fit_platt, write_calibrated
+
+    err = console(err=True)
+    try:
+        dataset = load_dataset(args.dataset, args.root)
+        model = load_model(args.weights, device=device_from_args(args))
+        logits, labels, _ = detection_logits(model, dataset.samples, log=lambda m: err.print(f"[yellow]{m}[/]"))
+        calibration = fit_platt(logits, labels, max_fpr=None if args.max_fpr < 0 else args.max_fpr)
+        path = write_calibrated(args.weights, args.out, calibration,
+                                data_note=f"{dataset.name} ({len(logits)} images)")
+    except TruForError as exc:
+        return fail(str(exc))
+    err.print(calibration.describe())
+    err.print(f"wrote {path}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.config == "calibrate":
+        return _calibrate(args.rest)
     if args.config == "validate":
         return _validate(args.rest)
     if args.config == "export":

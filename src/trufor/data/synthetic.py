@@ -28,12 +28,11 @@ import numpy as np
 from PIL import Image
 
 from ..errors import OutputError
-from ..imageio import read_image
+from ..imageio import read_image, scan_images
 from .forgeries import DEFAULT_AREA, KINDS, ManipulationFailed, make_forgery
 from .processing import ChainConfig, apply_chain
 from .regions import SHAPES
 
-IMAGE_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
 EXIF_MAKE, EXIF_MODEL = 0x010F, 0x0110
 
 FAKE_LIST, REAL_LIST, MANIFEST = "fake_list.txt", "real_list.txt", "manifest.csv"
@@ -72,18 +71,12 @@ def camera_model(path: str | os.PathLike) -> str | None:
 
 
 def scan_sources(root: str | os.PathLike, *, read_exif: bool = True) -> list[SourceImage]:
-    """Every jpg/jpeg/png/tif/tiff under ``root`` (recursively), sorted by relative path."""
+    """Every image under ``root`` (recursively, :func:`trufor.imageio.scan_images`), sorted by relative path."""
     root = os.fspath(root)
     if not os.path.isdir(root):
         raise FileNotFoundError(f"{root}: not a folder of images")
-    found = []
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-        dirnames.sort()
-        for fn in sorted(filenames):
-            if fn.lower().endswith(IMAGE_EXTENSIONS) and not fn.startswith("."):
-                path = os.path.join(dirpath, fn)
-                name = os.path.relpath(path, root).replace(os.sep, "/")
-                found.append(SourceImage(os.path.abspath(path), name, camera_model(path) if read_exif else None))
+    found = [SourceImage(os.path.abspath(path), name, camera_model(str(path)) if read_exif else None)
+             for path, name in scan_images(root)]
     found.sort(key=lambda s: s.name)
     return found
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from .. import metrics as M
 from ..datasets import FAKE, Dataset, Sample, load_mask
-from ..errors import TruForError
+from ..errors import EvaluationAborted, TruForError
 
 #: Per-image localization metrics, in report order.
 LOCALIZATION_KEYS = ("f1_best", "f1_th", "iou_best", "iou_th", "mcc_best", "mcc_th", "pixel_auc")
@@ -28,11 +28,6 @@ LOCALIZATION_KEYS = ("f1_best", "f1_th", "iou_best", "iou_th", "mcc_best", "mcc_
 OK = "ok"  # evaluated (fake: detection and localization; real: detection)
 DETECTION_ONLY = "detection only"  # fake image whose mask cannot be used
 SKIPPED = "skipped"  # not evaluated at all
-
-
-class EvaluationAborted(TruForError):
-    """Raised by a model (e.g. when its weights cannot be loaded) to stop the whole run instead of
-    failing image after image."""
 
 
 @dataclass

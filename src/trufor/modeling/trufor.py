@@ -10,7 +10,8 @@ from torch import Tensor, nn
 
 from .decoder import MLPDecoderHead
 from .detection import DetectionHead
-from .dual_encoder import DualMiTEncoder
+from .dual_encoder import DualMiTEncoder, MiTConfig
+from .efficientnet_lite import DualEfficientNetLiteEncoder
 from .noiseprint import NoiseprintExtractor
 from .variants import TruForConfig
 
@@ -44,8 +45,10 @@ class TruForNet(nn.Module):
     def __init__(self, config: TruForConfig = TruForConfig()) -> None:
         super().__init__()
         self.config = config
-        dims = config.mit.embed_dims
-        self.backbone = DualMiTEncoder(config.mit)
+        dims = config.embed_dims
+        encoder = config.encoder_config
+        self.backbone: nn.Module = (DualMiTEncoder(encoder) if isinstance(encoder, MiTConfig)
+                                    else DualEfficientNetLiteEncoder(encoder))
         self.decode_head = MLPDecoderHead(dims, config.num_classes, config.decoder_dim, bn_eps=config.loc_bn_eps)
         self.decode_head_conf = MLPDecoderHead(dims, 1, config.decoder_dim, bn_eps=config.conf_bn_eps)
         self.detection = DetectionHead(in_features=8)

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from .dual_encoder import MIT_VARIANTS, MiTConfig
+from .efficientnet_lite import EFFICIENTNET_LITE_VARIANTS, EfficientNetLiteConfig
 
 
 @dataclass(frozen=True)
@@ -17,7 +18,9 @@ class TruForConfig:
     """Architecture of a TruFor model.
 
     Attributes:
-        encoder: MiT variant name (``mit_b0`` .. ``mit_b5``).
+        encoder: encoder name: a MiT variant (``mit_b0`` .. ``mit_b5``, SegFormer's transformer, as in
+            the paper) or an EfficientNet-Lite (``efficientnet_lite0``, a convolutional network with
+            openly licensed ImageNet weights).
         decoder_dim: width of the two MLP decoder heads.
         noiseprint_features: channels of the Noiseprint++ DnCNN hidden layers.
         noiseprint_depth: convolutions in the DnCNN.
@@ -35,12 +38,27 @@ class TruForConfig:
     num_classes: int = 2
 
     @property
-    def mit(self) -> MiTConfig:
-        """The encoder's shape."""
-        try:
+    def encoder_config(self) -> MiTConfig | EfficientNetLiteConfig:
+        """The encoder's shape (a :class:`MiTConfig` or an :class:`EfficientNetLiteConfig`)."""
+        if self.encoder in MIT_VARIANTS:
             return MIT_VARIANTS[self.encoder]
-        except KeyError:
-            raise ValueError(f"unknown encoder {self.encoder!r}; known: {', '.join(MIT_VARIANTS)}") from None
+        if self.encoder in EFFICIENTNET_LITE_VARIANTS:
+            return EFFICIENTNET_LITE_VARIANTS[self.encoder]
+        known = [*MIT_VARIANTS, *EFFICIENTNET_LITE_VARIANTS]
+        raise ValueError(f"unknown encoder {self.encoder!r}; known: {', '.join(known)}")
+
+    @property
+    def mit(self) -> MiTConfig:
+        """The MiT encoder's shape (an error for another encoder family)."""
+        config = self.encoder_config
+        if not isinstance(config, MiTConfig):
+            raise ValueError(f"encoder {self.encoder!r} is not a MiT encoder")
+        return config
+
+    @property
+    def embed_dims(self) -> tuple[int, int, int, int]:
+        """Channels of the four fused feature maps the decoders read."""
+        return self.encoder_config.embed_dims
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly form, stored in our weight files' metadata."""
@@ -64,6 +82,8 @@ VARIANTS: dict[str, TruForConfig] = {
     "trufor_b5": TruForConfig(encoder="mit_b5", decoder_dim=512),
     # Small model for CPU training and the bundled default: MiT-b0 and a thinner Noiseprint++.
     "trufor_small": TruForConfig(encoder="mit_b0", decoder_dim=128, noiseprint_features=32),
+    # Dual EfficientNet-Lite0 encoder, initialised from ImageNet for training; same Noiseprint++ as trufor_small.
+    "trufor_lite0": TruForConfig(encoder="efficientnet_lite0", decoder_dim=128, noiseprint_features=32),
 }
 
 #: The architecture of the authors' published weights.

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..errors import TrainingError
 from ..modeling import TruForNet
 from .localization_phase import PairPhase, _mean_scores, mask_scores
 from .losses import confidence_loss, detection_loss, detection_targets
@@ -56,9 +57,13 @@ class ConfidencePhase(PairPhase):
     def init_weights(self, net: TruForNet, load_checkpoint) -> dict[str, Any]:
         ckpt = load_checkpoint(self.cfg.model.init)
         if ckpt.get("phase") not in ("localization", "confidence"):
-            raise ValueError(f"{self.cfg.model.init}: phase 3 starts from a phase-2 (localization) checkpoint, "
+            raise TrainingError(f"{self.cfg.model.init}: phase 3 starts from a phase-2 (localization) checkpoint, "
                              f"this one is of phase {ckpt.get('phase')!r}")
-        net.load_state_dict(ckpt["model"], strict=True)
+        try:
+            net.load_state_dict(ckpt["model"], strict=True)
+        except RuntimeError as exc:
+            raise TrainingError(f"{self.cfg.model.init}: its weights do not fit variant {self.cfg.model.variant!r} "
+                                f"({str(exc).splitlines()[0]})") from None
         return {"init": ckpt.get("provenance", {})}
 
     def training_module(self, net: TruForNet) -> nn.Module:

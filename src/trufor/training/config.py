@@ -37,7 +37,7 @@ from typing import Any
 
 import yaml
 
-from ..errors import TruForError
+from ..errors import ConfigError
 
 PHASES: tuple[str, ...] = ("noiseprint", "localization", "confidence")
 #: Accepted spellings of each phase (its number, "phase1", ...).
@@ -46,10 +46,6 @@ PHASE_ALIASES: dict[str, str] = {
     "2": "localization", "phase2": "localization", "loc": "localization",
     "3": "confidence", "phase3": "confidence", "conf": "confidence", "detection": "confidence",
 }
-
-
-class ConfigError(TruForError):
-    """A training config is invalid: unknown key, wrong type or value, unreadable file."""
 
 
 # ------------------------------------------------------------------------------------------ schema
@@ -62,12 +58,17 @@ class ModelSection:
         init: a training checkpoint (``best.pt``/``last.pt`` of an earlier phase) whose weights
             start this phase (phase 3: phase 2's checkpoint), or a ``.safetensors`` model exported
             by ``trufor train export`` (fine-tuning). Only our own weights are accepted.
-        noiseprint_init: phase 2 only: phase 1's checkpoint providing the (frozen) Noiseprint++.
+        noiseprint_init: phase 2 only: phase 1's checkpoint providing the (frozen) Noiseprint++, or an
+            exported model of ours (its Noiseprint++ is taken).
+        pretrained: phase 2 without ``init`` only: start both encoder branches from these openly
+            licensed ImageNet weights (the encoder's name, e.g. ``efficientnet_lite0``; see
+            :mod:`trufor.training.pretrained`), instead of from scratch.
     """
 
     variant: str = "trufor_small"
     init: str | None = None
     noiseprint_init: str | None = None
+    pretrained: str | None = None
 
 
 @dataclass

@@ -19,6 +19,10 @@ A config's ``data.train`` / ``data.val`` is a list of *sources*; each is a mappi
 Every source takes ``holdout`` (fraction of images held out for validation, chosen by a hash of
 the file name, so the same photo is held out in every phase) and ``split`` (``train``, ``val`` or
 ``all``; default ``train`` in ``data.train`` and ``val`` in ``data.val`` when ``holdout`` > 0).
+``calibration`` (a fraction of the held-out images, by a second hash of the name) sets a part of
+the held-out images apart for calibrating the detector: ``split: calib`` selects it, and ``val``
+then leaves it out. ``folder`` and ``list`` sources take ``repeat`` (default 1): each image counts
+that many times per epoch, to weigh a small real set against a large synthetic one.
 
 Items are dicts: ``image`` float32 (3, S, S) = uint8 / 256, ``mask`` int64 (S, S) with 1 forged,
 0 pristine, -1 ignore (padding), ``label`` int (1 fake). Crops are random in
@@ -39,13 +43,13 @@ import numpy as np
 import torch
 from torch.utils.data import ConcatDataset, Dataset
 
-from ..imageio import IMAGE_EXTENSIONS, read_image
+from ..imageio import read_image, scan_images
 from .config import ConfigError
 
-COMMON_KEYS = {"type", "holdout", "split"}
+COMMON_KEYS = {"type", "holdout", "split", "calibration"}
 SOURCE_KEYS: dict[str, set[str]] = {
-    "folder": COMMON_KEYS | {"images", "masks", "mask_suffix", "pristine"},
-    "list": COMMON_KEYS | {"file", "root"},
+    "folder": COMMON_KEYS | {"images", "masks", "mask_suffix", "pristine", "repeat"},
+    "list": COMMON_KEYS | {"file", "root", "repeat"},
     "synthetic": COMMON_KEYS | {"sources", "length", "seed", "pristine_fraction", "kinds", "ignore_unchanged"},
     "pristine": COMMON_KEYS | {"folders", "exif"},
 }
@@ -63,10 +67,22 @@ def held_out(name: str, holdout: float) -> bool:
     return (h % 10_000) < holdout * 10_000
 
 
-def _keep(name: str, holdout: float, split: str) -> bool:
+def in_calibration_part(name: str, calibration: float) -> bool:
+    """Whether a held-out image is in the calibration part (a second, independent hash of its name)."""
+    if calibration <= 0:
+        return False
+    h = int.from_bytes(hashlib.sha1(("calibration:" + name).encode("utf-8")).digest()[:4], "big")
+    return (h % 10_000) < calibration * 10_000
+
+
+def _keep(name: str, holdout: float, split: str, calibration: float = 0.0) -> bool:
     if split == "all" or holdout <= 0:
         return True
-    return held_out(name, holdout) == (split == "val")
+    if not held_out(name, holdout):
+        return split == "train"
+    if split == "train":
+        return False
+    return in_calibration_part(name, calibration) == (split == "calib")
 
 
 def scan_folder(root: str | os.PathLike) -> list[tuple[str, str]]:
@@ -74,13 +90,7 @@ def scan_folder(root: str | os.PathLike) -> list[tuple[str, str]]:
     root = Path(root)
     if not root.is_dir():
         raise ConfigError(f"{root}: not a folder of images")
-    found = []
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-        dirnames.sort()
-        for fn in filenames:
-            if Path(fn).suffix.lower() in IMAGE_EXTENSIONS and not fn.startswith("."):
-                path = Path(dirpath) / fn
-                found.append((str(path.resolve()), path.relative_to(root).as_posix()))
+    found = [(str(path.resolve()), name) for path, name in scan_images(root)]
     return sorted(found, key=lambda t: t[1])
 
 
@@ -139,8 +149,8 @@ class PairDataset(Dataset):
     """Random crops of (image, mask) pairs read from disk (see the module docstring for items)."""
 
     def __init__(self, pairs: Sequence[Pair], crop_size: int, *, seed: int = 0, grid_aligned: bool = True,
-                 ignore_index: int = -1, fixed: bool = False) -> None:
-        self.pairs = list(pairs)
+                 ignore_index: int = -1, fixed: bool = False, repeat: int = 1) -> None:
+        self.pairs = list(pairs) * max(1, int(repeat))
         self.crop_size = int(crop_size)
         self.seed = int(seed)
         self.grid_aligned = grid_aligned
@@ -269,10 +279,15 @@ def _check_keys(spec: dict[str, Any], where: str) -> str:
 def _split(spec: dict[str, Any], default: str, where: str) -> tuple[float, str]:
     holdout = float(spec.get("holdout", 0.0))
     split = str(spec.get("split", default))
-    if split not in ("train", "val", "all"):
-        raise ConfigError(f"{where}: split must be train, val or all, got {split!r}")
+    if split not in ("train", "val", "calib", "all"):
+        raise ConfigError(f"{where}: split must be train, val, calib or all, got {split!r}")
     if not 0.0 <= holdout < 1.0:
         raise ConfigError(f"{where}: holdout must be in [0, 1), got {holdout}")
+    calibration = float(spec.get("calibration", 0.0))
+    if not 0.0 <= calibration < 1.0:
+        raise ConfigError(f"{where}: calibration must be in [0, 1), got {calibration}")
+    if split == "calib" and (holdout <= 0 or calibration <= 0):
+        raise ConfigError(f"{where}: split calib needs holdout > 0 and calibration > 0")
     return holdout, split
 
 
@@ -305,10 +320,15 @@ def build_pair_dataset(specs: Sequence[dict[str, Any]], crop_size: int, *, seed:
             if "file" not in spec:
                 raise ConfigError(f"{w}: a list source needs 'file: LIST.txt'")
             pairs = list_pairs(spec["file"], spec.get("root"))
-        pairs = [p for p in pairs if _keep(p.name, holdout, split)]
+        calibration = float(spec.get("calibration", 0.0))
+        pairs = [p for p in pairs if _keep(p.name, holdout, split, calibration)]
         if not pairs:
             raise ConfigError(f"{w}: no images in split {split!r}")
-        parts.append(PairDataset(pairs, crop_size, seed=seed + 7919 * i, grid_aligned=grid_aligned, fixed=fixed))
+        repeat = spec.get("repeat", 1)
+        if not isinstance(repeat, int) or isinstance(repeat, bool) or repeat < 1:
+            raise ConfigError(f"{w}: repeat must be a positive integer, got {repeat!r}")
+        parts.append(PairDataset(pairs, crop_size, seed=seed + 7919 * i, grid_aligned=grid_aligned, fixed=fixed,
+                                 repeat=repeat))
     return EpochConcat(parts)
 
 

@@ -23,6 +23,43 @@ OWN_LICENCE = (f"{OWN_WEIGHTS_LICENCE_PREFIX} (no third-party weights); "
                "see the provenance for the training data and their own terms")
 
 
+def own_licence(pretrained: list[dict[str, Any]]) -> str:
+    """The licence string of an export: ours, naming any openly licensed pretrained weights it started from."""
+    if not pretrained:
+        return OWN_LICENCE
+    names = "; ".join(f"{p.get('encoder')} ImageNet weights, {p.get('licence')}" for p in pretrained)
+    return (f"{OWN_WEIGHTS_LICENCE_PREFIX}, encoder initialised from openly licensed weights ({names}); "
+            "see the provenance for the training data and their own terms")
+
+
+def pretrained_used(prov: Any) -> list[dict[str, Any]]:
+    """The pretrained-weights records of a provenance chain (``init_info.pretrained`` of any phase)."""
+    found: list[dict[str, Any]] = []
+    if isinstance(prov, dict):
+        init = prov.get("init_info", {})
+        if isinstance(init, dict):
+            if isinstance(init.get("pretrained"), dict):
+                found.append(init["pretrained"])
+            for key in ("noiseprint_init", "init"):
+                found += pretrained_used(init.get(key))
+    return found
+
+
+def relative_paths(text: str) -> str:
+    """``text`` with the data root and the repository written as ``${shared}`` and ``${repo}``.
+
+    Provenance then names data folders as the configs do, not as the training machine's absolute paths.
+    """
+    from .config import find_repo_root, shared_root
+
+    repo = find_repo_root()
+    for root, name in ((shared_root(repo), "${shared}"), (repo, "${repo}")):
+        for spelling in {str(root), str(Path(root).resolve())}:
+            if len(spelling) > 1:
+                text = text.replace(spelling.rstrip("/"), name)
+    return text
+
+
 def _phase_lines(prov: Any, depth: int = 0) -> list[str]:
     """Flatten a nested provenance record (the init chain) into readable lines, earliest phase first."""
     if not isinstance(prov, dict):
@@ -52,16 +89,24 @@ def _phase_lines(prov: Any, depth: int = 0) -> list[str]:
 
 def provenance_text(ckpt: dict[str, Any], note: str | None = None) -> str:
     """The provenance string of an exported model."""
-    lines = ["trained by the trufor project with `trufor train` (independent TruFor implementation), from scratch: "
-             "no ImageNet-pretrained encoder and no official Noiseprint++/TruFor weights were used."]
+    pretrained = pretrained_used(ckpt.get("provenance", {}))
+    if pretrained:
+        used = "; ".join(f"{p.get('encoder')} ({p.get('data')}; {p.get('weights')}, sha256 {p.get('sha256')}; "
+                         f"{p.get('licence')})" for p in pretrained)
+        lines = ["trained by the trufor project with `trufor train` (independent TruFor implementation); "
+                 f"encoder branches initialised from openly licensed ImageNet weights: {used}; "
+                 "no official Noiseprint++/TruFor weights were used."]
+    else:
+        lines = ["trained by the trufor project with `trufor train` (independent TruFor implementation), from "
+                 "scratch: no ImageNet-pretrained encoder and no official Noiseprint++/TruFor weights were used."]
     lines += _phase_lines(ckpt.get("provenance", {}))
     if note:
         lines.append(note)
-    return "\n".join(lines)
+    return relative_paths("\n".join(lines))
 
 
 def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, *, half: bool = False,
-                      licence: str = OWN_LICENCE, note: str | None = None, allow_phase2: bool = False) -> Path:
+                      licence: str | None = None, note: str | None = None, allow_phase2: bool = False) -> Path:
     """Write the model of a phase-3 checkpoint (``best.pt``/``last.pt``) as our ``.safetensors``.
 
     A phase-2 checkpoint (untrained confidence and detection heads) is refused unless
@@ -79,5 +124,7 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, *, 
     sd = ckpt["model"]
     load_into(build_model(config), sd, str(checkpoint))  # validates the state dict before writing
     extra = {"training_phase": str(phase), "training_steps": str(ckpt.get("step", "?"))}
+    if licence is None:
+        licence = own_licence(pretrained_used(ckpt.get("provenance", {})))
     return save_safetensors(sd, out, config, provenance=provenance_text(ckpt, note), licence=licence, half=half,
                             extra=extra)

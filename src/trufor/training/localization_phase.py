@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
+from ..errors import TrainingError
 from ..modeling import TruForNet, build_model
 from ..modeling.variants import get_config
 from .config import TrainingConfig
@@ -164,13 +165,26 @@ class LocalizationPhase(PairPhase):
                 init_from_scratch(part)
             for head in (net.decode_head, net.decode_head_conf):  # small logits at the start
                 nn.init.normal_(head.linear_pred.weight, 0.0, 0.01)
-            info["init"] = "encoder and decoders from scratch (no ImageNet-pretrained MiT available)"
+            if m.pretrained:
+                from .pretrained import load_imagenet_encoder
+
+                if m.pretrained != net.config.encoder:
+                    raise TrainingError(f"model.pretrained is {m.pretrained!r} but variant {m.variant!r} has "
+                                        f"encoder {net.config.encoder!r}")
+                info["init"] = "decoders from scratch, both encoder branches from ImageNet weights"
+                info["pretrained"] = load_imagenet_encoder(net.backbone, m.pretrained)
+            else:
+                info["init"] = "encoder and decoders from scratch (no pretrained weights)"
         if m.noiseprint_init:
             ckpt = load_checkpoint(m.noiseprint_init)
             sd = {k[len("dncnn."):]: v for k, v in ckpt["model"].items() if k.startswith("dncnn.")}
             if not sd:
-                raise ValueError(f"{m.noiseprint_init}: holds no Noiseprint++ (dncnn.*) weights")
-            net.dncnn.load_state_dict(sd, strict=True)
+                raise TrainingError(f"{m.noiseprint_init}: holds no Noiseprint++ (dncnn.*) weights")
+            try:
+                net.dncnn.load_state_dict(sd, strict=True)
+            except RuntimeError as exc:
+                raise TrainingError(f"{m.noiseprint_init}: its Noiseprint++ does not fit variant {m.variant!r} "
+                                    f"({str(exc).splitlines()[0]})") from None
             info["noiseprint_init"] = ckpt.get("provenance", {})
         return info
 

@@ -50,16 +50,12 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, Sampler
 
-from ..errors import TruForError
+from ..errors import TrainingError, TruForError
 from .config import TrainingConfig, config_from_dict
 
 CHECKPOINT_FORMAT = "trufor-training-checkpoint"
 CHECKPOINT_VERSION = 1
 LAST, BEST, METRICS, LOG, CONFIG_COPY = "last.pt", "best.pt", "metrics.csv", "train.log", "config.yaml"
-
-
-class TrainingError(TruForError):
-    """A training run cannot start or continue (bad checkpoint, mismatched resume, no data)."""
 
 
 # ------------------------------------------------------------------------------------- checkpoints
@@ -81,7 +77,10 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
 
 
 #: Start of the licence string that ``trufor train export`` writes (see :mod:`trufor.training.export`).
-OWN_WEIGHTS_LICENCE_PREFIX = "Apache-2.0: weights trained from scratch by the trufor project"
+OWN_WEIGHTS_LICENCE_PREFIX = "Apache-2.0: weights trained by the trufor project"
+#: Every licence prefix our exports have carried (the first generation said "from scratch").
+OWN_WEIGHTS_LICENCE_PREFIXES = (OWN_WEIGHTS_LICENCE_PREFIX,
+                                "Apache-2.0: weights trained from scratch by the trufor project")
 
 
 def load_training_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
@@ -121,7 +120,7 @@ def _exported_weights_checkpoint(path: Path) -> dict[str, Any]:
     meta = loaded.metadata
     phase = meta.get("training_phase")
     if phase not in ("localization", "confidence") or not str(meta.get("licence", "")).startswith(
-            OWN_WEIGHTS_LICENCE_PREFIX):
+            OWN_WEIGHTS_LICENCE_PREFIXES):
         raise TrainingError(f"{path}: not a model exported by `trufor train export`; training starts only from "
                             "our own weights (never from the authors' TruFor weights or files converted from them)")
     variant = str(meta.get("variant", ""))

@@ -30,6 +30,7 @@ import torch
 from ..errors import WeightsError
 from ..outputs import default_file_mode
 from ..modeling.dual_encoder import MIT_VARIANTS
+from ..modeling.efficientnet_lite import EFFICIENTNET_LITE_VARIANTS
 from ..modeling.variants import TruForConfig, variant_name
 
 #: Value of the ``format`` field in the metadata of our safetensors files.
@@ -186,18 +187,24 @@ def _count(sd: Mapping[str, torch.Tensor], fmt: str) -> int:
 
 def infer_config(sd: Mapping[str, torch.Tensor], source: str = "weights") -> TruForConfig:
     """Recover the architecture of a TruFor state dict from its tensor shapes."""
-    required = ("backbone.patch_embed1.proj.weight", "decode_head.linear_fuse.0.weight", "dncnn.0.weight")
+    lite = "backbone.stem.0.weight" in sd  # a dual EfficientNet-Lite encoder, else MiT
+    first = "backbone.stem.0.weight" if lite else "backbone.patch_embed1.proj.weight"
+    required = (first, "decode_head.linear_fuse.0.weight", "dncnn.0.weight")
     missing = [k for k in required if k not in sd]
     if missing:
         sample = ", ".join(list(sd)[:3])
         raise WeightsError(f"{source}: not a TruFor checkpoint: no key {missing[0]!r} (its keys start: {sample})")
-    dims = tuple(_rows(sd, f"backbone.patch_embed{i}.proj.weight", source) for i in range(1, 5)
-                 if f"backbone.patch_embed{i}.proj.weight" in sd)
-    depths = tuple(_count(sd, f"backbone.block{i}.{{}}.norm1.weight") for i in range(1, 5))
-    encoder = next((name for name, c in MIT_VARIANTS.items() if c.embed_dims == dims and c.depths == depths), None)
-    if encoder is None:
-        raise WeightsError(f"{source}: checkpoint of an unknown architecture: encoder widths {dims}, depths {depths} "
-                           f"match no MiT variant ({', '.join(MIT_VARIANTS)})")
+    if lite:
+        encoder = _efficientnet_lite_encoder(sd, source)
+    else:
+        dims = tuple(_rows(sd, f"backbone.patch_embed{i}.proj.weight", source) for i in range(1, 5)
+                     if f"backbone.patch_embed{i}.proj.weight" in sd)
+        depths = tuple(_count(sd, f"backbone.block{i}.{{}}.norm1.weight") for i in range(1, 5))
+        encoder = next((name for name, c in MIT_VARIANTS.items() if c.embed_dims == dims and c.depths == depths),
+                       None)
+        if encoder is None:
+            raise WeightsError(f"{source}: checkpoint of an unknown architecture: encoder widths {dims}, depths "
+                               f"{depths} match no MiT variant ({', '.join(MIT_VARIANTS)})")
     np_depth = sum(1 for k, v in sd.items() if k.startswith("dncnn.") and k.endswith(".weight") and v.dim() == 4)
     config = TruForConfig(
         encoder=encoder,
@@ -213,6 +220,20 @@ def infer_config(sd: Mapping[str, torch.Tensor], source: str = "weights") -> Tru
             raise WeightsError(f"{source}: not a usable TruFor checkpoint: its tensors give {name}="
                                f"{getattr(config, name)} (at least {low} expected)")
     return config
+
+
+def _efficientnet_lite_encoder(sd: Mapping[str, torch.Tensor], source: str) -> str:
+    """The registered EfficientNet-Lite encoder whose block count and widths the tensors have."""
+    n_blocks = _count(sd, "backbone.blocks.{}.project.0.weight")
+    widths = tuple(_rows(sd, f"backbone.blocks.{j}.project.0.weight", source) for j in range(n_blocks))
+    stem = _rows(sd, "backbone.stem.0.weight", source)
+    for name, c in EFFICIENTNET_LITE_VARIANTS.items():
+        expected = tuple(st.out_channels for st in c.stages for _ in range(st.repeats))
+        if c.stem_channels == stem and expected == widths:
+            return name
+    raise WeightsError(f"{source}: checkpoint of an unknown architecture: an EfficientNet-Lite encoder of "
+                       f"{n_blocks} blocks (stem {stem}) matching no registered variant "
+                       f"({', '.join(EFFICIENTNET_LITE_VARIANTS)})")
 
 
 def _rows(sd: Mapping[str, torch.Tensor], key: str, source: str) -> int:

