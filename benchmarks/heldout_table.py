@@ -37,7 +37,7 @@ def table(report: Path) -> str:
     for r in rows:
         if r["status"] == "skipped" or r["score"] in ("", "nan"):
             continue
-        s, lab = float(r["score"]), int(r["label"])
+        s, lab = float(r["score"]), int(r["label"] in ("1", "fake"))
         if math.isnan(s):
             continue
         groups[(group_of(r["name"]), lab)].append(s)

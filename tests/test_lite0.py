@@ -229,12 +229,17 @@ def test_provenance_names_pretrained_weights_and_relative_paths():
     assert text == "${shared}/data/pristine/camera and ${repo}/out"
 
 
-def test_wrong_noiseprint_init_is_a_clear_error(small_weights, tmp_path):
+def test_wrong_noiseprint_init_is_a_clear_error(tmp_path):
     """A Noiseprint++ of another width: a TrainingError naming the file, not a traceback."""
     from trufor.modeling import TruForConfig
     from trufor.training import config_from_dict
     from trufor.training.localization_phase import LocalizationPhase
-    from trufor.training.loop import load_training_checkpoint
+    from trufor.training.loop import OWN_WEIGHTS_LICENCE_PREFIX, load_training_checkpoint
+
+    config = get_config("trufor_small")  # Noiseprint++ of 32 features
+    small_weights = tmp_path / "exported.safetensors"
+    save_safetensors(build_model(config).state_dict(), small_weights, config, provenance="test",
+                     licence=OWN_WEIGHTS_LICENCE_PREFIX + " (test)", extra={"training_phase": "confidence"})
 
     cfg = config_from_dict({"phase": "localization",
                             "model": {"variant": "trufor_b0", "noiseprint_init": str(small_weights)},
