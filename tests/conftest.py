@@ -59,17 +59,21 @@ def parity_model(parity_checkpoint):
     return load_model(parity_checkpoint, device="cpu")
 
 
-@pytest.fixture(scope="session")
-def small_weights(tmp_path_factory) -> Path:
-    """A randomly initialised small model in our safetensors format (fast tests of the plumbing)."""
+def random_weights(variant: str, path: Path) -> Path:
+    """A randomly initialised (seed 0) model of ``variant`` saved in our safetensors format at ``path``."""
     import torch
 
     from trufor.modeling import build_model, get_config
     from trufor.weights import save_safetensors
 
     torch.manual_seed(0)
-    config = get_config("trufor_small")
+    config = get_config(variant)
     net = build_model(config).eval()
-    path = tmp_path_factory.mktemp("small") / "small.safetensors"
     save_safetensors(net.state_dict(), path, config, provenance="random init for tests", licence="test only")
     return path
+
+
+@pytest.fixture(scope="session")
+def small_weights(tmp_path_factory) -> Path:
+    """A randomly initialised small model in our safetensors format (fast tests of the plumbing)."""
+    return random_weights("trufor_small", tmp_path_factory.mktemp("small") / "small.safetensors")

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from conftest import require_shared
+from conftest import random_weights, require_shared
 from trufor.errors import TrainingError
 from trufor.modeling import build_model, get_config
 from trufor.modeling.efficientnet_lite import EFFICIENTNET_LITE_VARIANTS, DualEfficientNetLiteEncoder
@@ -23,12 +23,7 @@ from trufor.weights import config_of, infer_config, read_weights, save_safetenso
 
 @pytest.fixture(scope="module")
 def lite_weights(tmp_path_factory):
-    torch.manual_seed(0)
-    config = get_config("trufor_lite0")
-    net = build_model(config).eval()
-    path = tmp_path_factory.mktemp("lite") / "lite.safetensors"
-    save_safetensors(net.state_dict(), path, config, provenance="random init for tests", licence="test only")
-    return path
+    return random_weights("trufor_lite0", tmp_path_factory.mktemp("lite") / "lite.safetensors")
 
 
 def test_stage_widths_and_strides():
