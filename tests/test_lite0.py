@@ -243,3 +243,38 @@ def test_wrong_noiseprint_init_is_a_clear_error(tmp_path):
     net = build_model(TruForConfig(encoder="mit_b0", decoder_dim=16, noiseprint_features=16))
     with pytest.raises(TrainingError, match="does not fit"):
         phase.init_weights(net, load_training_checkpoint)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(-8, 8), min_size=3, max_size=30), st.lists(st.floats(-8, 8), min_size=2, max_size=40),
+       st.lists(st.floats(-8, 8), min_size=2, max_size=8), st.sampled_from([0.0, 0.1, 0.25]))
+def test_platt_keeps_the_false_positive_bound_in_every_group(fake, easy, hard, max_fpr):
+    groups = ["fake"] * len(fake) + ["easy"] * len(easy) + ["hard"] * len(hard)
+    cal = fit_platt(fake + easy + hard, [True] * len(fake) + [False] * (len(easy) + len(hard)),
+                    max_fpr=max_fpr, groups=groups)
+    for real in (easy, hard):
+        assert float((cal.a * np.asarray(real) + cal.b >= 0).mean()) <= max_fpr + 1e-12
+    assert set(cal.group_fpr) == {"easy", "hard"}
+
+
+def test_group_balance_protects_a_small_hard_group():
+    """173 easy authentic images and 11 hard ones: pooled, the bound is met on the pool but not on the
+    small group; by group, it holds in both (the case of the bundled model's calibration set)."""
+    rng = np.random.default_rng(4)
+    fake, easy, hard = rng.normal(2, 1, 40), rng.normal(-3, 1, 173), rng.normal(1, 1, 11)
+    x = np.r_[fake, easy, hard]
+    labels = [True] * 40 + [False] * 184
+    groups = ["f"] * 40 + ["easy"] * 173 + ["hard"] * 11
+    pooled = fit_platt(x, labels, max_fpr=0.1)
+    by_group = fit_platt(x, labels, max_fpr=0.1, groups=groups)
+    assert float((pooled.a * hard + pooled.b >= 0).mean()) > 0.1
+    assert by_group.group_fpr["hard"][1] <= 0.1 and by_group.group_fpr["easy"][1] <= 0.1
+    assert "by group" in by_group.describe()
+
+
+def test_group_of_uses_the_folders_under_the_root(tmp_path):
+    from trufor.training.calibration import group_of
+
+    assert group_of(tmp_path / "pristine" / "digicam" / "a.jpg", tmp_path) == "pristine/digicam"
+    assert group_of(tmp_path / "forgeries" / "imd" / "real" / "b.jpg", tmp_path) == "forgeries/imd"
+    assert group_of(tmp_path / "c.jpg", tmp_path) == "."

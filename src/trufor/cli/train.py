@@ -160,20 +160,25 @@ def _calibrate(rest: list[str]) -> int:
     parser.add_argument("-o", "--out", required=True, help="output .safetensors file")
     parser.add_argument("--max-fpr", type=float, default=0.1,
                         help="largest false-positive rate at 0.5 on the set's authentic images (default 0.1; "
-                             "negative: no constraint)")
+                             "negative: no constraint); with --groups folder, in each group")
+    parser.add_argument("--groups", choices=("folder", "none"), default="folder",
+                        help="folder (default): authentic images are grouped by the first two folders of their "
+                             "path under --root, every group weighs the same in the fit and --max-fpr holds in "
+                             "each; none: one pool of authentic images")
     add_device_arguments(parser)
     args = parser.parse_args(rest)
     from .. import load_model
     from ..datasets import load_dataset
     from ..errors import TruForError
-    from ..training.calibration import detection_logits, fit_platt, write_calibrated
+    from ..training.calibration import detection_logits, fit_platt, group_of, write_calibrated
 
     err = console(err=True)
     try:
         dataset = load_dataset(args.dataset, args.root)
         model = load_model(args.weights, device=device_from_args(args))
-        logits, labels, _ = detection_logits(model, dataset.samples, log=lambda m: err.print(f"[yellow]{m}[/]"))
-        calibration = fit_platt(logits, labels, max_fpr=None if args.max_fpr < 0 else args.max_fpr)
+        logits, labels, paths = detection_logits(model, dataset.samples, log=lambda m: err.print(f"[yellow]{m}[/]"))
+        groups = [group_of(p, args.root) for p in paths] if args.groups == "folder" else None
+        calibration = fit_platt(logits, labels, max_fpr=None if args.max_fpr < 0 else args.max_fpr, groups=groups)
         path = write_calibrated(args.weights, args.out, calibration,
                                 data_note=f"{dataset.name} ({len(logits)} images)")
     except TruForError as exc:

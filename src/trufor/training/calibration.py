@@ -7,6 +7,13 @@ regression of the labels on the whole-image logits of a calibration set (each cl
 inverse of its count, so that 0.5 sits where both kinds of error balance), then ``b`` is moved if
 needed so that at most ``max_fpr`` of the calibration set's authentic images score 0.5 or more.
 
+Authentic photos are not all alike: chart photos of a camera test corpus score far lower than
+real-life photos that went through editing software and social networks. With ``groups`` (one name
+per image, e.g. the data folder it comes from; ``trufor train calibrate`` uses the first two folders
+of each path), every group of authentic images weighs the same in the fit, whatever its size, and the
+false-positive bound holds in *each* group, so a large easy group cannot set the threshold for a small
+hard one.
+
 The calibration set must never be a benchmark: the bundled model is calibrated on the ``calib``
 parts of its training-side data (``scripts/make_heldout_lists.py``), never on CASIA or on the
 held-out parts it is reported on.
@@ -17,7 +24,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -40,11 +47,17 @@ class Calibration:
     fpr_after: float
     tpr_before: float  # manipulated images at >= 0.5, before and after
     tpr_after: float
+    #: false-positive rate after calibration in each group of authentic images (name -> (count, rate))
+    group_fpr: dict[str, tuple[int, float]] = field(default_factory=dict)
 
     def describe(self) -> str:
-        return (f"Platt scaling logit' = {self.a:.4f} * logit + {self.b:+.4f}, fitted on {self.n_fake} manipulated "
+        text = (f"Platt scaling logit' = {self.a:.4f} * logit + {self.b:+.4f}, fitted on {self.n_fake} manipulated "
                 f"+ {self.n_real} authentic images; at 0.5: false-positive rate {self.fpr_before:.3f} -> "
                 f"{self.fpr_after:.3f}, true-positive rate {self.tpr_before:.3f} -> {self.tpr_after:.3f}")
+        if len(self.group_fpr) > 1:
+            text += "; false-positive rate by group: " + ", ".join(
+                f"{name} {rate:.3f} (n={n})" for name, (n, rate) in sorted(self.group_fpr.items()))
+        return text
 
 
 def _rates(logits: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
@@ -54,35 +67,63 @@ def _rates(logits: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
     return fpr, tpr
 
 
-def fit_platt(logits: Iterable[float], labels: Iterable[bool], *, max_fpr: float | None = 0.1) -> Calibration:
-    """Fit ``a``, ``b`` (see the module docstring) from detection logits and labels (True = manipulated)."""
+def fit_platt(logits: Iterable[float], labels: Iterable[bool], *, max_fpr: float | None = 0.1,
+              groups: Iterable[str] | None = None) -> Calibration:
+    """Fit ``a``, ``b`` (see the module docstring) from detection logits and labels (True = manipulated).
+
+    ``groups`` (optional, one name per image) balances the authentic images by group and applies
+    ``max_fpr`` within each group; the manipulated images are one class whatever their group.
+    """
     from sklearn.linear_model import LogisticRegression
 
     x = np.asarray(list(logits), dtype=np.float64)
     y = np.asarray(list(labels), dtype=bool)
-    if x.shape != y.shape or x.ndim != 1:
-        raise TrainingError("calibration: logits and labels must be two lists of the same length")
+    g = np.asarray(["all"] * len(x) if groups is None else [str(v) for v in groups], dtype=object)
+    if x.shape != y.shape or x.ndim != 1 or g.shape != x.shape:
+        raise TrainingError("calibration: logits, labels and groups must be lists of the same length")
     if not np.isfinite(x).all():
         raise TrainingError("calibration: some detection logits are not finite")
     if y.all() or (~y).all() or min(int(y.sum()), int((~y).sum())) < 2:
         raise TrainingError(f"calibration needs at least 2 manipulated and 2 authentic images "
                             f"(got {int(y.sum())} and {int((~y).sum())})")
-    reg = LogisticRegression(C=1e4, class_weight="balanced")
-    reg.fit(x[:, None], y.astype(int))
+    real_groups = sorted(set(g[~y]))
+    # Each class weighs half; within the authentic class each group weighs the same.
+    w = np.empty(len(x))
+    w[y] = 0.5 / y.sum()
+    for name in real_groups:
+        members = (~y) & (g == name)
+        w[members] = 0.5 / len(real_groups) / members.sum()
+    reg = LogisticRegression(C=1e4)
+    reg.fit(x[:, None], y.astype(int), sample_weight=w * len(x))
     a, b = float(reg.coef_[0, 0]), float(reg.intercept_[0])
     if a <= 0:
         # The score ranks the calibration set the wrong way round: do not flip the model, only shift it.
         a, b = 1.0, float(-np.median(x))
     if max_fpr is not None:
-        real = np.sort(a * x[~y] + b)
-        allowed = int(math.floor(max_fpr * len(real)))  # this many authentic images may stay at >= 0.5
-        if allowed < len(real):
-            limit = real[len(real) - 1 - allowed]  # the (allowed + 1)-th highest must go below 0
-            if limit >= 0:
-                b -= limit + 1e-6 * max(1.0, abs(limit))
+        shift = 0.0
+        for name in real_groups:
+            real = np.sort(a * x[(~y) & (g == name)] + b)
+            allowed = int(math.floor(max_fpr * len(real)))  # this many authentic images may stay at >= 0.5
+            if allowed < len(real):
+                limit = real[len(real) - 1 - allowed]  # the (allowed + 1)-th highest must go below 0
+                if limit >= 0:
+                    shift = max(shift, limit + 1e-6 * max(1.0, abs(limit)))
+        b -= shift
     fpr0, tpr0 = _rates(x, y)
     fpr1, tpr1 = _rates(a * x + b, y)
-    return Calibration(a, b, int(y.sum()), int((~y).sum()), fpr0, fpr1, tpr0, tpr1)
+    by_group = {name: (int(((~y) & (g == name)).sum()), float((a * x[(~y) & (g == name)] + b >= 0).mean()))
+                for name in real_groups}
+    return Calibration(a, b, int(y.sum()), int((~y).sum()), fpr0, fpr1, tpr0, tpr1, by_group)
+
+
+def group_of(path: str | os.PathLike, root: str | os.PathLike, depth: int = 2) -> str:
+    """The calibration group of an image: the first ``depth`` folders of its path under ``root``."""
+    p, r = Path(path), Path(root)
+    try:
+        parts = p.resolve().relative_to(r.resolve()).parts[:-1]
+    except ValueError:
+        parts = p.parts[:-1][-depth:]
+    return "/".join(parts[:depth]) or "."
 
 
 def detection_logits(model, samples, *, log=None) -> tuple[list[float], list[bool], list[str]]:
