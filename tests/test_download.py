@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from trufor.errors import DownloadError, TruForError
+from trufor.errors import DownloadError, TruForError, WeightsError
 from trufor.weights import download as dl
 from trufor.weights.download import (
     OFFICIAL_CHECKPOINT_NAME,
@@ -521,3 +521,146 @@ def test_interrupt_during_extraction_leaves_nothing(server, cache, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         fetch(cache, url, GOOD_MD5)
     assert listing(cache) == []
+
+
+# --------------------------------------------------------------------------------------------
+# discovery: the cached checkpoint against the SHA-256 recorded at download
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def user_cache(cache, monkeypatch):
+    """``cache`` as the user cache of find_weights (never the real one), with nothing else to find."""
+    from trufor.weights import discovery
+
+    monkeypatch.setenv(discovery.ENV_CACHE, str(cache))
+    monkeypatch.delenv(discovery.ENV_WEIGHTS, raising=False)
+    monkeypatch.setattr(discovery, "bundled_weights", lambda: None)
+    return cache
+
+
+def count_hashing(monkeypatch) -> list[int]:
+    """Count the SHA-256 objects the download module creates (one per full hash of the checkpoint)."""
+    calls: list[int] = []
+    real = dl.hashlib.sha256
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(dl.hashlib, "sha256", counting)
+    return calls
+
+
+def edit_same_size(path: Path) -> None:
+    """Change one byte of ``path``, as an edit does: same size, a later mtime (moved forward explicitly,
+    so the test does not depend on the file system's timestamp resolution)."""
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    before = path.stat()
+    path.write_bytes(bytes(data))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns + 1_000_000_000))
+    assert path.stat().st_size == before.st_size
+
+
+def test_discovery_accepts_a_verified_download_without_rehashing(server, user_cache, monkeypatch):
+    import warnings
+
+    from trufor.weights.discovery import find_weights
+
+    url = server.serve("/w.zip", "body", GOOD_ZIP)
+    path = fetch(user_cache, url, GOOD_MD5)
+    record = json.loads((user_cache / SIDECAR_NAME).read_text())
+    assert record["checkpoint_mtime_ns"] == path.stat().st_mtime_ns  # recorded when unpacked
+    hashed = count_hashing(monkeypatch)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "unverified" warning
+        found = find_weights()
+    assert (found.path, found.origin) == (path, "cache")
+    assert hashed == []  # size and mtime unchanged since the download: no second hash
+
+
+def test_discovery_refuses_a_tampered_checkpoint(server, user_cache):
+    from trufor.weights.discovery import find_weights
+
+    url = server.serve("/w.zip", "body", GOOD_ZIP)
+    path = fetch(user_cache, url, GOOD_MD5)
+    edit_same_size(path)  # same size: only the hash can tell
+
+    with pytest.raises(WeightsError) as err:
+        find_weights()
+    msg = str(err.value)
+    assert str(path) in msg and "does not match the SHA-256" in msg
+    assert "trufor weights download --force" in msg
+    # A plain download sees it too and repairs the cache.
+    assert cached_official_checkpoint(user_cache, md5=GOOD_MD5) is None
+    assert fetch(user_cache, url, GOOD_MD5).read_bytes() == CHECKPOINT_BYTES
+    assert len(server.requests) == 2
+    assert find_weights().path == path
+
+
+def test_old_sidecar_is_hashed_once_then_the_cache_check_catches_a_later_edit(server, user_cache, monkeypatch):
+    """A sidecar written before mtimes were recorded: the first run hashes and records the mtime, the
+    next ones do not hash, and a same-size edit (new mtime) is still caught."""
+    from trufor.weights.discovery import find_weights
+
+    url = server.serve("/w.zip", "body", GOOD_ZIP)
+    path = fetch(user_cache, url, GOOD_MD5)
+    sidecar = user_cache / SIDECAR_NAME
+    record = json.loads(sidecar.read_text())
+    del record["checkpoint_mtime_ns"]
+    sidecar.write_text(json.dumps(record))
+    old = time.time_ns() - 3600 * 10**9  # a checkpoint unpacked an hour ago
+    os.utime(path, ns=(old, old))
+    hashed = count_hashing(monkeypatch)
+
+    assert find_weights().path == path
+    assert len(hashed) == 1
+    assert json.loads(sidecar.read_text())["checkpoint_mtime_ns"] == old
+    assert find_weights().path == path
+    assert len(hashed) == 1  # verification cached
+
+    edit_same_size(path)
+    with pytest.raises(WeightsError, match="does not match the SHA-256"):
+        find_weights()
+    assert len(hashed) == 2
+
+
+def test_discovery_warns_about_a_checkpoint_copied_in_by_hand(user_cache):
+    from trufor.errors import UnverifiedWeightsWarning
+    from trufor.weights.discovery import find_weights
+
+    user_cache.mkdir()
+    (user_cache / OFFICIAL_CHECKPOINT_NAME).write_bytes(CHECKPOINT_BYTES)
+    with pytest.warns(UnverifiedWeightsWarning, match="unverified") as caught:
+        found = find_weights()
+    assert found.path == user_cache / OFFICIAL_CHECKPOINT_NAME
+    assert str(found.path) in str(caught[0].message)
+
+
+def test_discovery_refuses_an_unreadable_sidecar(server, user_cache):
+    from trufor.weights.discovery import find_weights
+
+    url = server.serve("/w.zip", "body", GOOD_ZIP)
+    fetch(user_cache, url, GOOD_MD5)
+    (user_cache / SIDECAR_NAME).write_text("{not json")
+    with pytest.raises(WeightsError, match="unreadable.*trufor weights download --force"):
+        find_weights()
+
+
+def test_cli_prints_the_unverified_warning_and_the_mismatch_error(server, user_cache, capsys):
+    from trufor.cli import main
+
+    user_cache.mkdir()
+    (user_cache / OFFICIAL_CHECKPOINT_NAME).write_bytes(CHECKPOINT_BYTES)
+    assert main(["weights", "path"]) == 0
+    captured = capsys.readouterr()
+    assert str(user_cache / OFFICIAL_CHECKPOINT_NAME) in captured.out
+    assert "warning:" in captured.err and "unverified weights" in captured.err
+
+    url = server.serve("/w.zip", "body", GOOD_ZIP)
+    path = fetch(user_cache, url, GOOD_MD5)
+    edit_same_size(path)
+    assert main(["weights", "path"]) == 1
+    err = capsys.readouterr().err
+    assert "error:" in err and "does not match the SHA-256" in err

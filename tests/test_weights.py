@@ -9,10 +9,13 @@ from pathlib import Path
 import pytest
 import torch
 
+from conftest import random_weights
 from trufor import WeightsError, load_model
-from trufor.modeling import build_model, get_config
-from trufor.weights import config_of, infer_config, load_into, read_weights, save_safetensors
-from trufor.weights.discovery import ENV_CACHE, ENV_WEIGHTS, find_weights
+from trufor.errors import UnverifiedWeightsWarning
+from trufor.modeling import VARIANTS, build_model, get_config
+from trufor.weights import config_of, infer_config, load_into, load_network, read_weights, save_safetensors
+from trufor.weights import registry
+from trufor.weights.discovery import CACHE_CANDIDATES, ENV_CACHE, ENV_WEIGHTS, bundled_weights, find_weights
 
 
 @pytest.fixture(scope="module")
@@ -161,10 +164,99 @@ def test_discovery_order(small_weights, tmp_path, monkeypatch):
     (tmp_path / "cache").mkdir()
     cached = tmp_path / "cache" / "trufor.pth.tar"
     cached.write_bytes(b"x")
-    assert find_weights().origin == "cache"
+    with pytest.warns(UnverifiedWeightsWarning):  # copied in by hand (see test_download.py for the checks)
+        assert find_weights().origin == "cache"
     monkeypatch.setenv(ENV_WEIGHTS, str(small_weights))
     assert find_weights().origin == "environment"
     assert find_weights(small_weights).origin == "argument"
     monkeypatch.setenv(ENV_WEIGHTS, str(tmp_path / "missing.pth"))
     with pytest.raises(WeightsError, match="TRUFOR_WEIGHTS"):
         find_weights()
+
+
+# ------------------------------------------------------------------------------------------ registry
+
+
+def test_registry_entries_name_known_variants():
+    assert {"trufor_official", "trufor_bundled_lite0"} <= set(registry.REGISTRY)
+    for name, entry in registry.REGISTRY.items():
+        assert entry.name == name
+        assert entry.variant in VARIANTS, f"{name}: unknown architecture {entry.variant!r}"
+        assert name not in VARIANTS  # weights are named apart from architectures
+        assert entry.location in registry.LOCATIONS
+    assert registry.official().variant == "trufor_b2"
+    assert registry.get_weights("trufor_official") is registry.official()
+    with pytest.raises(WeightsError, match="unknown weights 'trufor_b2'"):
+        registry.get_weights("trufor_b2")
+
+
+def test_registry_is_the_source_of_the_official_facts():
+    from trufor.weights import checkpoint, download
+
+    entry = registry.official()
+    assert entry.location == "cache" and entry.url and entry.archive_md5 and "CVPR" in entry.citation
+    assert (download.OFFICIAL_WEIGHTS_URL, download.OFFICIAL_WEIGHTS_MD5, download.OFFICIAL_CHECKPOINT_NAME) == (
+        entry.url, entry.archive_md5, entry.file_name)
+    assert checkpoint.OFFICIAL_LICENCE == entry.licence
+    assert "non-commercial" in entry.licence
+    assert CACHE_CANDIDATES == ("trufor.safetensors", "trufor.pth.tar")
+
+
+def test_registry_bundled_entry_matches_the_bundled_file():
+    from safetensors import safe_open
+
+    from trufor.training.loop import OWN_WEIGHTS_LICENCE_PREFIXES
+
+    entry = registry.bundled()
+    assert entry.location == "bundled" and entry.licence == "Apache-2.0"
+    assert entry.bundled_path == Path(__file__).resolve().parents[1] / "src/trufor/bundled/trufor_lite0.safetensors"
+    assert entry.bundled_path.is_file()
+    assert bundled_weights() == entry.bundled_path
+    with safe_open(str(entry.bundled_path), framework="pt") as f:
+        meta = f.metadata()
+    assert meta["variant"] == entry.variant == "trufor_lite0"
+    assert meta["licence"].startswith(entry.licence) and meta["licence"].startswith(OWN_WEIGHTS_LICENCE_PREFIXES)
+
+
+def test_display_names_come_from_the_registry(tmp_path):
+    path = tmp_path / "x.pth.tar"
+    assert registry.display_name("trufor_lite0", origin="bundled", fmt="safetensors", path=path) == \
+        "trufor_lite0 (bundled model, trained by the trufor project)"
+    assert registry.display_name("trufor_b2", origin="cache", fmt="official", path=path) == \
+        "trufor_b2 (official-format checkpoint x.pth.tar)"
+    assert registry.display_name("trufor_small", origin="argument", fmt="safetensors", path=path,
+                                 metadata={"provenance": "mine"}) == "trufor_small (mine)"
+    assert registry.display_name("trufor_small", origin="bundled", fmt="safetensors", path=path,
+                                 metadata={"model_name": "named"}) == "named"
+
+
+# ------------------------------------------------------------------------------------- load_network
+
+
+def test_load_network_safetensors(tmp_path):
+    path = random_weights("trufor_small", tmp_path / "r.safetensors")
+    network = load_network(path)
+    assert network.config == get_config("trufor_small") and network.variant == "trufor_small"
+    assert not network.net.training
+    assert network.weights.format == "safetensors" and network.metadata["provenance"] == "random init for tests"
+    stored = read_weights(path).state_dict
+    assert all(torch.equal(v, stored[k]) for k, v in network.net.state_dict().items())
+    assert network.display_name() == "trufor_small (random init for tests)"
+
+
+def test_load_network_official_layout(small_net, tmp_path):
+    path = tmp_path / "ckpt.pth.tar"
+    torch.save({"state_dict": {f"module.{k}": v for k, v in small_net.state_dict().items()}}, path)
+    network = load_network(path)
+    assert network.weights.format == "official" and network.config == small_net.config
+    assert network.weights.licence == registry.official().licence
+    assert all(torch.equal(v, small_net.state_dict()[k]) for k, v in network.net.state_dict().items())
+    assert network.display_name("cache") == "trufor_small (official-format checkpoint ckpt.pth.tar)"
+    assert load_model(path).name == network.display_name()
+
+
+def test_load_network_refuses_noiseprint_only(small_net, tmp_path):
+    path = tmp_path / "np.pth"
+    torch.save({"network": {k: v for k, v in small_net.state_dict().items() if k.startswith("dncnn.")}}, path)
+    with pytest.raises(WeightsError, match="holds only Noiseprint"):
+        load_network(path)

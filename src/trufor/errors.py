@@ -1,4 +1,4 @@
-"""Exceptions raised by trufor.
+"""Exceptions raised by trufor, and the warnings it issues.
 
 Every error that can reach a user names the file concerned and says what to do, so the CLI can print
 one clear line per failure instead of a traceback.
@@ -51,3 +51,11 @@ class TrainingError(TruForError):
 class EvaluationAborted(TruForError):
     """Raised by a model (e.g. when its weights cannot be loaded) to stop the whole run instead of
     failing image after image."""
+
+
+class TruForWarning(UserWarning):
+    """Base class of the warnings trufor issues (the CLI prints them as ``warning: ...`` lines)."""
+
+
+class UnverifiedWeightsWarning(TruForWarning):
+    """Weights are used that could not be verified (e.g. a checkpoint copied into the cache by hand)."""

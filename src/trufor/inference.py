@@ -22,11 +22,12 @@ from PIL import Image
 
 from .errors import TruForError
 from .imageio import LoadedImage, read_image
-from .modeling import TruForNet, build_model
+from .modeling import TruForNet
 from .modeling.engine import DEFAULT_BAND_BYTES, EfficientTruFor
 from .modeling.variants import variant_name
 from .outputs import save_npz
-from .weights import config_of, find_weights, load_into, read_weights
+from .weights import find_weights, load_network
+from .weights.registry import display_name
 
 #: Arithmetic of the forward pass: exact float32 (default) or opt-in mixed precision (approximate).
 PRECISIONS = ("fp32", "bf16", "fp16")
@@ -228,12 +229,12 @@ class TruFor:
 
 
 def model_name_for(loaded_meta: dict[str, Any], origin: str, fmt: str, variant: str, path: Path) -> str:
-    """A short human name for a weights file, shown in every output (CSV, figures, ``trufor info``)."""
-    if origin == "bundled":
-        return f"{variant} (bundled model, trained by the trufor project)"
-    if fmt == "official":
-        return f"{variant} (official-format checkpoint {path.name})"
-    return f"{variant} ({loaded_meta.get('provenance', 'custom weights')})"
+    """A short human name for a weights file, shown in every output (CSV, figures, ``trufor info``).
+
+    The labels come from the weights registry (:func:`trufor.weights.registry.display_name`).
+    """
+    meta = {k: v for k, v in loaded_meta.items() if k != "model_name"}
+    return display_name(variant, origin=origin, fmt=fmt, path=path, metadata=meta)
 
 
 def load_model(weights: str | os.PathLike | None = None, *, device: str | torch.device | int | None = "cpu",
@@ -251,19 +252,13 @@ def load_model(weights: str | os.PathLike | None = None, *, device: str | torch.
             the hardware supports it, but approximate (see docs/PERFORMANCE.md for measured deviations).
     """
     source = find_weights(weights)
-    loaded = read_weights(source.path)
-    if loaded.format == "noiseprint":
-        raise TruForError(f"{source.path}: holds only Noiseprint++ weights, not a whole TruFor model")
-    config = config_of(loaded)
-    net = build_model(config)
-    load_into(net, loaded.state_dict, str(source.path))
-    variant = variant_name(config) or f"custom {config.encoder}"
+    network = load_network(source.path)
     return TruFor(
-        net,
-        name=str(loaded.metadata.get("model_name") or model_name_for(loaded.metadata, source.origin, loaded.format, variant, source.path)),
+        network.net,
+        name=network.display_name(source.origin),
         weights_path=str(source.path),
-        provenance=loaded.provenance,
-        licence=loaded.licence,
+        provenance=network.weights.provenance,
+        licence=network.weights.licence,
         device=device,
         max_memory=max_memory,
         engine=engine,

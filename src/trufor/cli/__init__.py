@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 
 # Subcommand modules, in the order they are listed by ``trufor --help``.
 SUBCOMMANDS: tuple[str, ...] = ("detect", "visualize", "info", "convert", "weights", "synth", "eval", "train")
@@ -43,8 +44,30 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    try:
-        return int(args.func(args) or 0)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    with warnings.catch_warnings():
+        _print_trufor_warnings()
+        try:
+            return int(args.func(args) or 0)
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            return 130
+
+
+def _print_trufor_warnings() -> None:
+    """Show trufor's own warnings (e.g. unverified weights) as one ``warning:`` line each on stderr,
+    like the per-image warnings; other warnings keep Python's format. Call inside ``catch_warnings``."""
+    from ..errors import TruForWarning
+
+    warnings.simplefilter("default", TruForWarning)  # once per place, whatever an earlier filter said
+    python_show = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if not issubclass(category, TruForWarning):
+            return python_show(message, category, filename, lineno, file, line)
+        from rich.markup import escape
+
+        from ._common import console
+
+        console(err=True).print(f"[yellow]warning:[/] {escape(str(message))}")
+
+    warnings.showwarning = show

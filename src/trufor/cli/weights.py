@@ -16,8 +16,9 @@ def register(subparsers) -> None:
         "download",
         help="download the authors' weights archive into the user cache",
         description="Download the authors' TruFor_weights.zip, verify its MD5, and unpack trufor.pth.tar into the "
-                    "user cache, where `trufor detect` finds it. These weights are the authors' work under their "
-                    "licence: research and non-commercial use only.",
+                    "user cache, where `trufor detect` finds it (and checks it against the SHA-256 recorded "
+                    "now). These weights are the authors' work under their licence: research and non-commercial "
+                    "use only.",
     )
     d.add_argument("--url", default=None, help="archive URL (default: the authors' address)")
     d.add_argument("--md5", default=None, help="expected MD5 of the archive (default: the published one)")

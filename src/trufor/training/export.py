@@ -16,11 +16,8 @@ from typing import Any
 from ..modeling import build_model
 from ..modeling.variants import get_config
 from ..weights import load_into, save_safetensors
-from .loop import OWN_WEIGHTS_LICENCE_PREFIX, TrainingError, load_training_checkpoint
-
-#: Licence of the weights this project trains itself (the project's own licence).
-OWN_LICENCE = (f"{OWN_WEIGHTS_LICENCE_PREFIX} (no third-party weights); "
-               "see the provenance for the training data and their own terms")
+from ..weights.registry import OWN_LICENCE, OWN_WEIGHTS_LICENCE_PREFIX
+from .loop import TrainingError, load_training_checkpoint
 
 
 def own_licence(pretrained: list[dict[str, Any]]) -> str:

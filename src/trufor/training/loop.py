@@ -51,6 +51,8 @@ from torch import nn
 from torch.utils.data import DataLoader, Sampler
 
 from ..errors import TrainingError, TruForError
+# Licence prefixes of the weights `trufor train export` writes: facts of the weights registry.
+from ..weights.registry import OWN_WEIGHTS_LICENCE_PREFIX, OWN_WEIGHTS_LICENCE_PREFIXES  # noqa: F401
 from .config import TrainingConfig, config_from_dict
 
 CHECKPOINT_FORMAT = "trufor-training-checkpoint"
@@ -74,13 +76,6 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
-
-
-#: Start of the licence string that ``trufor train export`` writes (see :mod:`trufor.training.export`).
-OWN_WEIGHTS_LICENCE_PREFIX = "Apache-2.0: weights trained by the trufor project"
-#: Every licence prefix our exports have carried (the first generation said "from scratch").
-OWN_WEIGHTS_LICENCE_PREFIXES = (OWN_WEIGHTS_LICENCE_PREFIX,
-                                "Apache-2.0: weights trained from scratch by the trufor project")
 
 
 def load_training_checkpoint(path: str | os.PathLike) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Weights: safe reading of the official checkpoint and of our safetensors format, discovery, download."""
+"""Weights: the registry of known weights, safe reading of the official checkpoint and of our
+safetensors format, loading a network, discovery, download."""
 
 from .checkpoint import (
     LoadedWeights,
@@ -10,17 +11,24 @@ from .checkpoint import (
     save_safetensors,
 )
 from .discovery import WeightsSource, bundled_weights, cache_dir, find_weights
+from .loader import LoadedNetwork, load_network
+from .registry import REGISTRY, PretrainedWeights, get_weights
 
 __all__ = [
+    "REGISTRY",
+    "LoadedNetwork",
     "LoadedWeights",
+    "PretrainedWeights",
     "WeightsSource",
     "bundled_weights",
     "cache_dir",
     "config_of",
     "convert_official",
     "find_weights",
+    "get_weights",
     "infer_config",
     "load_into",
+    "load_network",
     "read_weights",
     "save_safetensors",
 ]

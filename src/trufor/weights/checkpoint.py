@@ -32,16 +32,14 @@ from ..outputs import default_file_mode
 from ..modeling.dual_encoder import MIT_VARIANTS
 from ..modeling.efficientnet_lite import EFFICIENTNET_LITE_VARIANTS
 from ..modeling.variants import TruForConfig, variant_name
+from .registry import TRUFOR_OFFICIAL
 
 #: Value of the ``format`` field in the metadata of our safetensors files.
 SAFETENSORS_FORMAT = "trufor-weights"
 SAFETENSORS_FORMAT_VERSION = "1"
 
-#: Licence statement attached to weights converted from the authors' checkpoint.
-OFFICIAL_LICENCE = (
-    "TruFor weights by GRIP (University Federico II of Naples): research and non-commercial use only, "
-    "see the licence shipped with the authors' archive"
-)
+#: Licence statement attached to weights read from (or converted from) the authors' checkpoint (from the registry).
+OFFICIAL_LICENCE = TRUFOR_OFFICIAL.licence
 
 
 @dataclass
@@ -153,7 +151,7 @@ def read_weights(path: str | os.PathLike) -> LoadedWeights:
     sd = _check_tensors(path, _strip_prefix(sd, "module."))
     meta: dict[str, Any] = {}
     if fmt == "official":
-        meta = {"provenance": f"official TruFor checkpoint ({path.name})", "licence": OFFICIAL_LICENCE}
+        meta = {"provenance": f"{TRUFOR_OFFICIAL.provenance} ({path.name})", "licence": OFFICIAL_LICENCE}
     return LoadedWeights(sd, str(path), fmt, meta)
 
 
@@ -354,13 +352,10 @@ def save_safetensors(
 
 def convert_official(src: str | os.PathLike, dst: str | os.PathLike, *, half: bool = False) -> Path:
     """Convert the authors' ``trufor.pth.tar`` (or any readable TruFor weights) to our safetensors."""
-    loaded = read_weights(src)
-    if loaded.format == "noiseprint":
-        raise WeightsError(f"{src}: holds only Noiseprint++ weights, not a whole TruFor model")
-    config = config_of(loaded)
-    from ..modeling import build_model
+    from .loader import load_network
 
-    load_into(build_model(config), loaded.state_dict, loaded.path)  # validates before writing
+    network = load_network(src)  # building and loading the network validates the file before writing
+    loaded, config = network.weights, network.config
     provenance = loaded.metadata.get("provenance") or f"converted from {Path(src).name}"
     licence = loaded.metadata.get("licence") or "unknown"
     return save_safetensors(loaded.state_dict, dst, config, provenance=str(provenance), licence=str(licence), half=half)

@@ -1,21 +1,30 @@
-"""Where weights come from: an explicit path, ``$TRUFOR_WEIGHTS``, the user cache, the bundled model."""
+"""Where weights come from: an explicit path, ``$TRUFOR_WEIGHTS``, the user cache, the bundled model.
+
+The file names looked for in the cache and the bundled file come from the weights registry
+(:mod:`trufor.weights.registry`). The authors' checkpoint found in the cache is checked against the
+SHA-256 recorded when ``trufor weights download`` unpacked it: a file that no longer matches is an
+error, one copied in by hand (no download record) is used with an :class:`UnverifiedWeightsWarning`.
+"""
 
 from __future__ import annotations
 
 import os
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import WeightsError
+from ..errors import UnverifiedWeightsWarning, WeightsError
+from .registry import BUNDLED_DIR, bundled, cache_file_names, official
 
 ENV_WEIGHTS = "TRUFOR_WEIGHTS"
 ENV_CACHE = "TRUFOR_CACHE_DIR"
 
-#: File names looked for in the cache folder, in order of preference.
-CACHE_CANDIDATES = ("trufor.safetensors", "trufor.pth.tar")
+#: File names looked for in the cache folder, in order of preference (from the registry).
+CACHE_CANDIDATES = cache_file_names()
 
-BUNDLED_DIR = Path(__file__).resolve().parent.parent / "bundled"
+__all__ = ["BUNDLED_DIR", "CACHE_CANDIDATES", "ENV_CACHE", "ENV_WEIGHTS", "WeightsSource", "bundled_weights",
+           "cache_dir", "find_weights", "no_weights_message"]
 
 
 @dataclass(frozen=True)
@@ -39,12 +48,9 @@ def cache_dir() -> Path:
 
 
 def bundled_weights() -> Path | None:
-    """The model shipped inside the package, if this installation has one."""
-    if BUNDLED_DIR.is_dir():
-        files = sorted(BUNDLED_DIR.glob("*.safetensors"))
-        if files:
-            return files[0]
-    return None
+    """The model shipped inside the package (the registry's bundled entry), if this installation has it."""
+    path = bundled().bundled_path
+    return path if path is not None and path.is_file() else None
 
 
 def no_weights_message() -> str:
@@ -76,8 +82,21 @@ def find_weights(explicit: str | os.PathLike | None = None) -> WeightsSource:
     cache = cache_dir()
     for name in CACHE_CANDIDATES:
         if (cache / name).is_file():
+            if name == official().file_name:
+                _check_official_checkpoint(cache / name)
             return WeightsSource(cache / name, "cache")
     bundled = bundled_weights()
     if bundled is not None:
         return WeightsSource(bundled, "bundled")
     raise WeightsError(no_weights_message())
+
+
+def _check_official_checkpoint(path: Path) -> None:
+    """Verify the authors' checkpoint found in the cache (see the module docstring)."""
+    from .download import SIDECAR_NAME, verify_cached_checkpoint
+
+    if not verify_cached_checkpoint(path.parent):
+        warnings.warn(UnverifiedWeightsWarning(
+            f"{path}: unverified weights: this checkpoint was not installed by `trufor weights download` (no "
+            f"{SIDECAR_NAME} beside it), so it cannot be checked against the authors' archive; "
+            "`trufor weights download --force` replaces it with a verified copy"), stacklevel=3)

@@ -8,13 +8,18 @@ members of the archive placed next to it.
 Cache layout (all in ``cache_dir``)::
 
     trufor.pth.tar                 the checkpoint, copied out of the archive
-    trufor.pth.tar.download.json   sidecar: archive URL and MD5, checkpoint size and SHA-256
+    trufor.pth.tar.download.json   sidecar: archive URL and MD5, checkpoint size, SHA-256 and mtime
     LICENSE.txt, README.md, ...    licence/readme text members of the archive, if any
 
 The sidecar is written last, only once the checkpoint is in place, and removed first when a
 cached copy is replaced. A ``trufor.pth.tar`` is taken as a verified download only when the sidecar
-exists, records the expected archive MD5 and the checkpoint's current size, so a stray file copied
-into the cache (or one left behind by an interrupted replacement) is never mistaken for it.
+exists, records the expected archive MD5, and the checkpoint still has the SHA-256 recorded when it
+was unpacked (:func:`verify_cached_checkpoint`), so a stray file copied into the cache, one left
+behind by an interrupted replacement, or one edited since, is never mistaken for it. The hash is
+computed again only when the checkpoint's size or modification time differ from those recorded at
+its last verification (hashing 270 MB costs about half a second).
+
+The URL, MD5 and file name come from the weights registry (:mod:`trufor.weights.registry`).
 
 Nothing partial is ever visible under a final name: the archive is streamed to a hidden ``*.part``
 file, each extracted member is written to its own ``*.part`` file and moved into place with
@@ -41,7 +46,10 @@ import urllib.request
 import zipfile
 import zlib
 from pathlib import Path, PurePosixPath
-from ..errors import DownloadError
+from typing import Any
+
+from ..errors import DownloadError, WeightsError
+from .registry import TRUFOR_OFFICIAL
 
 __all__ = [
     "OFFICIAL_WEIGHTS_URL",
@@ -50,21 +58,23 @@ __all__ = [
     "SIDECAR_NAME",
     "download_official_weights",
     "cached_official_checkpoint",
+    "verify_cached_checkpoint",
 ]
 
-OFFICIAL_WEIGHTS_URL = "https://www.grip.unina.it/download/prog/TruFor/TruFor_weights.zip"
-"""Where the authors publish the weights archive."""
+OFFICIAL_WEIGHTS_URL = TRUFOR_OFFICIAL.url
+"""Where the authors publish the weights archive (from the registry)."""
 
-OFFICIAL_WEIGHTS_MD5 = "7bee48f3476c75616c3c5721ab256ff8"
-"""MD5 of ``TruFor_weights.zip`` as published by the authors."""
+OFFICIAL_WEIGHTS_MD5 = TRUFOR_OFFICIAL.archive_md5
+"""MD5 of ``TruFor_weights.zip`` as published by the authors (from the registry)."""
 
-OFFICIAL_CHECKPOINT_NAME = "trufor.pth.tar"
-"""File name of the checkpoint, both inside the archive and in the cache."""
+OFFICIAL_CHECKPOINT_NAME = TRUFOR_OFFICIAL.file_name
+"""File name of the checkpoint, both inside the archive and in the cache (from the registry)."""
 
 SIDECAR_NAME = OFFICIAL_CHECKPOINT_NAME + ".download.json"
 """Name of the sidecar that vouches for a cached checkpoint (see the module docstring)."""
 
 _SIDECAR_FORMAT = 1
+_SHA256_RE = re.compile(r"[0-9a-f]{64}")
 _CHUNK = 1 << 20  # bytes per read/write while streaming
 _TEXT_MEMBER_MAX = 1 << 20  # licence/readme members larger than this are not kept
 _STALE_PART_AGE_S = 24 * 3600
@@ -85,27 +95,60 @@ def cached_official_checkpoint(
     """The cached checkpoint in ``cache_dir`` if a verified download is present, else ``None``.
 
     "Verified" means the sidecar written by :func:`download_official_weights` is there, records the
-    archive MD5 ``md5`` (any MD5 when ``md5`` is ``None``) and the checkpoint's present size. The
-    checkpoint's bytes are not re-hashed (that would cost a second per call); the sidecar keeps its
-    SHA-256 for anyone who wants a deep check.
+    archive MD5 ``md5`` (any MD5 when ``md5`` is ``None``), and the checkpoint still has the size and
+    SHA-256 it recorded (hashed again only when the file's size or mtime changed, see
+    :func:`verify_cached_checkpoint`).
     """
     cache_dir = Path(cache_dir).expanduser()
     checkpoint = cache_dir / OFFICIAL_CHECKPOINT_NAME
-    try:
-        with open(cache_dir / SIDECAR_NAME, encoding="utf-8") as fh:
-            record = json.load(fh)
-        size = checkpoint.stat().st_size
-    except (OSError, ValueError):
-        return None
-    if not isinstance(record, dict) or record.get("format") != _SIDECAR_FORMAT:
+    record = _read_sidecar(cache_dir)
+    if record is None or record.get("format") != _SIDECAR_FORMAT:
         return None
     if md5 is not None and record.get("archive_md5") != _normalise_md5(md5):
         return None
-    if record.get("checkpoint") != OFFICIAL_CHECKPOINT_NAME or record.get("checkpoint_size") != size:
+    if record.get("checkpoint") != OFFICIAL_CHECKPOINT_NAME or not checkpoint.is_file():
         return None
-    if not checkpoint.is_file():
+    try:
+        if not _matches_sidecar(cache_dir, record):
+            return None
+    except OSError:
         return None
     return checkpoint
+
+
+def verify_cached_checkpoint(cache_dir: str | os.PathLike) -> bool:
+    """Check the official checkpoint in ``cache_dir`` against the SHA-256 recorded when it was downloaded.
+
+    Returns ``True`` when it matches the sidecar, ``False`` when there is no sidecar at all (a file
+    copied into the cache by hand: unverified, the caller decides what to say). The hash is computed
+    only when the file's size or modification time differ from those of its last verification.
+
+    Raises:
+        WeightsError: the checkpoint differs from the downloaded one (edited, damaged, replaced), or
+            its sidecar is unreadable; the message says how to download it again.
+    """
+    cache_dir = Path(cache_dir).expanduser()
+    checkpoint = cache_dir / OFFICIAL_CHECKPOINT_NAME
+    sidecar = cache_dir / SIDECAR_NAME
+    redo = (f"Download it again with `trufor weights download --force` (or, if you put this file there on "
+            f"purpose, delete {sidecar})")
+    try:
+        record = _read_sidecar(cache_dir, strict=True)
+    except (OSError, ValueError) as exc:
+        raise WeightsError(f"{checkpoint}: cannot verify the cached official checkpoint: its download record "
+                           f"{sidecar.name} is unreadable ({_describe(exc)}). {redo}.") from None
+    if record is None:
+        return False
+    try:
+        matches = _matches_sidecar(cache_dir, record)
+    except OSError as exc:
+        raise WeightsError(f"{checkpoint}: cannot read the cached official checkpoint: {_describe(exc)}") from None
+    if not matches:
+        raise WeightsError(
+            f"{checkpoint}: the cached official checkpoint does not match the SHA-256 recorded in {sidecar.name} "
+            f"when it was downloaded: it has been modified or damaged since. {redo}."
+        )
+    return True
 
 
 def download_official_weights(
@@ -475,13 +518,15 @@ def _install(
             os.chmod(tmp, 0o644)
             os.replace(tmp, final)
             staged.pop(0)
+        installed = checkpoint.stat()
         record = {
             "format": _SIDECAR_FORMAT,
             "archive_url": url,
             "archive_md5": archive_md5,
             "checkpoint": OFFICIAL_CHECKPOINT_NAME,
-            "checkpoint_size": checkpoint.stat().st_size,
+            "checkpoint_size": installed.st_size,
             "checkpoint_sha256": checkpoint_sha256,
+            "checkpoint_mtime_ns": installed.st_mtime_ns,
             "extra_files": extras,
             "downloaded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
@@ -550,6 +595,72 @@ def _cache_write_error(cache_dir: Path, url: str, exc: BaseException) -> Downloa
         "Free some space or choose another cache directory, or download the weights by hand "
         f"from {url} and pass --weights PATH/TO/{OFFICIAL_CHECKPOINT_NAME}."
     )
+
+
+def _read_sidecar(cache_dir: Path, *, strict: bool = False) -> dict[str, Any] | None:
+    """The sidecar record of ``cache_dir``; ``None`` when there is none.
+
+    An unreadable or malformed sidecar is ``None`` too, unless ``strict`` (then OSError/ValueError).
+    """
+    try:
+        with open(cache_dir / SIDECAR_NAME, encoding="utf-8") as fh:
+            record = json.load(fh)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        if strict:
+            raise
+        return None
+    if not isinstance(record, dict) or not _SHA256_RE.fullmatch(str(record.get("checkpoint_sha256", ""))):
+        if strict:
+            raise ValueError("no checkpoint SHA-256 in it")
+        return None
+    return record
+
+
+def _matches_sidecar(cache_dir: Path, record: dict[str, Any]) -> bool:
+    """Whether the cached checkpoint is still the file ``record`` describes (size and SHA-256).
+
+    The SHA-256 is computed only when the size or mtime differ from the ``checkpoint_mtime_ns``
+    recorded at the last verification; a successful hash records the present mtime (best effort,
+    and only for a file not modified in the last second, so that an edit made within the same
+    timestamp tick cannot hide behind it). Raises OSError when the checkpoint cannot be read.
+    """
+    checkpoint = cache_dir / OFFICIAL_CHECKPOINT_NAME
+    before = checkpoint.stat()
+    if record.get("checkpoint_size") != before.st_size:
+        return False
+    if record.get("checkpoint_mtime_ns") == before.st_mtime_ns:
+        return True
+    digest = hashlib.sha256()
+    with open(checkpoint, "rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            digest.update(chunk)
+    if digest.hexdigest() != record["checkpoint_sha256"]:
+        return False
+    after = checkpoint.stat()
+    settled = time.time_ns() - after.st_mtime_ns > 1_000_000_000
+    if settled and (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns):
+        _record_verification(cache_dir, {**record, "checkpoint_mtime_ns": after.st_mtime_ns})
+    return True
+
+
+def _record_verification(cache_dir: Path, record: dict[str, Any]) -> None:
+    """Rewrite the sidecar atomically with ``record``; a read-only cache is simply left as it is."""
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=_PART_PREFIX, suffix=_PART_SUFFIX, dir=cache_dir)
+    except OSError:
+        return
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(record, fh, indent=2)
+            fh.write("\n")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, cache_dir / SIDECAR_NAME)
+    except OSError:
+        pass
+    finally:
+        _unlink_quietly(Path(tmp))
 
 
 def _normalise_md5(md5: str) -> str:
