@@ -14,9 +14,10 @@ Sources:
 * a generic layout (:func:`from_folders`): a folder of fake images, a folder of masks found by a name
   pattern, and optionally a folder of real images.
 
-Masks are read with :func:`load_mask`, which binarizes them by the dataset's :class:`MaskFormat`
-(grey level > 0 is forged unless stated otherwise, as in the authors' tool) and handles the known
-defects: RGB/RGBA or 0/255 masks, a mask stored transposed or rotated, a mask of another size.
+Masks are read with :func:`trufor.masks.load_mask` (re-exported here), which binarizes them by the
+dataset's :class:`~trufor.masks.MaskFormat` (grey level > 0 is forged unless stated otherwise, as in
+the authors' tool) and handles the known defects: RGB/RGBA or 0/255 masks, a mask stored transposed
+or rotated, a mask of another size. :mod:`trufor.masks` owns all of that.
 """
 
 from __future__ import annotations
@@ -28,42 +29,24 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
-from PIL import Image
-
 from .errors import DatasetError
 from .imageio import scan_images
 
+# Masks are owned by trufor.masks; these names stay importable from here (evaluation, the CLI, tests).
+from .masks import MISMATCH_POLICIES, MaskFormat, MaskLoad, load_mask, orient_swapped_mask
+from .masks import binarize as binarize_mask
+
 REAL, FAKE = 0, 1
 
-#: File extensions taken as images when listing folders (compared lower-case).
-
-#: How a mask whose size differs from the image is handled (see :func:`load_mask`).
-MISMATCH_POLICIES = ("fix", "resize", "skip")
+__all__ = [
+    "FAKE", "KNOWN_DATASETS", "MISMATCH_POLICIES", "REAL", "Dataset", "MaskFormat", "MaskLoad", "Sample",
+    "binarize_mask", "from_folders", "from_lists", "load_dataset", "load_mask", "orient_swapped_mask",
+]
 
 
 # --------------------------------------------------------------------------------------------- #
 # Samples and datasets
 # --------------------------------------------------------------------------------------------- #
-
-
-@dataclass(frozen=True)
-class MaskFormat:
-    """How to turn a mask file into a boolean "forged" array.
-
-    ``value > threshold`` is forged, where value is the grey level (PIL "L" conversion) or, when
-    ``channel`` is set, that RGB channel (0 red, 1 green, 2 blue); ``invert`` flips the result (masks
-    where black marks the forgery: DSO-1, NIST16).
-    """
-
-    threshold: int = 0
-    invert: bool = False
-    channel: int | None = None
-
-    def describe(self) -> str:
-        what = "grey level" if self.channel is None else f"{'RGB'[self.channel]} channel"
-        rule = f"{what} <= {self.threshold}" if self.invert else f"{what} > {self.threshold}"
-        return f"forged where {rule}"
 
 
 @dataclass(frozen=True)
@@ -503,141 +486,3 @@ def load_dataset(
         except TypeError as exc:
             raise DatasetError(f"bad mask option: {exc}") from None
     return ds
-
-
-# --------------------------------------------------------------------------------------------- #
-# Masks
-# --------------------------------------------------------------------------------------------- #
-
-
-def binarize_mask(mask_image: Image.Image | np.ndarray, fmt: MaskFormat = MaskFormat()) -> np.ndarray:
-    """Boolean forged mask from a PIL image or an array (grey, RGB or RGBA; any bit depth)."""
-    if isinstance(mask_image, Image.Image):
-        if fmt.channel is not None:
-            arr = np.asarray(mask_image.convert("RGB"))[..., fmt.channel]
-        elif mask_image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
-            arr = np.asarray(mask_image)  # high bit depth: compare the raw values
-        else:
-            arr = np.asarray(mask_image.convert("L"))
-    else:
-        arr = np.asarray(mask_image)
-        if arr.ndim == 3:
-            if fmt.channel is not None:
-                arr = arr[..., fmt.channel]
-            else:  # same weights as PIL's "L" conversion, alpha ignored
-                rgb = arr[..., :3].astype(np.float64)
-                arr = rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114
-    if arr.ndim != 2:
-        raise ValueError(f"a mask must be 2-D (or RGB), got shape {arr.shape}")
-    forged = arr > fmt.threshold
-    return ~forged if fmt.invert else forged
-
-
-@dataclass
-class MaskLoad:
-    """A mask read for one image: the boolean array, or the issue that left none, and what was fixed."""
-
-    mask: np.ndarray | None
-    issue: str | None = None
-    warnings: list[str] = field(default_factory=list)
-
-
-def _edge_strength(gray: np.ndarray) -> np.ndarray:
-    from scipy import ndimage
-
-    g = gray.astype(np.float32)
-    return np.hypot(ndimage.sobel(g, 0), ndimage.sobel(g, 1))
-
-
-#: The four ways to put an (W, H) mask on an (H, W) image.
-_SWAPS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "rotated 90 degrees counter-clockwise": lambda m: np.rot90(m, 1),
-    "rotated 90 degrees clockwise": lambda m: np.rot90(m, -1),
-    "transposed": lambda m: m.T,
-    "anti-transposed": lambda m: np.rot90(m, 2).T,
-}
-
-
-def orient_swapped_mask(mask: np.ndarray, image_gray: np.ndarray) -> tuple[np.ndarray, str]:
-    """Put a mask whose height and width are swapped onto the image: of the four orientations,
-    keep the one whose region boundary lies on the strongest image edges (mean Sobel magnitude)."""
-    from scipy import ndimage
-
-    edges = _edge_strength(image_gray)
-    best, best_name, best_score = None, "", -1.0
-    for name, f in _SWAPS.items():
-        m = np.ascontiguousarray(f(mask))
-        boundary = m ^ ndimage.binary_erosion(m, border_value=1)
-        score = float(edges[boundary].mean()) if boundary.any() else 0.0
-        if score > best_score:
-            best, best_name, best_score = m, name, score
-    return best, best_name
-
-
-def _size(shape: tuple[int, ...]) -> str:
-    return f"{shape[1]}x{shape[0]}"
-
-
-def load_mask(
-    path: str | os.PathLike,
-    fmt: MaskFormat,
-    shape: tuple[int, int],
-    *,
-    mismatch: str = "fix",
-    image: str | os.PathLike | None = None,
-) -> MaskLoad:
-    """Read and binarize the mask at ``path`` for an image of ``shape`` (H, W).
-
-    ``mismatch`` decides what happens when the sizes differ:
-
-    * ``"fix"`` (default): a mask of swapped size (W, H) is re-oriented to fit the image (see
-      :func:`orient_swapped_mask`; needs ``image``, else it is rotated counter-clockwise); a mask of
-      the same aspect ratio (within 2 %) is resized (nearest neighbour); any other is skipped;
-    * ``"resize"``: any other size is resized (nearest neighbour);
-    * ``"skip"``: the sample is skipped.
-
-    Every fix is reported in ``warnings``; a mask with no forged pixel gets a warning too.
-    """
-    if mismatch not in MISMATCH_POLICIES:
-        raise ValueError(f"mismatch must be one of {MISMATCH_POLICIES}")
-    path = Path(path)
-    try:
-        with Image.open(path) as im:
-            im.load()
-            mask = binarize_mask(im, fmt)
-    except FileNotFoundError:
-        return MaskLoad(None, f"mask file not found: {path}")
-    except Exception as exc:  # PIL raises many types
-        return MaskLoad(None, f"cannot read mask {path}: {exc}")
-    warnings: list[str] = []
-    h, w = int(shape[0]), int(shape[1])
-    if mask.shape != (h, w):
-        got, want = _size(mask.shape), _size((h, w))
-        if mismatch == "skip":
-            return MaskLoad(None, f"mask is {got} but image is {want}")
-        if mask.shape == (w, h) and mismatch == "fix":
-            gray = None
-            if image is not None:
-                try:
-                    with Image.open(image) as im:
-                        gray = np.asarray(im.convert("L"))
-                except Exception:
-                    gray = None
-            if gray is not None and gray.shape == (h, w):
-                mask, how = orient_swapped_mask(mask, gray)
-                warnings.append(f"mask is {got} but image is {want}: {how} (best fit to the image edges)")
-            else:
-                mask = np.ascontiguousarray(np.rot90(mask, 1))
-                warnings.append(f"mask is {got} but image is {want}: rotated 90 degrees counter-clockwise")
-        else:
-            ratio = (mask.shape[1] / mask.shape[0]) / (w / h)
-            if mismatch == "fix" and abs(ratio - 1) > 0.02:
-                return MaskLoad(None, f"mask is {got} but image is {want} (different aspect ratio)")
-            resized = Image.fromarray(mask.astype(np.uint8) * 255).resize((w, h), Image.Resampling.NEAREST)
-            mask = np.asarray(resized) > 127
-            warnings.append(f"mask is {got} but image is {want}: resized (nearest neighbour)")
-    if not mask.any():
-        warnings.append("mask has no forged pixel")
-    elif mask.all():
-        warnings.append("mask is forged everywhere")
-    return MaskLoad(mask, None, warnings)

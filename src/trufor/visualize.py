@@ -45,17 +45,16 @@ def _as_rgb(image: Any) -> np.ndarray | None:
 
 
 def _as_mask(mask: Any) -> np.ndarray | None:
+    """The ground-truth panel (0/1 float32) of a mask file or array, binarised by :mod:`trufor.masks`:
+    a file or a uint8 array by :data:`~trufor.masks.HALF_RANGE`, other arrays (bool, 0..1) above 0.5."""
     if mask is None:
         return None
-    if isinstance(mask, (str, os.PathLike)):
-        from .imageio import read_image
+    from .masks import HALF_RANGE, MaskFormat, binarize, read_mask
 
-        arr = read_image(mask).pixels.max(axis=2)
-    else:
-        arr = np.asarray(mask)
-        if arr.ndim == 3:
-            arr = arr.max(axis=2)
-    return (arr > (127 if arr.dtype == np.uint8 else 0.5)).astype(np.float32)
+    if isinstance(mask, (str, os.PathLike)):
+        return read_mask(mask, HALF_RANGE).astype(np.float32)
+    arr = np.asarray(mask)
+    return binarize(arr, HALF_RANGE if arr.dtype == np.uint8 else MaskFormat(threshold=0.5)).astype(np.float32)
 
 
 def result_figure(result: "AnalysisResult | dict", image: Any = None, mask: Any = None,

@@ -28,12 +28,11 @@ import numpy as np
 from PIL import Image
 
 from ..errors import OutputError
+from ..exif import camera_model
 from ..imageio import read_image, scan_images
 from .forgeries import DEFAULT_AREA, KINDS, ManipulationFailed, make_forgery
 from .processing import ChainConfig, apply_chain
 from .regions import SHAPES
-
-EXIF_MAKE, EXIF_MODEL = 0x010F, 0x0110
 
 FAKE_LIST, REAL_LIST, MANIFEST = "fake_list.txt", "real_list.txt", "manifest.csv"
 MANIFEST_FIELDS: tuple[str, ...] = ("file", "mask", "kind", "label", "params", "sources")
@@ -42,32 +41,12 @@ MANIFEST_FIELDS: tuple[str, ...] = ("file", "mask", "kind", "label", "params", "
 # ----------------------------------------------------------------------------------------- sources
 @dataclass(frozen=True)
 class SourceImage:
-    """A pristine photo: absolute ``path``, ``name`` relative to the scanned folder, EXIF camera model."""
+    """A pristine photo: absolute ``path``, ``name`` relative to the scanned folder, camera model
+    (:func:`trufor.exif.camera_model`; None when unknown)."""
 
     path: str
     name: str
     camera: str | None = None
-
-
-def _exif_text(value) -> str:
-    if isinstance(value, bytes):
-        value = value.decode("latin-1", "replace")
-    return " ".join(str(value).replace("\x00", " ").split())
-
-
-def camera_model(path: str | os.PathLike) -> str | None:
-    """``"make model"`` from EXIF (tags 0x010F, 0x0110), lower-case, or None when absent/unreadable."""
-    try:
-        with Image.open(path) as im:
-            exif = im.getexif()
-            make, model = _exif_text(exif.get(EXIF_MAKE, "")), _exif_text(exif.get(EXIF_MODEL, ""))
-    except Exception:  # an unreadable file is reported when it is read as an image, not here
-        return None
-    if not model:
-        return None
-    if make and not model.lower().startswith(make.lower().split()[0]):
-        model = f"{make} {model}"
-    return model.lower()
 
 
 def scan_sources(root: str | os.PathLike, *, read_exif: bool = True) -> list[SourceImage]:

@@ -43,7 +43,10 @@ import numpy as np
 import torch
 from torch.utils.data import ConcatDataset, Dataset
 
+from ..errors import ImageReadError
+from ..exif import camera_model
 from ..imageio import read_image, scan_images
+from ..masks import HALF_RANGE, fit_to_image, read_mask as read_mask_file
 from .config import ConfigError
 
 COMMON_KEYS = {"type", "holdout", "split", "calibration"}
@@ -95,15 +98,20 @@ def scan_folder(root: str | os.PathLike) -> list[tuple[str, str]]:
 
 
 def read_mask(path: str | os.PathLike, shape: tuple[int, int]) -> np.ndarray:
-    """int64 (H, W) target from a mask image: 1 where any channel is above half its range, else 0.
+    """int64 (H, W) target from a mask file: 1 forged, 0 pristine, by :data:`trufor.masks.HALF_RANGE`
+    (grey level above half the 8-bit range; a 0/1 mask forged where 1).
 
-    A mask of another size than the image is an error (rather than a silent resize).
+    A mask of another size than the image is an error (rather than a silent resize), and so is an
+    unreadable one: both are :class:`ConfigError` naming the file.
     """
-    pixels = read_image(path).pixels
-    mask = (pixels.max(axis=2) > 127).astype(np.int64)
-    if mask.shape != tuple(shape):
-        raise ConfigError(f"{path}: mask is {mask.shape[1]}x{mask.shape[0]} but its image is {shape[1]}x{shape[0]}")
-    return mask
+    try:
+        mask = read_mask_file(path, HALF_RANGE)
+    except ImageReadError as exc:
+        raise ConfigError(str(exc)) from None
+    fitted = fit_to_image(mask, shape, mismatch="skip")
+    if fitted.mask is None:
+        raise ConfigError(f"{path}: {fitted.issue}")
+    return fitted.mask.astype(np.int64)
 
 
 def crop_pair(image: np.ndarray, target: np.ndarray, size: int, rng: np.random.Generator,
@@ -344,27 +352,12 @@ def collate_pairs(items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
 # ------------------------------------------------------------------------------ phase-1 sources
 @dataclass(frozen=True)
 class Photo:
-    """A pristine photo for phase 1: path, name, and camera id (EXIF ``make model``, or ``image:<name>``)."""
+    """A pristine photo for phase 1: path, name, and camera id (``camera:`` + :func:`trufor.exif.camera_model`,
+    or ``image:<name>`` when unknown)."""
 
     path: str
     name: str
     camera: str
-
-
-def exif_camera(path: str) -> str | None:
-    """``"make model"`` from EXIF (lower-case), or None when absent or unreadable."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as im:
-            exif = im.getexif()
-            make = str(exif.get(0x010F, "") or "").replace("\x00", " ").strip()
-            model = str(exif.get(0x0110, "") or "").replace("\x00", " ").strip()
-    except Exception:
-        return None
-    if not model:
-        return None
-    return " ".join(f"{make} {model}".lower().split())
 
 
 def build_photo_sources(specs: Sequence[dict[str, Any]], *, default_split: str, where: str = "data.train") -> list[Photo]:
@@ -389,7 +382,7 @@ def build_photo_sources(specs: Sequence[dict[str, Any]], *, default_split: str, 
             for path, name in scan_folder(folder):
                 if not _keep(name, holdout, split):
                     continue
-                cam = exif_camera(path) if use_exif else None
+                cam = camera_model(path) if use_exif else None
                 photos.append(Photo(path, f"{Path(folder).name}/{name}", f"camera:{cam}" if cam else f"image:{folder}/{name}"))
     if not photos:
         raise ConfigError(f"{where}: no pristine photos found")
