@@ -23,6 +23,24 @@ def test_output_shapes(variant):
     assert out.noiseprint.shape == (2, 1, 70, 45)
 
 
+@pytest.mark.parametrize("variant", ["trufor_small", "trufor_lite0"])
+def test_forward_is_the_composition_of_its_parts(variant):
+    """features -> localize / confidence_logits -> detect, as the training phases call them, is forward exactly."""
+    torch.manual_seed(0)
+    net = build_model(variant).eval()
+    image = torch.rand(2, 3, 48, 40)
+    with torch.no_grad():
+        out = net(image)
+        noiseprint = net.extract_noiseprint(image)
+        feats = net.features(image)
+        assert all(torch.equal(a, b) for a, b in zip(feats, net.features(image, noiseprint)))
+        loc = net.localize(feats, image.shape[-2:])
+        conf = net.confidence_logits(feats, image.shape[-2:])
+        det = net.detect(loc, conf)
+    for got, want in ((noiseprint, out.noiseprint), (loc, out.loc_logits), (conf, out.conf_logits), (det, out.det_logit)):
+        assert torch.equal(got, want)
+
+
 def test_every_variant_builds():
     for name in VARIANTS:
         if name in ("trufor_b4", "trufor_b5"):

@@ -667,3 +667,42 @@ def test_phase1_validation_reports_a_highpass_baseline(chain):
     for key in ("pair_auc", "history_auc", "grid_auc"):
         assert f"val_baseline_{key}" in row
     assert 0.0 <= row["val_baseline_pair_auc"] <= 1.0
+
+
+def test_cli_init_file_that_does_not_fit_is_one_error_line(chain, tiny_data, tmp_path, capsys):
+    """`trufor train` whose model.init does not fit the phase or variant: exit 1 and one error line
+    naming the file and the problem, no traceback (these were bare RuntimeErrors of load_state_dict)."""
+    from trufor.cli import main
+
+    out, _ = chain
+    p1, p3 = out / "p1" / "best.pt", out / "p3" / "best.pt"
+    cases = [
+        (phase_config("localization", tiny_data, tmp_path / "a", model={"init": str(p1)}),
+         p1, "a phase-1 (noiseprint) checkpoint cannot be model.init of phase 2; give it as model.noiseprint_init"),
+        (phase_config("noiseprint", tiny_data, tmp_path / "b", model={"variant": "trufor_b0", "init": str(p1)}),
+         p1, "its Noiseprint++ does not fit variant 'trufor_b0' (78 of another shape, e.g. dncnn.0.weight: "
+             "32x3x3x3 in the file, 64x3x3x3 here)"),
+        (phase_config("confidence", tiny_data, tmp_path / "c", model={"variant": "trufor_b0", "init": str(p3)}),
+         p3, "its weights do not fit variant 'trufor_b0'"),
+    ]
+    for i, (cfg, init, problem) in enumerate(cases):
+        path = tmp_path / f"bad{i}.yaml"
+        path.write_text(yaml.safe_dump(cfg))
+        assert main(["train", str(path)]) == 1
+        err = capsys.readouterr().err
+        assert f"error: {init}: {problem}" in err, err
+        assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_phase_table_follows_the_protocol():
+    from trufor.training.config import PHASES as PHASE_NAMES
+    from trufor.training.config import ModelSection, TrainingConfig
+    from trufor.training.phases import PHASES, Phase, PhaseBase, make_phase
+
+    assert tuple(PHASES) == PHASE_NAMES
+    for name in PHASE_NAMES:
+        phase = make_phase(TrainingConfig(phase=name, model=ModelSection(variant="trufor_small")))
+        assert isinstance(phase, Phase) and isinstance(phase, PhaseBase) and phase.name == name
+        assert phase.begin_step(5) is None  # an optional hook: a no-op unless the phase needs it
+    with pytest.raises(ConfigError, match="unknown phase"):
+        make_phase(TrainingConfig(phase="nope"))

@@ -56,18 +56,38 @@ class TruForNet(nn.Module):
         self.register_buffer("rgb_mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("rgb_std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
 
+    # The parts of the forward pass, for callers that run or train some of them (the training
+    # phases freeze some parts and call the others); ``forward`` is exactly their composition.
     def extract_noiseprint(self, image: Tensor) -> Tensor:
         """(B, 1, H, W) Noiseprint++ of a ``uint8 / 256`` image."""
         return self.dncnn(image)
+
+    def features(self, image: Tensor, noiseprint: Tensor | None = None) -> list[Tensor]:
+        """The dual encoder's four fused feature maps of a ``uint8 / 256`` image and its Noiseprint++
+        (computed here when not given)."""
+        if noiseprint is None:
+            noiseprint = self.extract_noiseprint(image)
+        rgb = (image - self.rgb_mean) / self.rgb_std
+        return self.backbone(rgb, noiseprint.expand(-1, 3, -1, -1))
+
+    def localize(self, feats: list[Tensor], size: tuple[int, int] | torch.Size) -> Tensor:
+        """(B, 2, H, W) localization logits at ``size`` (H, W) from the encoder's feature maps."""
+        return F.interpolate(self.decode_head(feats), size=size, mode="bilinear", align_corners=False)
+
+    def confidence_logits(self, feats: list[Tensor], size: tuple[int, int] | torch.Size) -> Tensor:
+        """(B, 1, H, W) confidence logits at ``size`` (H, W) from the encoder's feature maps."""
+        return F.interpolate(self.decode_head_conf(feats), size=size, mode="bilinear", align_corners=False)
+
+    def detect(self, loc_logits: Tensor, conf_logits: Tensor) -> Tensor:
+        """(B, 1) integrity logit from the localization and confidence logits (the detection head)."""
+        return self.detection(loc_logits, conf_logits)
 
     def forward(self, image: Tensor, noiseprint: Tensor | None = None) -> TruForOutput:
         """Run the whole network. ``noiseprint`` may be given when computed elsewhere (e.g. in tiles)."""
         size = image.shape[-2:]
         if noiseprint is None:
             noiseprint = self.extract_noiseprint(image)
-        rgb = (image - self.rgb_mean) / self.rgb_std
-        feats = self.backbone(rgb, noiseprint.expand(-1, 3, -1, -1))
-        loc = F.interpolate(self.decode_head(feats), size=size, mode="bilinear", align_corners=False)
-        conf = F.interpolate(self.decode_head_conf(feats), size=size, mode="bilinear", align_corners=False)
-        det = self.detection(loc, conf)
-        return TruForOutput(loc, conf, det, noiseprint)
+        feats = self.features(image, noiseprint)
+        loc = self.localize(feats, size)
+        conf = self.confidence_logits(feats, size)
+        return TruForOutput(loc, conf, self.detect(loc, conf), noiseprint)

@@ -4,8 +4,10 @@
 2. ``localization``: encoder + localization decoder, Noiseprint++ frozen (:mod:`.localization_phase`);
 3. ``confidence``: confidence decoder + detection head, all else frozen (:mod:`.confidence_phase`).
 
-One YAML config per phase (:mod:`.config`), one loop for all (:mod:`.loop`), data sources in
-:mod:`.data`, losses in :mod:`.losses`, and :mod:`.export` to write the final ``.safetensors``.
+One YAML config per phase (:mod:`.config`), the table of phases (:mod:`.phases`; their protocol and
+base class: :mod:`.phase_api`), one loop for all (:mod:`.loop`), the checkpoint format
+(:mod:`.checkpoint`), devices and processes (:mod:`.runtime`), data sources in :mod:`.data`, losses in
+:mod:`.losses`, and :mod:`.export` to write the final ``.safetensors``.
 
     >>> from trufor.training import load_config, train
     >>> result = train(load_config("configs/bundled_phase2.yaml", ["train.lr=0.01"]))
@@ -13,9 +15,11 @@ One YAML config per phase (:mod:`.config`), one loop for all (:mod:`.loop`), dat
 
 from __future__ import annotations
 
+from ..errors import TrainingError
+from .checkpoint import load_training_checkpoint
 from .config import ConfigError, TrainingConfig, config_from_dict, load_config
 from .export import export_checkpoint
-from .loop import TrainingError, TrainResult, load_training_checkpoint, train
+from .loop import TrainResult, train
 
 __all__ = [
     "ConfigError",

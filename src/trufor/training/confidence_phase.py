@@ -17,14 +17,15 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import TrainingError
 from ..modeling import TruForNet
+from .checkpoint import load_training_checkpoint, load_weights
 from .localization_phase import PairPhase, _mean_scores, mask_scores
 from .losses import confidence_loss, detection_loss, detection_targets
 from .noiseprint_phase import auc
+from .phase_api import CheckpointReader
 
 
 class ConfidenceModule(nn.Module):
@@ -38,13 +39,10 @@ class ConfidenceModule(nn.Module):
         net = self.net
         size = image.shape[-2:]
         with torch.no_grad():
-            noiseprint = net.dncnn(image)
-            rgb = (image - net.rgb_mean) / net.rgb_std
-            feats = net.backbone(rgb, noiseprint.expand(-1, 3, -1, -1))
-            loc = F.interpolate(net.decode_head(feats), size=size, mode="bilinear", align_corners=False)
-        conf = F.interpolate(net.decode_head_conf(feats), size=size, mode="bilinear", align_corners=False)
-        det = net.detection(loc, conf)
-        return loc, conf, det
+            feats = net.features(image)
+            loc = net.localize(feats, size)
+        conf = net.confidence_logits(feats, size)
+        return loc, conf, net.detect(loc, conf)
 
 
 class ConfidencePhase(PairPhase):
@@ -54,16 +52,14 @@ class ConfidencePhase(PairPhase):
     default_best_metric = "det_auc"
     trainable = ("decode_head_conf.", "detection.")
 
-    def init_weights(self, net: TruForNet, load_checkpoint) -> dict[str, Any]:
-        ckpt = load_checkpoint(self.cfg.model.init)
+    def init_weights(self, net: TruForNet,
+                     load_checkpoint: CheckpointReader = load_training_checkpoint) -> dict[str, Any]:
+        m = self.cfg.model
+        ckpt = load_checkpoint(m.init)
         if ckpt.get("phase") not in ("localization", "confidence"):
-            raise TrainingError(f"{self.cfg.model.init}: phase 3 starts from a phase-2 (localization) checkpoint, "
-                             f"this one is of phase {ckpt.get('phase')!r}")
-        try:
-            net.load_state_dict(ckpt["model"], strict=True)
-        except RuntimeError as exc:
-            raise TrainingError(f"{self.cfg.model.init}: its weights do not fit variant {self.cfg.model.variant!r} "
-                                f"({str(exc).splitlines()[0]})") from None
+            raise TrainingError(f"{m.init}: phase 3 starts from a phase-2 (localization) checkpoint, "
+                                f"this one is of phase {ckpt.get('phase')!r}")
+        load_weights(net, ckpt["model"], m.init, f"its weights do not fit variant {m.variant!r}")
         return {"init": ckpt.get("provenance", {})}
 
     def training_module(self, net: TruForNet) -> nn.Module:

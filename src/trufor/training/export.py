@@ -13,11 +13,12 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ..errors import TrainingError
 from ..modeling import build_model
 from ..modeling.variants import get_config
 from ..weights import load_into, save_safetensors
 from ..weights.registry import OWN_LICENCE, OWN_WEIGHTS_LICENCE_PREFIX
-from .loop import TrainingError, load_training_checkpoint
+from .checkpoint import load_training_checkpoint
 
 
 def own_licence(pretrained: list[dict[str, Any]]) -> str:

@@ -18,17 +18,17 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
 from ..errors import TrainingError
+from ..metrics import threshold_sweep
 from ..modeling import TruForNet, build_model
 from ..modeling.variants import get_config
-from .config import TrainingConfig
+from .checkpoint import load_training_checkpoint, load_weights
 from .data import build_pair_dataset, collate_pairs
-from ..metrics import threshold_sweep
 from .losses import localization_loss
+from .phase_api import CheckpointReader, PhaseBase
 
 
 def init_from_scratch(module: nn.Module) -> None:
@@ -70,10 +70,8 @@ class LocalizationModule(nn.Module):
     def forward(self, image: Tensor) -> Tensor:
         net = self.net
         with torch.no_grad():
-            noiseprint = net.dncnn(image)
-        rgb = (image - net.rgb_mean) / net.rgb_std
-        feats = net.backbone(rgb, noiseprint.expand(-1, 3, -1, -1))
-        return F.interpolate(net.decode_head(feats), size=image.shape[-2:], mode="bilinear", align_corners=False)
+            noiseprint = net.extract_noiseprint(image)
+        return net.localize(net.features(image, noiseprint), image.shape[-2:])
 
 
 def best_threshold_f1(prob: Tensor, truth: Tensor) -> float:
@@ -110,16 +108,13 @@ def mask_scores(prob: Tensor, target: Tensor, threshold: float = 0.5) -> list[di
     return out
 
 
-class PairPhase:
+class PairPhase(PhaseBase):
     """What phases 2 and 3 share: the full TruFor network and (image, mask) datasets."""
 
     name = "pairs"
     default_best_metric = "loss"
+    #: names of the trained parameters start with one of these; all others are frozen
     trainable: tuple[str, ...] = ()
-
-    def __init__(self, cfg: TrainingConfig) -> None:
-        self.cfg = cfg
-        self.summary = ""
 
     def build_model(self) -> TruForNet:
         return build_model(get_config(self.cfg.model.variant))
@@ -142,9 +137,6 @@ class PairPhase:
 
     collate = staticmethod(collate_pairs)
 
-    def forward(self, module: nn.Module, batch: dict[str, Tensor]) -> Any:
-        return module(batch["image"])
-
 
 class LocalizationPhase(PairPhase):
     """Phase 2 for the training loop (see :mod:`trufor.training.loop`)."""
@@ -153,12 +145,17 @@ class LocalizationPhase(PairPhase):
     default_best_metric = "f1"
     trainable = ("backbone.", "decode_head.")
 
-    def init_weights(self, net: TruForNet, load_checkpoint) -> dict[str, Any]:
+    def init_weights(self, net: TruForNet,
+                     load_checkpoint: CheckpointReader = load_training_checkpoint) -> dict[str, Any]:
         m = self.cfg.model
         info: dict[str, Any] = {}
         if m.init:
             ckpt = load_checkpoint(m.init)
-            net.load_state_dict(ckpt["model"], strict=True)
+            if ckpt.get("phase") == "noiseprint":
+                raise TrainingError(f"{m.init}: a phase-1 (noiseprint) checkpoint cannot be model.init of phase 2; "
+                                    "give it as model.noiseprint_init (model.init is a phase-2 or phase-3 checkpoint, "
+                                    "or a model exported by `trufor train export`)")
+            load_weights(net, ckpt["model"], m.init, f"its weights do not fit variant {m.variant!r}")
             info["init"] = ckpt.get("provenance", {})
         else:
             for part in (net.backbone, net.decode_head, net.decode_head_conf):
@@ -180,11 +177,7 @@ class LocalizationPhase(PairPhase):
             sd = {k[len("dncnn."):]: v for k, v in ckpt["model"].items() if k.startswith("dncnn.")}
             if not sd:
                 raise TrainingError(f"{m.noiseprint_init}: holds no Noiseprint++ (dncnn.*) weights")
-            try:
-                net.dncnn.load_state_dict(sd, strict=True)
-            except RuntimeError as exc:
-                raise TrainingError(f"{m.noiseprint_init}: its Noiseprint++ does not fit variant {m.variant!r} "
-                                    f"({str(exc).splitlines()[0]})") from None
+            load_weights(net.dncnn, sd, m.noiseprint_init, f"its Noiseprint++ does not fit variant {m.variant!r}")
             info["noiseprint_init"] = ckpt.get("provenance", {})
         return info
 

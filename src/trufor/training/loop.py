@@ -21,10 +21,10 @@ and rerun at any time: it continues from ``<output>/last.pt``. What it provides:
   several GPUs or processes with ``torchrun`` (DistributedDataParallel; NCCL on CUDA, Gloo on CPU):
   each rank takes its share of every batch, rank 0 validates and writes files.
 
-Checkpoints are torch files of plain tensors and Python values, read back with
-``weights_only=True``; only files written here are accepted as ``model.init`` /
-``model.noiseprint_init`` (the authors' Noiseprint++ or TruFor weights are refused: our models are
-trained from our own weights only).
+The parts the loop drives: the phase (:mod:`.phases`, an object of the :class:`~.phase_api.Phase`
+protocol), the checkpoint format (:mod:`.checkpoint`: only our own checkpoints are accepted as
+``model.init`` / ``model.noiseprint_init``), and the runtime (:mod:`.runtime`: devices, processes,
+threads, signals).
 """
 
 from __future__ import annotations
@@ -35,10 +35,7 @@ import io
 import math
 import os
 import platform
-import signal
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -50,87 +47,20 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, Sampler
 
-from ..errors import TrainingError, TruForError
+from ..errors import TrainingError
 # Licence prefixes of the weights `trufor train export` writes: facts of the weights registry.
 from ..weights.registry import OWN_WEIGHTS_LICENCE_PREFIX, OWN_WEIGHTS_LICENCE_PREFIXES  # noqa: F401
+from .checkpoint import (BEST, LAST, Progress, atomic_torch_save, check_resumable, checkpoint_state,
+                         load_training_checkpoint)
 from .config import TrainingConfig, config_from_dict
+from .phases import Phase, make_phase
+from .runtime import StopRequest, configure_torch, cpu_has_fast_bf16, git_commit, setup_distributed
 
-CHECKPOINT_FORMAT = "trufor-training-checkpoint"
-CHECKPOINT_VERSION = 1
-LAST, BEST, METRICS, LOG, CONFIG_COPY = "last.pt", "best.pt", "metrics.csv", "train.log", "config.yaml"
+# Names that moved to .checkpoint and .runtime (or are used by them), still importable from here.
+from .checkpoint import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, config_of_checkpoint, plain  # noqa: F401, E402
+from .runtime import Dist  # noqa: F401, E402
 
-
-# ------------------------------------------------------------------------------------- checkpoints
-def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
-    """``torch.save`` to a temporary file in the same folder, flushed, then renamed over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
-
-
-def load_training_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """Read a checkpoint written by :func:`train` (safely: ``weights_only=True``).
-
-    A ``.safetensors`` file exported by ``trufor train export`` (the bundled model among them) is
-    accepted too, as a checkpoint of the phase it was exported from: that is how a model of ours is
-    fine-tuned on new data. Anything else, the authors' weights and files converted from them
-    included, is refused: phases start from our own weights only.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise TrainingError(f"{path}: checkpoint not found (run the previous phase first)")
-    if path.suffix == ".safetensors":
-        return _exported_weights_checkpoint(path)
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise TrainingError(f"{path}: not a readable training checkpoint ({type(exc).__name__}: "
-                            f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
-    if not isinstance(obj, dict) or obj.get("format") != CHECKPOINT_FORMAT:
-        raise TrainingError(f"{path}: not a checkpoint written by `trufor train`; training starts only from "
-                            "our own checkpoints (never from the authors' Noiseprint++ or TruFor weights)")
-    return obj
-
-
-def _exported_weights_checkpoint(path: Path) -> dict[str, Any]:
-    """An exported weights file of ours, as the part of a training checkpoint that initialisation reads."""
-    import hashlib
-
-    from ..weights import read_weights
-
-    try:
-        loaded = read_weights(path)
-    except TruForError as exc:
-        raise TrainingError(str(exc)) from None
-    meta = loaded.metadata
-    phase = meta.get("training_phase")
-    if phase not in ("localization", "confidence") or not str(meta.get("licence", "")).startswith(
-            OWN_WEIGHTS_LICENCE_PREFIXES):
-        raise TrainingError(f"{path}: not a model exported by `trufor train export`; training starts only from "
-                            "our own weights (never from the authors' TruFor weights or files converted from them)")
-    variant = str(meta.get("variant", ""))
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    steps = meta.get("training_steps", "?")
-    return {
-        "format": CHECKPOINT_FORMAT, "phase": phase, "step": steps,
-        "config": {"model": {"variant": variant}},
-        "model": loaded.state_dict,
-        "provenance": {
-            "phase": phase, "variant": variant, "steps": steps,
-            "description": f"exported weights file {path.name} (sha256 {digest})",
-            "command": "trufor train export", "exported_provenance": loaded.provenance,
-        },
-    }
+METRICS, LOG, CONFIG_COPY = "metrics.csv", "train.log", "config.yaml"
 
 
 # ---------------------------------------------------------------------------------------- sampling
@@ -183,84 +113,7 @@ def step_seed(seed: int, step: int, rank: int) -> int:
     return (seed * 1_000_003 + step * 9_176 + rank * 7_919 + 12_345) % (2**63 - 1)
 
 
-# ------------------------------------------------------------------------------------------ phases
-def make_phase(cfg: TrainingConfig):
-    """The phase object of ``cfg.phase`` (see the module docstrings of the three phases)."""
-    if cfg.phase == "noiseprint":
-        from .noiseprint_phase import NoiseprintPhase
-
-        return NoiseprintPhase(cfg)
-    if cfg.phase == "localization":
-        from .localization_phase import LocalizationPhase
-
-        return LocalizationPhase(cfg)
-    from .confidence_phase import ConfidencePhase
-
-    return ConfidencePhase(cfg)
-
-
-# ------------------------------------------------------------------------------------- environment
-@dataclass
-class Dist:
-    """Where this process stands in a (possibly single-process) run."""
-
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-    initialised_here: bool = False
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-    def barrier(self) -> None:
-        if self.world > 1:
-            dist.barrier()
-
-
-def setup_distributed(device_pref: str) -> tuple[Dist, torch.device]:
-    """Read torchrun's environment (``WORLD_SIZE``, ``RANK``, ``LOCAL_RANK``), join the process group."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    local = int(os.environ.get("LOCAL_RANK", "0"))
-    pref = device_pref.lower()
-    use_cuda = torch.cuda.is_available() if pref == "auto" else pref.startswith("cuda")
-    if use_cuda and not torch.cuda.is_available():
-        raise TrainingError(f"train.device={device_pref}: CUDA is not available here (use cpu or auto)")
-    if use_cuda:
-        device = torch.device(f"cuda:{local}") if (world > 1 or pref in ("auto", "cuda")) else torch.device(pref)
-        torch.cuda.set_device(device)
-    else:
-        device = torch.device("cpu")
-    d = Dist(rank, world, local)
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if use_cuda else "gloo")
-        d.initialised_here = True
-    return d, device
-
-
-def git_commit(repo: Path) -> str:
-    try:
-        out = subprocess.run(["git", "-C", str(repo), "rev-parse", "--short", "HEAD"], capture_output=True,
-                             text=True, timeout=5)
-        return out.stdout.strip() or "unknown"
-    except Exception:
-        return "unknown"
-
-
-def plain(obj: Any) -> Any:
-    """``obj`` with only built-in Python values (what ``torch.load(weights_only=True)`` accepts)."""
-    if isinstance(obj, dict):
-        return {str(k): plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [plain(v) for v in obj]
-    if obj is None or isinstance(obj, (bool, int, float, str)):
-        return obj if type(obj) in (bool, int, float, str, type(None)) else type(obj)(obj)
-    if hasattr(obj, "item") and callable(obj.item):  # numpy / torch scalars
-        return obj.item()
-    return str(obj)
-
-
+# ------------------------------------------------------------------------------------- reporting
 def _fmt(v: Any) -> str:
     if isinstance(v, float):
         return "nan" if math.isnan(v) else f"{v:.6g}"
@@ -307,36 +160,6 @@ class _TensorBoard:
             self.writer.close()
 
 
-class _StopRequest:
-    """A polite stop on SIGTERM or a first Ctrl-C: finish the step, write ``last.pt``, return.
-
-    A second Ctrl-C aborts at once (``last.pt`` then holds the latest periodic checkpoint).
-    """
-
-    def __init__(self) -> None:
-        self.requested = False
-        self._old: dict[int, Any] = {}
-
-    def __enter__(self) -> _StopRequest:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            try:
-                self._old[sig] = signal.signal(sig, self._handle)
-            except ValueError:  # not the main thread: no handlers
-                pass
-        return self
-
-    def _handle(self, signum, frame) -> None:
-        if signum == signal.SIGINT and self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-        if signum == signal.SIGINT:
-            print("\nstopping after this step (Ctrl-C again to abort without a checkpoint)", file=sys.stderr)
-
-    def __exit__(self, *exc) -> None:
-        for sig, old in self._old.items():
-            signal.signal(sig, old)
-
-
 # --------------------------------------------------------------------------------------- the loop
 @dataclass
 class TrainResult:
@@ -371,14 +194,6 @@ def _better(value: float, best: float | None, mode: str) -> bool:
     return value > best if mode == "max" else value < best
 
 
-def cpu_has_fast_bf16() -> bool:
-    """Whether oneDNN runs bfloat16 natively on this CPU (AVX512-BF16 or AMX); elsewhere it is emulated and slow."""
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):  # a build without oneDNN
-        return False
-
-
 def _to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
     return {k: (v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) and k == "image" else v)
             for k, v in batch.items()}
@@ -388,11 +203,7 @@ def train(cfg: TrainingConfig, *, command: str | None = None, log=None) -> Train
     """Run (or continue) the training described by ``cfg``; see the module docstring."""
     t = cfg.train
     ddp, device = setup_distributed(t.device)
-    if t.threads:
-        torch.set_num_threads(int(t.threads))
-    if t.deterministic:
-        torch.use_deterministic_algorithms(True, warn_only=True)
-        torch.backends.cudnn.benchmark = False
+    configure_torch(t.threads, t.deterministic)
     out_dir = Path(cfg.output.dir)
     phase = make_phase(cfg)
     best_metric = cfg.val.best_metric or phase.default_best_metric
@@ -425,10 +236,7 @@ def train(cfg: TrainingConfig, *, command: str | None = None, log=None) -> Train
     last_path = out_dir / LAST
     resume = load_training_checkpoint(last_path) if (t.resume and last_path.is_file()) else None
     if resume is not None:
-        old = resume.get("config", {})
-        if old.get("phase") != cfg.phase or old.get("model", {}).get("variant") != cfg.model.variant:
-            raise TrainingError(f"{last_path}: a {old.get('phase')} run of {old.get('model', {}).get('variant')}, "
-                                f"not {cfg.phase} of {cfg.model.variant}; use another output.dir or delete it")
+        check_resumable(resume, cfg, last_path)
         net.load_state_dict(resume["model"], strict=True)
         init_info = resume.get("provenance", {}).get("init_info", {})
     else:
@@ -450,13 +258,12 @@ def train(cfg: TrainingConfig, *, command: str | None = None, log=None) -> Train
     resumed_from = None
     if resume is not None:
         optimizer.load_state_dict(resume["optimizer"])
-        step, epoch, batch_in_epoch = int(resume["step"]), int(resume["epoch"]), int(resume["batch_in_epoch"])
-        history = list(resume.get("history", []))
-        best_value = resume.get("best_value")
-        epoch_sums = dict(resume.get("epoch_sums", {}))
+        done = Progress.of_checkpoint(resume)
+        step, epoch, batch_in_epoch = done.step, done.epoch, done.batch_in_epoch
+        history, best_value, epoch_sums = done.history, done.best_value, done.epoch_sums
         resumed_from = step
-        if resume.get("total_steps") != total:
-            say(f"note: schedule changed since the checkpoint ({resume.get('total_steps')} -> {total} steps)")
+        if done.total_steps != total:
+            say(f"note: schedule changed since the checkpoint ({done.total_steps} -> {total} steps)")
         say(f"resuming {cfg.phase} from {last_path} at step {step}/{total} (epoch {epoch + 1}, batch {batch_in_epoch})")
     else:
         say(f"starting {cfg.phase} (phase {cfg.phase_number}) of {cfg.model.variant}: {total} steps "
@@ -468,7 +275,7 @@ def train(cfg: TrainingConfig, *, command: str | None = None, log=None) -> Train
             + ("; note: this CPU has no native bfloat16, it will be slower than float32, set train.amp=false"
                if slow else ""))
 
-    repo_commit = git_commit(Path(__file__).resolve().parents[3])
+    repo_commit = git_commit()
     provenance = {
         "phase": cfg.phase,
         "variant": cfg.model.variant,
@@ -486,23 +293,13 @@ def train(cfg: TrainingConfig, *, command: str | None = None, log=None) -> Train
         (out_dir / CONFIG_COPY).write_text(cfg.to_yaml(), encoding="utf-8")
     tb = _TensorBoard(cfg.output.tensorboard, out_dir, ddp.main)
 
-    def checkpoint_state(kind: str) -> dict[str, Any]:
-        state = plain({
-            "format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "kind": kind,
-            "phase": cfg.phase, "config": cfg.to_dict(),
-            "step": step, "epoch": epoch, "batch_in_epoch": batch_in_epoch, "total_steps": total,
-            "history": history, "best_metric": best_metric, "best_value": best_value,
-            "epoch_sums": epoch_sums,
-            "provenance": {**provenance, "steps": step, "saved": _dt.datetime.now().isoformat(timespec="seconds")},
-        })
-        state["model"] = {k: v.detach().cpu() for k, v in net.state_dict().items()}
-        return state
+    def state(kind: str) -> dict[str, Any]:
+        progress = Progress(step, epoch, batch_in_epoch, total, history, best_metric, best_value, epoch_sums)
+        return checkpoint_state(kind, cfg, progress, provenance, net, optimizer if kind == "last" else None)
 
     def save_last() -> None:
         if ddp.main:
-            state = checkpoint_state("last")
-            state["optimizer"] = optimizer.state_dict()
-            atomic_torch_save(state, last_path)
+            atomic_torch_save(state("last"), last_path)
         ddp.barrier()
 
     def run_validation() -> dict[str, float]:
@@ -514,7 +311,7 @@ def train(cfg: TrainingConfig, *, command: str | None = None, log=None) -> Train
 
     started = time.perf_counter()
     steps_this_run = 0
-    stop = _StopRequest()
+    stop = StopRequest()
     use_amp = bool(t.amp)
     progress = None
     try:
@@ -538,8 +335,7 @@ def train(cfg: TrainingConfig, *, command: str | None = None, log=None) -> Train
                         group["lr"] = lr
                     torch.manual_seed(step_seed(t.seed, step, ddp.rank))
                     phase.set_train_mode(net)
-                    if hasattr(phase, "begin_step"):  # phases whose loss changes along the schedule
-                        phase.begin_step(step)
+                    phase.begin_step(step)
                     batch = _to_device(batch, device)
                     with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_amp):
                         out = phase.forward(module, batch)
@@ -615,7 +411,7 @@ def train(cfg: TrainingConfig, *, command: str | None = None, log=None) -> Train
                 history.append(row)
                 if ddp.main:
                     if improved:
-                        atomic_torch_save(checkpoint_state("best"), out_dir / BEST)
+                        atomic_torch_save(state("best"), out_dir / BEST)
                     write_metrics_csv(out_dir / METRICS, history)
                 tb.scalars({k: v for k, v in row.items() if k.startswith("val_")}, step, "")
                 say("epoch {}/{}: ".format(epoch, t.epochs) + ", ".join(
@@ -640,7 +436,8 @@ def train(cfg: TrainingConfig, *, command: str | None = None, log=None) -> Train
     return _result(out_dir, step, total, True, best_metric, best_value, history, resumed_from, started, steps_this_run)
 
 
-def _validation_pass(cfg: TrainingConfig, phase, net: nn.Module, val_set, device: torch.device) -> dict[str, float]:
+def _validation_pass(cfg: TrainingConfig, phase: Phase, net: nn.Module, val_set,
+                     device: torch.device) -> dict[str, float]:
     """One pass of the phase's validation over ``val_set`` (fixed draws), in eval mode, no gradients."""
     net.eval()
     phase.validation_begin()
@@ -665,8 +462,7 @@ def validate_checkpoint(path: str | os.PathLike, overrides: Sequence[str] = (), 
     """
     ckpt = load_training_checkpoint(path)
     cfg = config_from_dict(ckpt["config"], overrides=list(overrides))
-    if cfg.train.threads:
-        torch.set_num_threads(int(cfg.train.threads))
+    configure_torch(cfg.train.threads)
     phase = make_phase(cfg)
     _, val_set = phase.datasets()
     if val_set is None:
@@ -682,7 +478,3 @@ def _result(out_dir, step, total, finished, best_metric, best_value, history, re
     sps = (time.perf_counter() - started) / n if n else None
     return TrainResult(out_dir, step, total, finished, best_metric, best_value, history, resumed_from, sps)
 
-
-def config_of_checkpoint(ckpt: dict[str, Any]) -> TrainingConfig:
-    """The training config stored in a checkpoint."""
-    return config_from_dict(ckpt["config"])

@@ -54,12 +54,16 @@ from PIL import Image
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
+from ..errors import TrainingError
 from ..imageio import read_image
+from ..masks import HALF_RANGE, read_mask
 from ..modeling.noiseprint import NoiseprintExtractor
 from ..modeling.variants import get_config
+from .checkpoint import load_training_checkpoint, load_weights
 from .config import NoiseprintSection, TrainingConfig
 from .data import Photo, build_photo_sources, item_rng, to_tensor_image
 from .losses import contrastive_loss_from_distances, pairwise_sq_distances
+from .phase_api import CheckpointReader, PhaseBase
 
 #: Pixels of context kept around a patch before editing (resize kernels, JPEG blocks).
 MARGIN = 8
@@ -283,14 +287,14 @@ def auc(labels: np.ndarray, scores: np.ndarray) -> float:
     return float(roc_auc_score(labels, scores))
 
 
-class NoiseprintPhase:
+class NoiseprintPhase(PhaseBase):
     """Phase 1 for the training loop (see :mod:`trufor.training.loop`)."""
 
     name = "noiseprint"
     default_best_metric = "pair_auc"
 
     def __init__(self, cfg: TrainingConfig) -> None:
-        self.cfg = cfg
+        super().__init__(cfg)
         mc = get_config(cfg.model.variant)
         self.features, self.depth = mc.noiseprint_features, mc.noiseprint_depth
 
@@ -298,22 +302,17 @@ class NoiseprintPhase:
     def build_model(self) -> nn.Module:
         return NoiseprintHolder(self.features, self.depth)
 
-    def init_weights(self, net: nn.Module, load_checkpoint) -> dict[str, Any]:
-        if self.cfg.model.init:
-            ckpt = load_checkpoint(self.cfg.model.init)
+    def init_weights(self, net: nn.Module,
+                     load_checkpoint: CheckpointReader = load_training_checkpoint) -> dict[str, Any]:
+        m = self.cfg.model
+        if m.init:
+            ckpt = load_checkpoint(m.init)
             sd = {k: v for k, v in ckpt["model"].items() if k.startswith("dncnn.")}
-            net.load_state_dict(sd, strict=True)
+            if not sd:
+                raise TrainingError(f"{m.init}: holds no Noiseprint++ (dncnn.*) weights")
+            load_weights(net, sd, m.init, f"its Noiseprint++ does not fit variant {m.variant!r}")
             return {"init": ckpt.get("provenance", {})}
         return {"init": "random (no pretrained weights)"}
-
-    def trainable_parameters(self, net: nn.Module) -> list[nn.Parameter]:
-        return list(net.parameters())
-
-    def training_module(self, net: nn.Module) -> nn.Module:
-        return net
-
-    def set_train_mode(self, net: nn.Module) -> None:
-        net.train()
 
     # data
     def datasets(self) -> tuple[Dataset, Dataset | None]:
@@ -334,7 +333,7 @@ class NoiseprintPhase:
     step = 0
 
     def begin_step(self, step: int) -> None:
-        """Called by the loop before each step: the denoising warm start covers the first steps."""
+        """The denoising warm start covers the first steps."""
         self.step = int(step)
 
     @property
@@ -419,14 +418,13 @@ def load_noiseprint(weights: str) -> NoiseprintExtractor:
         sd = loaded.state_dict
         features, depth = cfg.noiseprint_features, cfg.noiseprint_depth
     else:
-        from .loop import load_training_checkpoint
-
         ckpt = load_training_checkpoint(weights)
         sd = ckpt["model"]
         mc = get_config(ckpt["config"]["model"]["variant"])
         features, depth = mc.noiseprint_features, mc.noiseprint_depth
     holder = NoiseprintHolder(features, depth)
-    holder.load_state_dict({k: v for k, v in sd.items() if k.startswith("dncnn.")}, strict=True)
+    load_weights(holder, {k: v for k, v in sd.items() if k.startswith("dncnn.")}, weights,
+                 "its Noiseprint++ does not fit its own variant")
     return holder.dncnn.eval()
 
 
@@ -449,7 +447,7 @@ def noiseprint_figure(weights: str, image: str, out: str, mask: str | None = Non
     lo, hi = np.percentile(fp[34:-34, 34:-34] if min(fp.shape) > 100 else fp, [1, 99])
     panels = [("image", pixels, None), ("Noiseprint++", np.clip(fp, lo, hi), "gray")]
     if mask is not None:
-        panels.append(("mask", read_image(mask).pixels.max(axis=2), "gray"))
+        panels.append(("mask", read_mask(mask, HALF_RANGE).astype(np.float32), "gray"))
     fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 4.5))
     for ax, (name, arr, cmap) in zip(axes, panels):
         ax.imshow(arr, cmap=cmap)
