@@ -17,7 +17,9 @@ import trufor
 from trufor import datasets as D
 from trufor.cli import main
 from trufor.errors import ImageReadError
-from trufor.evaluation import DETECTION_ONLY, OK, SKIPPED, evaluate, read_output_npz, write_report
+from trufor.evaluation import DETECTION_ONLY, OK, SKIPPED, evaluate, write_report
+from trufor.errors import ResultFileError
+from trufor.results import AnalysisResult
 
 REPO = Path(__file__).resolve().parents[1]
 CASIA1 = REPO.parent / "shared" / "data" / "benchmarks" / "casia1"
@@ -31,8 +33,14 @@ class FakeResult:
     map: np.ndarray
     conf: np.ndarray
     warnings: list = field(default_factory=list)
+    path: str | None = None
+    seconds: float = 0.0
 
-    def save_npz(self, path):
+    @property
+    def image_size(self):
+        return self.map.shape
+
+    def save_npz(self, path, include_noiseprint=False):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         with open(path, "wb") as f:
             np.savez(f, map=self.map, conf=self.conf, score=np.float64(self.score),
@@ -48,11 +56,12 @@ class FakeModel:
         self.calls: list[str] = []
         self.fail_on = fail_on
 
-    def analyze(self, path):
+    def analyze(self, image, noiseprint=False):
+        path = getattr(image, "path", image)  # a LoadedImage from the runner, or a path
         self.calls.append(str(path))
         if any(f in str(path) for f in self.fail_on):
             raise ImageReadError(path, "cannot decode image: broken on purpose")
-        rgb = np.asarray(Image.open(path).convert("RGB")).astype(np.float32)
+        rgb = (image.pixels if hasattr(image, "pixels") else np.asarray(Image.open(path).convert("RGB"))).astype(np.float32)
         redness = (rgb[..., 0] - rgb[..., 1:].mean(axis=-1)) / 255.0
         heat = np.clip(redness * 2, 0, 1).astype(np.float32)
         return FakeResult(float(min(1.0, heat.mean() * 8)), heat, np.ones_like(heat))
@@ -61,8 +70,8 @@ class FakeModel:
 class NoModel:
     name = "must not run"
 
-    def analyze(self, path):
-        raise AssertionError(f"the model was called on {path} although its output is cached")
+    def analyze(self, image, noiseprint=False):
+        raise AssertionError(f"the model was called on {image} although its output is cached")
 
 
 def _noise(rng):
@@ -207,7 +216,8 @@ def test_official_npz_without_score_or_conf(synthetic):
     assert res.counts["cached"] == 12
     assert res.records[0].metric("f1_best") == pytest.approx(1.0)
     assert math.isnan(res.records[0].score) and res.detection.n_nan == 12
-    assert read_output_npz(npz / "nothing.npz") is None
+    with pytest.raises(ResultFileError, match="not found"):
+        AnalysisResult.from_npz(npz / "nothing.npz")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -369,6 +379,6 @@ def test_real_inference_api_small_random_model(synthetic, small_weights):
     res = evaluate(sub, model, tmp / "npz")
     assert [r.status for r in res.records] == [OK, OK]
     assert res.model_name == model.name
-    cached = read_output_npz(tmp / "npz" / "f0.png.npz")
-    assert cached is not None and cached[0].shape == (H, W) and cached[1].shape == (H, W)
-    assert 0.0 <= cached[2] <= 1.0 and not math.isnan(res.records[0].metric("f1_best"))
+    cached = AnalysisResult.from_npz(tmp / "npz" / "f0.png.npz")
+    assert cached.map.shape == (H, W) and cached.conf.shape == (H, W)
+    assert 0.0 <= cached.score <= 1.0 and not math.isnan(res.records[0].metric("f1_best"))

@@ -1,7 +1,7 @@
 """Fuzzing the readers of result files and weights files: load, or fail with one clear TruForError.
 
 * Result ``.npz`` files, as read to resume a batch (``is_complete_npz``, then the skipped job's
-  size and score), by ``trufor eval`` (``read_output_npz``) and by ``trufor visualize``: never an
+  size and score), by ``trufor eval`` (``AnalysisResult.from_npz``) and by ``trufor visualize``: never an
   exception (visualize: exit status 0 or 1 and one error line), and a file judged complete is one
   whose size and score can be read.
 * Weights files (a torch zip checkpoint, a legacy torch file and our safetensors, small ones built
@@ -34,13 +34,15 @@ from hypothesis import strategies as st
 from mutations import mutate
 from PIL import Image
 
-from trufor.batch import Job, _read_existing
+from trufor.batch import Job
+from trufor.batch import existing_result as _read_existing
 from trufor.cli import main
 from trufor.errors import TruForError
-from trufor.evaluation.runner import read_output_npz
+from trufor.errors import ResultFileError
+from trufor.results import AnalysisResult
 from trufor.modeling import build_model
 from trufor.modeling.variants import TruForConfig
-from trufor.outputs import is_complete_npz, npz_summary
+from trufor.results import is_complete_npz, npz_summary
 from trufor.weights import config_of, load_into, read_weights
 
 FUZZ_EXAMPLES = int(os.environ.get("TRUFOR_FUZZ_EXAMPLES", "100"))
@@ -131,7 +133,10 @@ def check_npz_readers(path: Path) -> None:
         assert isinstance(complete, bool)
         note(f"complete: {complete}")
         existing = _read_existing(Job(path.with_suffix(".png"), path, path.name))
-        cached = read_output_npz(path)
+        try:
+            cached = AnalysisResult.from_npz(path)
+        except ResultFileError:
+            cached = None
     if complete:
         height, width, score = npz_summary(path)
         assert height >= 1 and width >= 1 and isinstance(score, float)
@@ -140,8 +145,7 @@ def check_npz_readers(path: Path) -> None:
     else:
         assert existing is None  # an incomplete output is analysed again, never reused
     if cached is not None:
-        heat, conf, score = cached
-        assert heat.ndim == 2 and isinstance(score, float)
+        assert cached.map.ndim == 2 and isinstance(cached.score, float)
 
 
 def check_visualize(path: Path, image: Path, capsys) -> None:

@@ -14,7 +14,8 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from .errors import ImageReadError, TruForError, WeightsError
-from .inference import AnalysisResult, TruFor, analyze, load_model
+from .inference import TruFor, analyze, load_model
+from .results import AnalysisResult
 
 __all__ = [
     "AnalysisResult",

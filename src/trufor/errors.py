@@ -36,6 +36,10 @@ class OutputError(TruForError):
     """An output could not be written (permissions, disk full, ...)."""
 
 
+class ResultFileError(TruForError):
+    """A result file (``.npz``) is missing, damaged or not a TruFor result."""
+
+
 class DatasetError(TruForError):
     """A dataset cannot be listed: missing folder, unreadable or malformed list file, bad option."""
 

@@ -43,6 +43,9 @@ __all__ = [
     "DEFAULT_MAX_PIXELS",
     "IMAGE_EXTENSIONS",
     "LoadedImage",
+    "ReadOptions",
+    "apply_orientation",
+    "exif_orientation",
     "is_probably_image",
     "read_image",
     "scan_images",
@@ -115,11 +118,41 @@ class LoadedImage:
     pixels: np.ndarray
     path: str | None = None
     warnings: list[str] = field(default_factory=list)
+    #: how the file was read (None for in-memory images)
+    options: ReadOptions | None = None
+    #: the EXIF orientation that was applied to the stored pixel grid (None: the grid as stored)
+    orientation: int | None = None
 
     @property
     def size(self) -> tuple[int, int]:
         """(height, width)."""
         return int(self.pixels.shape[0]), int(self.pixels.shape[1])
+
+    def orient_like(self, array: np.ndarray) -> np.ndarray:
+        """``array`` (H, W) or (H, W, C), aligned with the stored pixel grid of this image (e.g. a
+        ground-truth mask), turned the way these pixels were turned (EXIF orientation, when applied)."""
+        return apply_orientation(array, self.orientation)
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How image files are read, as one object that travels with a job (detect, eval, a service, a cluster).
+
+    The fields are :func:`read_image`'s keyword arguments; :meth:`read` reads a file with them.
+    """
+
+    max_pixels: int | None = DEFAULT_MAX_PIXELS
+    exif_transpose: bool = False
+    allow_truncated: bool = False
+
+    def read(self, path: str | os.PathLike) -> LoadedImage:
+        """``read_image(path)`` with these options."""
+        return read_image(path, max_pixels=self.max_pixels, exif_transpose=self.exif_transpose,
+                          allow_truncated=self.allow_truncated)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"max_pixels": self.max_pixels, "exif_transpose": self.exif_transpose,
+                "allow_truncated": self.allow_truncated}
 
 
 # --------------------------------------------------------------------------------------------
@@ -178,8 +211,9 @@ def read_image(
             "export the picture as PNG or TIFF and analyse that",
         )
 
-    pixels, notes = _decode(name, head, max_pixels, exif_transpose, allow_truncated)
-    return LoadedImage(pixels=pixels, path=name, warnings=notes)
+    pixels, notes, applied = _decode(name, head, max_pixels, exif_transpose, allow_truncated)
+    options = ReadOptions(max_pixels=max_pixels, exif_transpose=exif_transpose, allow_truncated=allow_truncated)
+    return LoadedImage(pixels=pixels, path=name, warnings=notes, options=options, orientation=applied)
 
 
 def to_rgb_array(obj: Any) -> np.ndarray:
@@ -459,7 +493,7 @@ def _require_avif(name: str) -> None:
 
 def _decode(
     name: str, head: bytes, max_pixels: int | None, exif_transpose: bool, allow_truncated: bool
-) -> tuple[np.ndarray, list[str]]:
+) -> tuple[np.ndarray, list[str], int | None]:
     """Decode under the lock with Pillow's globals set for this read, then restore them."""
     with _LOCK, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -474,9 +508,9 @@ def _decode(
             Image.init()
             formats = [f for f in Image.ID if f not in _EXCLUDED_FORMATS]
             try:
-                pixels, notes = _decode_once(name, head, formats, max_pixels, exif_transpose)
+                pixels, notes, applied = _decode_once(name, head, formats, max_pixels, exif_transpose)
             except _LoadFailed as first:
-                pixels, notes = _decode_truncated(
+                pixels, notes, applied = _decode_truncated(
                     name, head, formats, max_pixels, exif_transpose, allow_truncated, first.exc
                 )
         finally:
@@ -491,7 +525,7 @@ def _decode(
             notes.append(message)
     for w in others:  # not about this image: pass them on
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    return pixels, notes
+    return pixels, notes, applied
 
 
 def _decode_truncated(
@@ -507,7 +541,7 @@ def _decode_truncated(
     problem = _exc_text(first)
     ImageFile.LOAD_TRUNCATED_IMAGES = True
     try:
-        pixels, notes = _decode_once(name, head, formats, max_pixels, exif_transpose)
+        pixels, notes, applied = _decode_once(name, head, formats, max_pixels, exif_transpose)
     except _LoadFailed:
         raise ImageReadError(
             name, f"image data is damaged and cannot be decoded; Pillow: {problem}", _HINT_REEXPORT
@@ -522,7 +556,7 @@ def _decode_truncated(
         f"file is {what} (Pillow: {problem}); accepted because allow_truncated=True: the part that "
         "could not be decoded is filled with a constant and its results are meaningless",
     )
-    return pixels, notes
+    return pixels, notes, applied
 
 
 def _decode_once(
@@ -615,12 +649,13 @@ def _decode_once(
         )
     notes.extend(_extension_notes(name, fmt))
     pixels = _orient(pixels, orientation, exif_transpose, notes)
+    applied = orientation if exif_transpose and isinstance(orientation, int) and orientation in _ORIENTATION_TEXT else None
     if isinstance(heif_orientation, int) and heif_orientation in _ORIENTATION_TEXT:
         notes.append(
             f"HEIF orientation {heif_orientation} ({_ORIENTATION_TEXT[heif_orientation]}) was "
             "applied by the HEIF decoder (part of the format; cannot be disabled)"
         )
-    return np.ascontiguousarray(pixels), notes
+    return np.ascontiguousarray(pixels), notes, applied
 
 
 def _pixel_cap_error(
@@ -705,6 +740,32 @@ def _orient(pixels: np.ndarray, orientation: Any, apply: bool, notes: list[str])
         return pixels
     notes.append(f"EXIF orientation {orientation} ({text}) applied (exif_transpose=True)")
     return _apply_orientation(pixels, orientation)
+
+
+def apply_orientation(array: np.ndarray, orientation: int | None) -> np.ndarray:
+    """Turn ``array`` (H, W) or (H, W, C) as EXIF ``orientation`` says (what ``exif_transpose=True`` does to
+    pixels); ``None`` or 1 returns it unchanged. For ground truth aligned with the stored pixel grid."""
+    if orientation is None or orientation == 1:
+        return array
+    if orientation not in _ORIENTATION_TEXT:
+        raise ValueError(f"not an EXIF orientation: {orientation!r}")
+    a = np.asarray(array)
+    if a.ndim == 2:
+        return _apply_orientation(a[..., None], orientation)[..., 0]
+    return _apply_orientation(a, orientation)
+
+
+def exif_orientation(path: str | os.PathLike) -> int | None:
+    """The EXIF orientation tag (2-8) of an image file without decoding its pixels; None when absent,
+    1 or unreadable. The same tag :func:`read_image` applies with ``exif_transpose=True``."""
+    try:
+        with _LOCK, Image.open(path) as im:
+            value = im.getexif().get(0x0112)
+    except Exception:
+        return None
+    if isinstance(value, (tuple, list)) and len(value) == 1:
+        value = value[0]
+    return value if isinstance(value, int) and value in _ORIENTATION_TEXT else None
 
 
 def _apply_orientation(a: np.ndarray, orientation: int) -> np.ndarray:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ from .imageio import LoadedImage, read_image
 from .modeling import TruForNet
 from .modeling.engine import DEFAULT_BAND_BYTES, EfficientTruFor
 from .modeling.variants import variant_name
-from .outputs import save_npz
+from .results import AnalysisResult
 from .weights import find_weights, load_network
 from .weights.registry import display_name
 
@@ -49,67 +48,6 @@ def memory_plan(max_memory: int | None) -> tuple[int, int]:
         return 1024, DEFAULT_BAND_BYTES
     tile = 1024 if max_memory >= 2 * 2**30 else 512 if max_memory >= 2**30 else 256
     return tile, max(8 * 2**20, min(DEFAULT_BAND_BYTES, max_memory // 8))
-
-
-@dataclass
-class AnalysisResult:
-    """What TruFor says about one image.
-
-    Attributes:
-        score: integrity score in [0, 1], the probability that the image is manipulated.
-        map: (H, W) float32 anomaly localization map in [0, 1] (1 = likely forged).
-        conf: (H, W) float32 confidence map in [0, 1] (where ``map`` can be trusted).
-        noiseprint: (H, W) float32 Noiseprint++ fingerprint.
-        path: the image file, when read from one.
-        model_name: which weights produced this result.
-        seconds: time spent in the network.
-        warnings: notes on the input (e.g. padding of a tiny image).
-    """
-
-    score: float
-    map: np.ndarray
-    conf: np.ndarray
-    noiseprint: np.ndarray | None
-    path: str | None = None
-    model_name: str = ""
-    seconds: float = 0.0
-    warnings: list[str] = field(default_factory=list)
-    loc_logits: np.ndarray | None = field(default=None, repr=False)
-    conf_logits: np.ndarray | None = field(default=None, repr=False)
-    det_logit: float | None = None
-
-    @property
-    def image_size(self) -> tuple[int, int]:
-        """(height, width) of the analysed image."""
-        return int(self.map.shape[0]), int(self.map.shape[1])
-
-    def npz_arrays(self, include_noiseprint: bool = False, debug: bool = False) -> dict[str, Any]:
-        """The arrays of the official tool's ``.npz`` (same keys, dtypes and shapes)."""
-        out: dict[str, Any] = {
-            "map": self.map.astype(np.float32, copy=False),
-            "imgsize": np.asarray(self.image_size, dtype=np.int64),
-            "score": np.float64(self.score),
-            "conf": self.conf.astype(np.float32, copy=False),
-        }
-        if include_noiseprint:
-            if self.noiseprint is None:
-                raise TruForError("this result has no Noiseprint++ (analyze(..., noiseprint=True))")
-            out["np++"] = self.noiseprint.astype(np.float32, copy=False)
-        if debug and self.loc_logits is not None:
-            out["loc_logits"] = self.loc_logits
-            out["conf_logits"] = self.conf_logits
-            out["det_logit"] = np.asarray([self.det_logit], dtype=np.float32)
-        return out
-
-    def save_npz(self, path: str | os.PathLike, include_noiseprint: bool = False, debug: bool = False) -> Path:
-        """Write the result as the official tool does (keys map, conf, score, imgsize [, np++]), atomically."""
-        return save_npz(path, self.npz_arrays(include_noiseprint, debug))
-
-    def figure(self, image: ImageLike | None = None, mask: ImageLike | None = None, **kwargs: Any):
-        """A matplotlib figure: image | localization map | confidence map (| mask), score in the title."""
-        from .visualize import result_figure
-
-        return result_figure(self, image=image if image is not None else self.path, mask=mask, **kwargs)
 
 
 def _to_pixels(image: ImageLike) -> LoadedImage:
@@ -220,6 +158,7 @@ class TruFor:
             model_name=self.name,
             seconds=time.perf_counter() - start,
             warnings=warnings,
+            read_options=loaded.options,
         )
         if keep_logits:
             result.loc_logits = loc[0].float().cpu().numpy()

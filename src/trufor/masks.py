@@ -41,7 +41,7 @@ import numpy as np
 from PIL import Image
 
 from .errors import ImageReadError
-from .imageio import _INVERSE_ORIENTATION, _apply_orientation
+from .imageio import _INVERSE_ORIENTATION, apply_orientation
 
 #: How a mask whose size differs from the image is handled (see :func:`fit_to_image`).
 MISMATCH_POLICIES = ("fix", "resize", "skip")
@@ -119,7 +119,7 @@ def orient(mask: np.ndarray, orientation: int | None) -> np.ndarray:
     None, 1 or any other value: unchanged), so that it stays on an image read with ``exif_transpose=True``."""
     if orientation not in _INVERSE_ORIENTATION:
         return mask
-    return _apply_orientation(np.asarray(mask)[..., None], orientation)[..., 0]
+    return apply_orientation(np.asarray(mask), orientation)
 
 
 # ---------------------------------------------------------------------------------------- reading

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import math
 import os
 import re
 import tempfile
-import zipfile
 from pathlib import Path
 from typing import IO, Iterable, Iterator, Mapping
 
@@ -128,6 +126,14 @@ def _is_part_of(name: str, target: str) -> bool:
             and bool(_PART_RANDOM.fullmatch(name[len(head):-len(PART_SUFFIX)])))
 
 
+def part_target(name: str) -> str | None:
+    """The target whose temporary file ``name`` is (as :func:`atomic_write` names them), else None."""
+    if not name.endswith(PART_SUFFIX) or len(name) <= len(PART_SUFFIX) + 10:
+        return None
+    target = name[1:-(len(PART_SUFFIX) + 9)]
+    return target if target and _is_part_of(name, target) else None
+
+
 def remove_stale_parts(targets: Iterable[str | os.PathLike]) -> list[Path]:
     """Delete the temporary files that :func:`atomic_write` left for ``targets`` when its process was killed.
 
@@ -161,69 +167,3 @@ def save_npz(path: str | os.PathLike, arrays: Mapping[str, np.ndarray | float | 
     with atomic_write(path) as f:
         np.savez(f, **arrays)
     return path
-
-
-def _npy_header(zf: zipfile.ZipFile, key: str) -> tuple[tuple[int, ...], np.dtype]:
-    """Shape and dtype of array ``key`` of an npz, checked against the size of its data (not read)."""
-    info = zf.getinfo(f"{key}.npy")
-    with zf.open(info) as f:
-        version = np.lib.format.read_magic(f)
-        if version == (1, 0):
-            shape, _, dtype = np.lib.format.read_array_header_1_0(f)
-        elif version == (2, 0):
-            shape, _, dtype = np.lib.format.read_array_header_2_0(f)
-        else:
-            raise ValueError(f"npy format version {version}")
-        data_bytes = info.file_size - f.tell()
-    if dtype.hasobject or data_bytes != math.prod(shape) * dtype.itemsize:
-        raise ValueError(f"{key}: header does not match its data")
-    return shape, dtype
-
-
-def _inspect_npz(path: str | os.PathLike, keys: Iterable[str]) -> tuple[dict[str, tuple[tuple[int, ...], np.dtype]], float | None]:
-    """Headers of ``keys`` of a result npz and its score (when ``score`` is among ``keys``).
-
-    Raises when a key is missing or inconsistent. Rules beyond a consistent header: ``map`` is a
-    non-empty 2-D real array, ``score`` a single real number (read, which verifies its checksum).
-    """
-    with open(path, "rb") as raw:
-        if raw.read(4) != b"PK\x03\x04":
-            raise ValueError("not an npz (zip) file")
-    score = None
-    with zipfile.ZipFile(path) as zf:
-        found = {key: _npy_header(zf, key) for key in keys}
-        if "map" in found:
-            shape, dtype = found["map"]
-            if len(shape) != 2 or min(shape) < 1 or dtype.kind not in "fiu":
-                raise ValueError("map is not a 2-D real array")
-        if "score" in found:
-            shape, dtype = found["score"]
-            if math.prod(shape) != 1 or dtype.kind not in "fiu":
-                raise ValueError("score is not a single number")
-            with zf.open("score.npy") as f:
-                score = float(np.lib.format.read_array(f, allow_pickle=False).reshape(-1)[0])
-    return found, score
-
-
-def is_complete_npz(path: str | os.PathLike, keys: tuple[str, ...] = ("map", "score")) -> bool:
-    """True when ``path`` is a complete result npz holding ``keys`` (decides what a rerun skips).
-
-    Only the array headers (and the score) are read, not the maps: checking a folder of results
-    stays cheap. A file cut short, with a damaged directory or header, or with arrays of the wrong
-    shape counts as incomplete. Never raises.
-    """
-    try:
-        _inspect_npz(path, keys)
-        return True
-    except Exception:
-        return False
-
-
-def npz_summary(path: str | os.PathLike) -> tuple[int, int, float]:
-    """``(height, width, score)`` of a complete result npz (see :func:`is_complete_npz`), cheaply.
-
-    Raises ``ValueError``, ``OSError`` or a zip error when the file is not a complete result.
-    """
-    found, score = _inspect_npz(path, ("map", "score"))
-    height, width = found["map"][0]
-    return int(height), int(width), float(score)

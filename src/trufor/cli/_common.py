@@ -46,6 +46,27 @@ def device_from_args(args: argparse.Namespace) -> str:
     return args.device
 
 
+def add_read_arguments(p: argparse.ArgumentParser) -> None:
+    """How images are read (one set of flags for detect and eval; see trufor.imageio.ReadOptions)."""
+    g = p.add_argument_group("reading images")
+    g.add_argument("--max-pixels", type=int, default=None, metavar="N",
+                   help="refuse images larger than N pixels (decompression-bomb guard; default 200 MP)")
+    g.add_argument("--allow-truncated", action="store_true",
+                   help="analyse truncated images (the missing part is filled) instead of refusing them")
+    g.add_argument("--exif-transpose", action="store_true",
+                   help="rotate images by their EXIF orientation first (default: analyse the stored pixel grid; "
+                        "ground-truth masks in trufor eval are turned the same way)")
+
+
+def read_options_from_args(args: argparse.Namespace):
+    """The :class:`trufor.imageio.ReadOptions` chosen by the flags of :func:`add_read_arguments`."""
+    from ..imageio import DEFAULT_MAX_PIXELS, ReadOptions
+
+    if args.max_pixels is not None and args.max_pixels < 1:
+        raise argparse.ArgumentTypeError("--max-pixels must be a positive number of pixels")
+    return ReadOptions(max_pixels=DEFAULT_MAX_PIXELS if args.max_pixels is None else args.max_pixels,
+                       exif_transpose=args.exif_transpose, allow_truncated=args.allow_truncated)
+
 
 def parse_bytes(text: str) -> int:
     """``"4G"``, ``"512M"``, ``"1.5GB"`` or a plain number of bytes -> bytes (for --max-memory)."""

@@ -12,7 +12,8 @@ import re
 from pathlib import Path
 
 from ..errors import TruForError
-from ._common import add_device_arguments, add_weights_argument, console, device_from_args, fail, parse_bytes
+from ._common import (add_device_arguments, add_read_arguments, add_weights_argument, console, device_from_args, fail,
+                      parse_bytes, read_options_from_args)
 
 DEFAULT_OUTPUT = "trufor_out"
 TABLE_ROWS = 40
@@ -39,12 +40,6 @@ def register(subparsers) -> None:
     p.add_argument("--save-png", action="store_true",
                    help="also write <name>.figure.png (image | map | confidence) and <name>.overlay.png")
     p.add_argument("--overwrite", action="store_true", help="redo images whose .npz already exists")
-    p.add_argument("--max-pixels", type=int, default=None, metavar="N",
-                   help="refuse images larger than N pixels (decompression-bomb guard; default 200 MP)")
-    p.add_argument("--allow-truncated", action="store_true",
-                   help="analyse truncated images (the missing part is filled) instead of refusing them")
-    p.add_argument("--exif-transpose", action="store_true",
-                   help="rotate images by their EXIF orientation first (default: analyse the stored pixel grid)")
     p.add_argument("--max-memory", type=parse_bytes, default=None, metavar="SIZE",
                    help="working-memory budget for the tiled parts, e.g. 2G (smaller tiles: slower, same results)")
     p.add_argument("--engine", choices=("efficient", "reference"), default="efficient",
@@ -52,6 +47,7 @@ def register(subparsers) -> None:
     p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32",
                    help="fp32 (default, exact) or bf16/fp16 mixed precision (faster on suitable hardware, approximate)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary table")
+    add_read_arguments(p)
     add_weights_argument(p)
     add_device_arguments(p)
     p.set_defaults(func=run)
@@ -80,11 +76,10 @@ def split_official_opts(tokens: list[str]) -> tuple[list[str], dict[str, str]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from functools import partial
+    from itertools import chain
 
     from .. import load_model
-    from ..batch import plan_jobs, run_jobs, write_reports
-    from ..imageio import read_image
+    from ..batch import ReportWriter, count_images, iter_jobs, iter_results
     from ..outputs import ensure_output_folder
 
     try:
@@ -96,24 +91,24 @@ def run(args: argparse.Namespace) -> int:
         inputs = positional + list(args.extra_inputs)
         if not inputs:
             return fail("no input given: trufor detect IMAGE_OR_FOLDER [-o OUT]")
+        options = read_options_from_args(args)
         output = Path(args.output or DEFAULT_OUTPUT)
-        jobs = plan_jobs(inputs, output)
-        if not jobs:
+        jobs = iter_jobs(inputs, output)  # lazily: a folder of a million images is never one list
+        first = next(jobs, None)
+        if first is None:
             return fail(f"no images found in {', '.join(inputs)}")
+        total = None if args.quiet else count_images(inputs)
         report_dir = output if not (output.suffix and not output.is_dir()) else output.parent
         ensure_output_folder(report_dir)  # an unusable output folder fails here, before any work
         model = load_model(weights, device=device_from_args(args), max_memory=args.max_memory, engine=args.engine,
                            precision=args.precision)
-    except TruForError as exc:
+        reports = ReportWriter(report_dir, model.describe(), read_options=options, table_rows=TABLE_ROWS)
+    except (TruForError, argparse.ArgumentTypeError) as exc:
         return fail(str(exc))
 
-    read_kwargs = {"exif_transpose": args.exif_transpose, "allow_truncated": args.allow_truncated}
-    if args.max_pixels is not None:
-        read_kwargs["max_pixels"] = args.max_pixels
-    reader = partial(read_image, **read_kwargs)
     err = console(err=True)
     if not args.quiet:
-        err.print(f"model: {model.name} on {model.device}  ({len(jobs)} images -> {output})")
+        err.print(f"model: {model.name} on {model.device}  ({total} images -> {output})")
     if model.origin == "bundled":
         err.print("[yellow]note:[/] the bundled model is small and trained on little data: weak evidence "
                   "(see docs/MODEL_CARD.md). For real cases use the authors' weights: `trufor weights download`.")
@@ -122,47 +117,48 @@ def run(args: argparse.Namespace) -> int:
 
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                         TimeRemainingColumn(), console=err, disable=args.quiet, transient=False)
-    failures: list[str] = []
-
-    def on_result(res) -> None:
-        progress.advance(task)
-        if res.status == "failed":
-            failures.append(res.message)
-            progress.console.print(f"[red]error:[/] {res.message}")
-        for w in res.warnings:
-            progress.console.print(f"[yellow]warning:[/] {res.image}: {w}")
-
     with progress:
-        task = progress.add_task("analysing", total=len(jobs))
+        task = progress.add_task("analysing", total=total)
         try:
-            results = run_jobs(model, jobs, overwrite=args.overwrite, save_noiseprint=args.save_np,
-                               save_png=args.save_png, read=reader, on_result=on_result)
+            for res in iter_results(model, chain([first], jobs), overwrite=args.overwrite,
+                                    save_noiseprint=args.save_np, save_png=args.save_png, options=options):
+                reports.add(res)  # results.jsonl grows as the run goes
+                progress.advance(task)
+                if res.status == "failed":
+                    progress.console.print(f"[red]error:[/] {res.message}")
+                for w in res.warnings:
+                    progress.console.print(f"[yellow]warning:[/] {res.image}: {w}")
         except KeyboardInterrupt:
+            _close_quietly(reports)
             err.print("[yellow]interrupted: finished outputs are complete; run the same command again to resume[/]")
             return 130
         except TruForError as exc:  # the output disk is full or read-only: every further save would fail
+            reports.abort()  # results.jsonl keeps what was done; no report is attempted on a full disk
             return fail(f"{exc}; stopped: the outputs written so far are complete, run the same command "
                         "again to resume")
     try:
-        write_reports(report_dir, results, model.describe())
+        reports.close()
     except TruForError as exc:
         return fail(str(exc))
     if not args.quiet:
-        _print_summary(results, report_dir)
-    return 1 if failures else 0
+        _print_summary(reports, report_dir)
+    return 1 if reports.counts["failed"] else 0
 
 
-def _print_summary(results, report_dir: Path) -> None:
+def _close_quietly(reports) -> None:
+    """Write the reports of an interrupted run (what was done so far), ignoring a second failure."""
+    try:
+        reports.close()
+    except Exception:
+        reports.abort()
+
+
+def _print_summary(reports, report_dir: Path) -> None:
     from rich.table import Table
 
     out = console()
-    rows = results
-    note = ""
-    if len(results) > TABLE_ROWS:
-        failed = [r for r in results if r.status == "failed"]
-        scored = sorted((r for r in results if r.score is not None), key=lambda r: -r.score)
-        rows = failed[:TABLE_ROWS // 2] + scored[: TABLE_ROWS - min(len(failed), TABLE_ROWS // 2)]
-        note = f" (showing {len(rows)} of {len(results)}: failures first, then the highest scores)"
+    rows, cut = reports.table()
+    note = f" (showing {len(rows)} of {reports.total}: failures first, then the highest scores)" if cut else ""
     table = Table(title=f"TruFor results{note}")
     table.add_column("file", overflow="fold")
     table.add_column("score", justify="right")
@@ -174,6 +170,6 @@ def _print_summary(results, report_dir: Path) -> None:
         colour = {"ok": "green", "skipped": "cyan", "failed": "red"}[r.status]
         table.add_row(r.image, score, secs, f"[{colour}]{r.status}[/]")
     out.print(table)
-    counts = {s: sum(r.status == s for r in results) for s in ("ok", "skipped", "failed")}
+    counts = reports.counts
     out.print(f"{counts['ok']} analysed, {counts['skipped']} skipped (already done), {counts['failed']} failed; "
               f"table in {report_dir / 'results.csv'}")

@@ -13,7 +13,8 @@ import re
 from pathlib import Path
 
 from ..errors import TruForError
-from ._common import add_device_arguments, add_weights_argument, console, device_from_args, fail
+from ._common import (add_device_arguments, add_read_arguments, add_weights_argument, console, device_from_args, fail,
+                      read_options_from_args)
 
 CHANNELS = {"r": 0, "red": 0, "g": 1, "green": 1, "b": 2, "blue": 2}
 MODEL_SIDECAR = "model.json"  # in the npz folder: which model wrote the cached outputs
@@ -67,6 +68,7 @@ def register(subparsers) -> None:
     r.add_argument("--gallery", type=int, default=6, metavar="K", help="worst and best images shown (default 6)")
     r.add_argument("--no-plots", action="store_true", help="skip the figures (faster)")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no table")
+    add_read_arguments(p)
     add_weights_argument(p)
     add_device_arguments(p)
     p.set_defaults(func=run)
@@ -97,7 +99,7 @@ class LazyModel:
         cached = self.cached_name()
         return f"{cached} (cached outputs)" if cached else None
 
-    def analyze(self, path):
+    def analyze(self, image, noiseprint: bool = False):
         if self._model is None:
             from .. import load_model
             from ..evaluation import EvaluationAborted
@@ -115,7 +117,7 @@ class LazyModel:
             info = describe() if callable(describe) else {"name": self._model.name}
             with atomic_write(self.npz_dir / MODEL_SIDECAR, "w") as fh:
                 json.dump(info, fh, indent=2, default=str)
-        return self._model.analyze(path)
+        return self._model.analyze(image, noiseprint=noiseprint)
 
 
 def _mask_overrides(args) -> dict:
@@ -145,7 +147,8 @@ def run(args: argparse.Namespace) -> int:
         out_dir = Path(args.output) if args.output else _default_output(args.dataset)
         npz_dir = Path(args.npz_dir) if args.npz_dir else out_dir / "npz"
         device = device_from_args(args)
-    except TruForError as exc:
+        options = read_options_from_args(args)
+    except (TruForError, argparse.ArgumentTypeError) as exc:
         return fail(str(exc))
 
     if not args.quiet:
@@ -167,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
         with progress:
             task = progress.add_task("evaluating", total=len(dataset.samples))
             result = evaluate(dataset, model, npz_dir, mismatch=args.mask_mismatch, recompute=args.recompute,
-                              on_record=on_record)
+                              on_record=on_record, options=options)
         files = write_report(result, out_dir, plots_too=not args.no_plots, gallery_size=args.gallery)
     except KeyboardInterrupt:
         err.print("[yellow]interrupted: outputs analysed so far are cached; run the same command to resume[/]")

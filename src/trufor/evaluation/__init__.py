@@ -9,17 +9,16 @@
 
 from __future__ import annotations
 
+from ..errors import EvaluationAborted
 from .report import write_report
 from .runner import (
     DETECTION_ONLY,
     OK,
     SKIPPED,
     EvalResult,
-    EvaluationAborted,
     ImageRecord,
     evaluate,
     npz_path_for,
-    read_output_npz,
 )
 
 __all__ = [
@@ -31,6 +30,5 @@ __all__ = [
     "ImageRecord",
     "evaluate",
     "npz_path_for",
-    "read_output_npz",
     "write_report",
 ]

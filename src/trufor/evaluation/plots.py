@@ -18,7 +18,10 @@ from PIL import Image
 from .. import metrics as M
 from ..datasets import load_mask
 from ..outputs import atomic_write
-from .runner import EvalResult, ImageRecord, read_output_npz
+from ..errors import TruForError
+from ..imageio import ReadOptions, apply_orientation
+from ..results import AnalysisResult
+from .runner import EvalResult, ImageRecord
 
 GALLERY_SIDE = 320  # longest side, in pixels, of the pictures in a gallery
 
@@ -152,17 +155,23 @@ def gallery_figure(result: EvalResult, records: list[ImageRecord], title: str, p
         for ax in axes[0]:
             ax.set_axis_off()
         _placeholder(axes[0][0], "no image")
+    options = ReadOptions(**result.settings.get("read_options", {}))
     for row, rec in zip(axes, records):
-        out = read_output_npz(rec.npz) if rec.npz else None
         try:
-            with Image.open(rec.image) as im:
-                rgb = np.asarray(im.convert("RGB"))
+            out = AnalysisResult.from_npz(rec.npz) if rec.npz else None
+        except TruForError:
+            out = None
+        try:  # the pixels as they were analysed (same read options: EXIF orientation...)
+            loaded = options.read(rec.image)
+            rgb, orientation = loaded.pixels, loaded.orientation
         except Exception:
-            rgb = None
-        heat, conf = (out[0], out[1]) if out else (None, None)
+            rgb, orientation = None, None
+        heat, conf = (out.map, out.conf) if out else (None, None)
         gt = None
         if heat is not None and rec.mask:
-            gt = load_mask(rec.mask, result.dataset.mask_format, heat.shape, mismatch=mismatch, image=rec.image).mask
+            stored = heat.shape[::-1] if orientation in (5, 6, 7, 8) else heat.shape
+            gt = load_mask(rec.mask, result.dataset.mask_format, stored, mismatch=mismatch, image=rec.image).mask
+            gt = None if gt is None else apply_orientation(gt, orientation)
         panels = (
             (rgb, {}),
             (None if gt is None else _regions_picture(gt), {"cmap": "gray", "vmin": 0, "vmax": 1}),

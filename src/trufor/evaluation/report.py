@@ -83,9 +83,15 @@ def headline_rows(result: EvalResult) -> list[tuple[str, str, str]]:
     return rows
 
 
+#: Version of the layout of metrics.json (``trufor/schemas/metrics.schema.json``).
+METRICS_SCHEMA_VERSION = 1
+
+
 def metrics_document(result: EvalResult) -> dict[str, Any]:
     ds = result.dataset
     return _clean({
+        "schema": "trufor/metrics",
+        "schema_version": METRICS_SCHEMA_VERSION,
         "dataset": {
             "name": ds.name,
             "root": ds.root,

@@ -1,9 +1,11 @@
 """Running a model over a dataset and scoring it with the authors' protocol.
 
-The runner takes a model object (anything with ``analyze(path)`` returning ``.score``, ``.map``,
-``.conf`` and ``.save_npz(path)``; its ``name`` is recorded when present), so tests can pass a fake.
-Each analysed image is cached as ``<npz_dir>/<sample name>.npz`` (keys map, conf, score, as the
-official tool writes them); a complete npz already there is reused instead of running the model.
+The analyses go through the one job runner (:mod:`trufor.batch`, as ``trufor detect``), with a model
+object (anything with ``analyze(image)`` returning an :class:`~trufor.results.AnalysisResult`-like
+object; its ``name`` is recorded when present), so tests can pass a fake. Each analysed image is cached
+as ``<npz_dir>/<sample name>.npz`` (keys map, conf, score, as the official tool writes them); a complete
+npz already there (``map`` at least) is reused instead of running the model, and read back with
+:meth:`AnalysisResult.from_npz`.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ import numpy as np
 
 from .. import metrics as M
 from ..datasets import FAKE, Dataset, Sample, load_mask
-from ..errors import EvaluationAborted, TruForError
+from ..errors import TruForError
+from ..imageio import ReadOptions, apply_orientation, exif_orientation
+from ..results import AnalysisResult
 
 #: Per-image localization metrics, in report order.
 LOCALIZATION_KEYS = ("f1_best", "f1_th", "iou_best", "iou_th", "mcc_best", "mcc_th", "pixel_auc")
@@ -93,50 +97,16 @@ def npz_path_for(npz_dir: str | os.PathLike, sample: Sample) -> Path:
     return Path(npz_dir) / f"{sample.name}.npz"
 
 
-def read_output_npz(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray | None, float] | None:
-    """``(map, conf, score)`` from an output npz, or None when absent, unreadable or incomplete.
+class _NoModel:
+    """Stands for a missing model: only cached outputs can be evaluated."""
 
-    A missing ``score`` (the official tool without detection) reads as NaN; a missing ``conf`` as None.
-    """
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            if "map" not in data.files:
-                return None
-            map_ = np.asarray(data["map"])
-            conf = np.asarray(data["conf"]) if "conf" in data.files else None
-            score = float(np.asarray(data["score"]).reshape(-1)[0]) if "score" in data.files else math.nan
-    except Exception:  # missing, truncated or not an npz: recompute
-        return None
-    if map_.ndim != 2:
-        return None
-    return map_, conf, score
+    name = None
+
+    def analyze(self, image, noiseprint: bool = False):
+        raise TruForError(NO_MODEL)
 
 
-def _analyze(model, sample: Sample, npz: Path, rec: ImageRecord, recompute: bool):
-    """The (map, conf, score) of a sample: from its cache, else from the model (then cached)."""
-    if not recompute and npz.is_file():
-        out = read_output_npz(npz)
-        if out is not None:
-            rec.cached = True
-            return out
-        rec.warnings.append(f"cached output {npz.name} is unreadable: analysed again")
-    if model is None:
-        rec.reason = "no cached output and no model to analyse the image"
-        return None
-    try:
-        result = model.analyze(sample.image)
-    except EvaluationAborted:
-        raise
-    except TruForError as exc:
-        rec.reason = f"analysis failed: {exc}"
-        return None
-    except Exception as exc:  # e.g. out of memory on one huge image: report it, go on with the rest
-        rec.reason = f"analysis failed: {type(exc).__name__}: {exc}"
-        return None
-    rec.warnings.extend(str(w) for w in (getattr(result, "warnings", None) or []))
-    result.save_npz(npz)  # OutputError (disk full, permissions) stops the run: it would repeat
-    conf = getattr(result, "conf", None)
-    return np.asarray(result.map), None if conf is None else np.asarray(conf), float(result.score)
+NO_MODEL = "no cached output and no model to analyse the image"
 
 
 def evaluate(
@@ -147,33 +117,50 @@ def evaluate(
     mismatch: str = "fix",
     recompute: bool = False,
     on_record: Callable[[ImageRecord], None] | None = None,
+    options: ReadOptions | None = None,
 ) -> EvalResult:
     """Analyse every sample of ``dataset`` (or reuse its cached npz) and compute the metrics.
 
+    The analyses run through the job runner of ``trufor detect`` (:func:`trufor.batch.iter_results`:
+    decoding, analysis and writing overlap; a complete cached npz is reused; one bad image is reported
+    and the run goes on).
+
     Args:
-        model: object with ``analyze(path)``, or None to use cached outputs only.
+        model: object with ``analyze(image)``, or None to use cached outputs only.
         npz_dir: where outputs are cached (and looked up).
         mismatch: mask size policy, see :func:`trufor.datasets.load_mask`.
         recompute: ignore cached outputs.
         on_record: called after each sample (progress display).
+        options: how images are read (pixel cap, truncated files, EXIF orientation); with
+            ``exif_transpose`` the ground-truth masks are turned like their images.
     """
+    from ..batch import Job, iter_results
+
+    options = options or ReadOptions()
     start = time.perf_counter()
     records: list[ImageRecord] = []
     pooled = M.PooledPixelAUC()
+    runnable = [s for s in dataset.samples if not s.skip]
+    jobs = (Job(Path(s.image), npz_path_for(npz_dir, s), s.name) for s in runnable)
+    results = iter_results(model if model is not None else _NoModel(), jobs, overwrite=recompute,
+                           options=options, keep_analysis=True, require=("map",))
     for sample in dataset.samples:
         rec = ImageRecord(name=sample.name, label=sample.label, image=sample.image, mask=sample.mask)
         records.append(rec)
         if sample.skip:
             rec.reason = sample.skip
         else:
-            npz = npz_path_for(npz_dir, sample)
-            out = _analyze(model, sample, npz, rec, recompute)
+            job = next(results)
+            out = _outputs_of(job, rec)
             if out is not None:
-                map_, _conf, rec.score = out
-                rec.npz = str(npz)
+                map_, rec.score = out
+                rec.npz = job.output
                 rec.status = OK
                 if sample.label == FAKE:
-                    _localize(rec, sample, map_, dataset, mismatch, pooled)
+                    orientation = None
+                    if options.exif_transpose:
+                        orientation = job.orientation if not rec.cached else exif_orientation(sample.image)
+                    _localize(rec, sample, map_, dataset, mismatch, pooled, orientation)
         if on_record is not None:
             on_record(rec)
 
@@ -188,6 +175,7 @@ def evaluate(
         "mask_format": dataset.mask_format.describe(),
         "mask_mismatch": mismatch,
         "npz_dir": str(npz_dir),
+        "read_options": options.to_dict(),
     }
     name = getattr(model, "name", None) if model is not None else None
     notes = []
@@ -197,17 +185,38 @@ def evaluate(
     return EvalResult(dataset, name, records, localization, detection, settings, time.perf_counter() - start, notes)
 
 
+def _outputs_of(job, rec: ImageRecord) -> tuple[np.ndarray, float] | None:
+    """The (map, score) of one runner result: the analysis just made, or the cached npz it found."""
+    rec.warnings.extend(job.warnings)
+    if job.status == "failed":
+        message = job.message.split(": analysis failed: ", 1)[-1]  # the record names the image already
+        rec.reason = message if message == NO_MODEL else f"analysis failed: {message}"
+        return None
+    if job.analysis is not None:
+        return np.asarray(job.analysis.map), float(job.analysis.score)
+    try:
+        cached = AnalysisResult.from_npz(job.output)
+    except TruForError as exc:  # changed since the runner looked at it
+        rec.reason = str(exc)
+        return None
+    rec.cached = True
+    return cached.map, cached.score
+
+
 def _localize(rec: ImageRecord, sample: Sample, map_: np.ndarray, dataset: Dataset, mismatch: str,
-              pooled: M.PooledPixelAUC) -> None:
+              pooled: M.PooledPixelAUC, orientation: int | None = None) -> None:
     if sample.mask_issue or not sample.mask:
         rec.status, rec.reason = DETECTION_ONLY, sample.mask_issue or "no ground-truth mask"
         return
-    loaded = load_mask(sample.mask, dataset.mask_format, map_.shape, mismatch=mismatch, image=sample.image)
+    # The mask is drawn on the stored pixel grid; when the image was turned by its EXIF orientation,
+    # the mask is read against the stored shape, then turned the same way.
+    stored_shape = map_.shape[::-1] if orientation in (5, 6, 7, 8) else map_.shape
+    loaded = load_mask(sample.mask, dataset.mask_format, stored_shape, mismatch=mismatch, image=sample.image)
     rec.warnings.extend(loaded.warnings)
     if loaded.mask is None:
         rec.status, rec.reason = DETECTION_ONLY, loaded.issue or "mask unusable"
         return
-    gt = loaded.mask
+    gt = apply_orientation(loaded.mask, orientation)
     rec.forged_fraction = float(gt.mean())
     pristine, forged = M.protocol_regions(gt)
     result = M.localization_metrics_regions(map_, pristine, forged)
