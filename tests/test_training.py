@@ -197,7 +197,10 @@ def test_bundled_configs_load(name, monkeypatch, tmp_path):
     assert "casia" not in yaml.safe_dump(cfg.to_dict()).lower()  # CASIA is evaluation only
     if name.startswith("bundled_"):  # the pipeline that made the first bundled model runs every bundled config
         assert f"trufor train configs/{name}" in (REPO / "scripts" / "train_bundled.sh").read_text()
-    if name.startswith("lite0_"):  # the second generation: its own script, ImageNet-initialised encoder
+    if name.startswith("lite0_continue_"):  # run 3 and later: continued from the committed bundled model
+        assert f"trufor train configs/{name}" in (REPO / "scripts" / "train_bundled_lite0_run3.sh").read_text()
+        assert cfg.model.init.endswith(("bundled/trufor_lite0.safetensors", "lite0_run3_phase2/best.pt"))
+    elif name.startswith("lite0_"):  # the second generation: its own script, ImageNet-initialised encoder
         assert f"trufor train configs/{name}" in (REPO / "scripts" / "train_bundled_lite0.sh").read_text()
         assert cfg.phase != "localization" or cfg.model.pretrained == "efficientnet_lite0"
     if name.startswith("finetune_"):  # fine-tuning templates start from the bundled model or from each other
