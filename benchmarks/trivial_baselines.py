@@ -18,7 +18,7 @@ import tempfile
 import numpy as np
 from PIL import Image
 
-from trufor.datasets import load_dataset
+from trufor.evaluation.datasets import load_dataset
 from trufor.evaluation.runner import evaluate
 from trufor.evaluation.report import metrics_document
 

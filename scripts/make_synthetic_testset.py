@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from trufor.data import SynthConfig, scan_sources, write_dataset
+from trufor.synthesis import SynthConfig, scan_sources, write_dataset
 from trufor.training.data import held_out
 
 REPO = Path(__file__).resolve().parents[1]

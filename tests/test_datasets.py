@@ -1,4 +1,4 @@
-"""Tests of trufor.datasets: list files, the benchmark folder layouts, mask reading and defects."""
+"""Tests of trufor.evaluation.datasets: list files, the benchmark folder layouts, mask reading and defects."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from trufor import datasets as D
+from trufor.evaluation import datasets as D
 
 REPO = Path(__file__).resolve().parents[1]
 CASIA1 = REPO.parent / "shared" / "data" / "benchmarks" / "casia1"
@@ -199,7 +199,7 @@ def test_generic_folder_layout(tmp_path):
 
 def test_limit_takes_both_classes():
     samples = [D.Sample(f"f{i}", "x", D.FAKE) for i in range(5)] + [D.Sample(f"r{i}", "x", D.REAL) for i in range(2)]
-    ds = D.Dataset("t", "/", samples)
+    ds = D.Benchmark("t", "/", samples)
     assert [s.name for s in ds.limited(4).samples] == ["f0", "r0", "f1", "r1"]
     assert [s.name for s in ds.limited(6).samples] == ["f0", "r0", "f1", "r1", "f2", "f3"]
     assert ds.limited(None) is ds and ds.limited(100) is ds

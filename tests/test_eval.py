@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 import trufor
-from trufor import datasets as D
+from trufor.evaluation import datasets as D
 from trufor.cli import main
 from trufor.errors import ImageReadError
 from trufor.evaluation import DETECTION_ONLY, OK, SKIPPED, evaluate, write_report
@@ -182,7 +182,7 @@ def test_thin_forgery_is_counted_and_flagged(tmp_path):
     mask = np.zeros((H, W), np.uint8)
     mask[20:30, 10:100] = 255
     Image.fromarray(mask).save(tmp_path / "thin_gt.png")
-    ds = D.Dataset("thin", str(tmp_path), [D.Sample("thin.png", str(tmp_path / "thin.png"), D.FAKE,
+    ds = D.Benchmark("thin", str(tmp_path), [D.Sample("thin.png", str(tmp_path / "thin.png"), D.FAKE,
                                                     str(tmp_path / "thin_gt.png"))])
     res = evaluate(ds, FakeModel(), tmp_path / "npz")
     rec = res.records[0]
@@ -260,7 +260,7 @@ def test_report_folder(synthetic):
 
 def test_report_with_one_class_and_no_plots(synthetic):
     ds, tmp = synthetic
-    reals = D.Dataset("reals", ds.root, ds.reals)
+    reals = D.Benchmark("reals", ds.root, ds.reals)
     res = evaluate(reals, FakeModel(), tmp / "npz")
     files = write_report(res, tmp / "r2")
     doc = _strict_json(files["metrics"])
@@ -362,7 +362,7 @@ def test_casia1_defects_end_to_end(tmp_path):
     wanted = ("0275", "0542")
     picked = [s for s in full.fakes if s.name.endswith(tuple(f"_{w}.jpg" for w in wanted))]
     picked += full.fakes[:2] + full.reals[:2]
-    ds = D.Dataset("casia1-subset", full.root, picked, full.mask_format)
+    ds = D.Benchmark("casia1-subset", full.root, picked, full.mask_format)
     res = evaluate(ds, FakeModel(), tmp_path / "npz")
     by = {r.name.split("_")[-1]: r for r in res.records}
     assert by["0275.jpg"].status == OK
@@ -375,7 +375,7 @@ def test_real_inference_api_small_random_model(synthetic, small_weights):
     """The runner against the real load_model()/analyze() contract (random small model, CPU)."""
     ds, tmp = synthetic
     model = trufor.load_model(small_weights, device="cpu")
-    sub = D.Dataset("sub", ds.root, [ds.samples[0], ds.samples[-1]], ds.mask_format)
+    sub = D.Benchmark("sub", ds.root, [ds.samples[0], ds.samples[-1]], ds.mask_format)
     res = evaluate(sub, model, tmp / "npz")
     assert [r.status for r in res.records] == [OK, OK]
     assert res.model_name == model.name

@@ -49,8 +49,8 @@ def test_other_formats_and_unreadable_files(tmp_path):
 
 
 def test_every_former_caller_uses_the_one_spelling(tmp_path):
-    from trufor.data import camera_model as synth_camera_model
-    from trufor.data.synthetic import scan_sources
+    from trufor.synthesis import camera_model as synth_camera_model
+    from trufor.synthesis.synthetic import scan_sources
     from trufor.training.data import build_photo_sources
 
     assert synth_camera_model is camera_model

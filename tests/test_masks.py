@@ -183,7 +183,7 @@ def test_tiff_mask_stays_on_the_stored_grid(tmp_path, orientation, compression):
 
 # ------------------------------------------------------------------------------------ callers
 def test_evaluation_training_and_figures_read_masks_through_trufor_masks(tmp_path):
-    from trufor import datasets
+    from trufor.evaluation import datasets
     from trufor.training.config import ConfigError
     from trufor.training.data import read_mask as training_mask
     from trufor.visualize import _as_mask

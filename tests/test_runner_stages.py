@@ -114,7 +114,7 @@ def test_figure_shows_the_pixels_that_were_analysed(tmp_path, small_weights):
 
 def test_eval_turns_masks_with_their_images(tmp_path):
     """A forgery marked in the stored grid, analysed with --exif-transpose: the mask follows the image."""
-    from trufor import datasets as D
+    from trufor.evaluation import datasets as D
     from trufor.evaluation import evaluate
 
     class RedIsForged:

@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 
 from trufor.cli import SUBCOMMANDS, main
-from trufor.data import (
+from trufor.synthesis import (
     KINDS,
     ChainConfig,
     SynthConfig,
@@ -26,10 +26,10 @@ from trufor.data import (
     scan_sources,
     write_dataset,
 )
-from trufor.data.forgeries import RETOUCH_OPS, _retouch_op, composite, copy_move, retouch
-from trufor.data.processing import apply_chain, crop_window, jpeg_decode, resize_pair
-from trufor.data.regions import blob_region, polygon_region, segment_region, soft_alpha
-from trufor.data.synthetic import choose_donor, SourceImage
+from trufor.synthesis.forgeries import RETOUCH_OPS, _retouch_op, composite, copy_move, retouch
+from trufor.synthesis.processing import apply_chain, crop_window, jpeg_decode, resize_pair
+from trufor.synthesis.regions import blob_region, polygon_region, segment_region, soft_alpha
+from trufor.synthesis.synthetic import choose_donor, SourceImage
 from trufor.imageio import read_image
 
 REPO = Path(__file__).resolve().parents[1]
@@ -383,7 +383,7 @@ def test_write_dataset_lists_manifest_and_exact_bytes(sources, tmp_path):
 
 
 def test_written_lists_load_with_the_benchmark_reader(sources, tmp_path):
-    datasets = pytest.importorskip("trufor.datasets")
+    datasets = pytest.importorskip("trufor.evaluation.datasets")
     write_dataset(sources, tmp_path, 6, seed=8, config=SynthConfig(size=64, pristine_fraction=0.5))
     ds = datasets.from_lists(tmp_path / "fake_list.txt", tmp_path / "real_list.txt", root=tmp_path)
     assert len(ds.samples) == 6

@@ -422,7 +422,7 @@ def test_noiseprint_figure(chain, tiny_data, tmp_path):
 
 
 def test_synthetic_source(tmp_path, tiny_data):
-    pytest.importorskip("trufor.data")
+    pytest.importorskip("trufor.synthesis")
     ds = build_pair_dataset([{"type": "synthetic", "sources": [str(tiny_data / "photos")], "length": 4}], 64,
                             seed=0, default_split="train")
     item = ds[1]

@@ -15,7 +15,7 @@ A mask is a boolean (H, W) array, True where the image is forged. Three steps, e
 
    * :data:`EVALUATION` (grey > 0): the evaluation protocol, as the authors' tool: every pixel that
      is not black is forged, so 0/1 and 0/255 masks read alike. Benchmark layouts may set their own
-     (Columbia: green channel > 127; DSO-1 and NIST16: inverted) in :mod:`trufor.datasets`;
+     (Columbia: green channel > 127; DSO-1 and NIST16: inverted) in :mod:`trufor.evaluation.datasets`;
    * :data:`HALF_RANGE` (grey > 127, half the 8-bit range): training targets and figures, robust to
      the ringing of JPEG-compressed masks; with ``zero_one``, a mask whose values are all 0 or 1
      is a 0/1 mask and 1 is forged (rather than an empty mask).

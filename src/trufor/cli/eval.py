@@ -21,7 +21,7 @@ MODEL_SIDECAR = "model.json"  # in the npz folder: which model wrote the cached 
 
 
 def register(subparsers) -> None:
-    from ..datasets import KNOWN_DATASETS, MISMATCH_POLICIES
+    from ..evaluation.datasets import KNOWN_DATASETS, MISMATCH_POLICIES
 
     known = ", ".join(KNOWN_DATASETS)
     p = subparsers.add_parser(
@@ -131,7 +131,7 @@ def _default_output(spec: str) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..datasets import load_dataset
+    from ..evaluation.datasets import load_dataset
     from ..evaluation import SKIPPED, evaluate, write_report
 
     err = console(err=True)

@@ -10,7 +10,7 @@ from ..errors import TruForError
 
 
 def _kinds(text: str) -> tuple[str, ...]:
-    from ..data.forgeries import KINDS
+    from ..synthesis.forgeries import KINDS
 
     kinds = tuple(k.strip() for k in text.split(",") if k.strip())
     bad = [k for k in kinds if k not in KINDS]
@@ -38,7 +38,7 @@ def register(subparsers) -> None:
             "negatives) from the photos under SRC (jpg/png/tif, recursively), through a resize + crop + "
             "JPEG chain. Writes OUT/fake/*, OUT/masks/* (PNG 0/255), OUT/real/*, OUT/fake_list.txt "
             "('image,mask' per line), OUT/real_list.txt ('image' per line) and OUT/manifest.csv. "
-            "Sample i is the same as item i of trufor.data.SyntheticForgeryDataset with the same seed "
+            "Sample i is the same as item i of trufor.synthesis.SyntheticForgeryDataset with the same seed "
             "and settings (epoch 0). See docs/SYNTHESIS.md."
         ),
     )
@@ -64,8 +64,8 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..data.forgeries import KINDS
-    from ..data.synthetic import SynthConfig, scan_sources, write_dataset
+    from ..synthesis.forgeries import KINDS
+    from ..synthesis.synthetic import SynthConfig, scan_sources, write_dataset
 
     if args.n < 0 or args.start < 0:
         print("trufor synth: -n and --start must not be negative", file=sys.stderr)

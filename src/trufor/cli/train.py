@@ -168,7 +168,7 @@ def _calibrate(rest: list[str]) -> int:
     add_device_arguments(parser)
     args = parser.parse_args(rest)
     from .. import load_model
-    from ..datasets import load_dataset
+    from ..evaluation.datasets import load_dataset
     from ..errors import TruForError
     from ..training.calibration import detection_logits, fit_platt, group_of, write_calibrated
 

@@ -1,6 +1,6 @@
 """Evaluating a model on a benchmark: run (or reuse) the analyses, score them, write a report.
 
-    >>> from trufor.datasets import load_dataset
+    >>> from trufor.evaluation.datasets import load_dataset
     >>> from trufor.evaluation import evaluate, write_report
     >>> ds = load_dataset("casia1", "/data/casia1")
     >>> result = evaluate(ds, model, "report/npz")

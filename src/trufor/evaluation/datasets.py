@@ -1,6 +1,6 @@
 """Benchmark datasets for evaluation: which images, which masks, and which images cannot be used.
 
-A :class:`Dataset` is a list of :class:`Sample` (image path, mask path or None, label fake/real and,
+A :class:`Benchmark` is a list of :class:`Sample` (image path, mask path or None, label fake/real and,
 when the sample cannot be used, the reason). Nothing is dropped silently: an image that cannot be
 evaluated keeps its ``skip`` reason, and a fake image without a usable mask keeps its
 ``mask_issue`` (it still counts for detection, not for localization); both appear in the report.
@@ -29,17 +29,17 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
-from .errors import DatasetError
-from .imageio import scan_images
+from ..errors import DatasetError
+from ..imageio import scan_images
 
 # Masks are owned by trufor.masks; these names stay importable from here (evaluation, the CLI, tests).
-from .masks import MISMATCH_POLICIES, MaskFormat, MaskLoad, load_mask, orient_swapped_mask
-from .masks import binarize as binarize_mask
+from ..masks import MISMATCH_POLICIES, MaskFormat, MaskLoad, load_mask, orient_swapped_mask
+from ..masks import binarize as binarize_mask
 
 REAL, FAKE = 0, 1
 
 __all__ = [
-    "FAKE", "KNOWN_DATASETS", "MISMATCH_POLICIES", "REAL", "Dataset", "MaskFormat", "MaskLoad", "Sample",
+    "FAKE", "KNOWN_DATASETS", "MISMATCH_POLICIES", "REAL", "Benchmark", "MaskFormat", "MaskLoad", "Sample",
     "binarize_mask", "from_folders", "from_lists", "load_dataset", "load_mask", "orient_swapped_mask",
 ]
 
@@ -72,7 +72,7 @@ class Sample:
 
 
 @dataclass
-class Dataset:
+class Benchmark:
     """A named list of samples, with the mask convention and notes met while listing it."""
 
     name: str
@@ -109,7 +109,7 @@ class Dataset:
         return (f"{self.name}: {len(self.fakes)} fake + {len(self.reals)} real images"
                 f" ({len(self.skipped)} unusable, {len(self.without_mask)} fake without mask)")
 
-    def limited(self, n: int | None) -> "Dataset":
+    def limited(self, n: int | None) -> "Benchmark":
         """At most ``n`` samples, taken alternately from the fakes and the reals (so a small run still
         has both classes), each in dataset order."""
         if n is None or n >= len(self.samples):
@@ -220,7 +220,7 @@ def from_lists(
     mask_root: str | os.PathLike | None = None,
     mask_format: MaskFormat = MaskFormat(),
     name: str | None = None,
-) -> Dataset:
+) -> Benchmark:
     """A dataset from the authors' list files (paths relative to ``root``; masks relative to
     ``mask_root``, default ``root``). A mask field ``None`` or missing means no mask."""
     root = Path(root)
@@ -238,7 +238,7 @@ def from_lists(
         for lineno, line in read_list_file(real_list):
             samples.append(_real(root, root / line.split(",")[0].strip()))
     label = name or "list:" + ",".join(Path(p).name for p in (fake_list, real_list) if p is not None)
-    return Dataset(label, str(root), _dedupe(samples), mask_format)
+    return Benchmark(label, str(root), _dedupe(samples), mask_format)
 
 
 # --------------------------------------------------------------------------------------------- #
@@ -246,7 +246,7 @@ def from_lists(
 # --------------------------------------------------------------------------------------------- #
 
 
-def casia1(root: str | os.PathLike, **_) -> Dataset:
+def casia1(root: str | os.PathLike, **_) -> Benchmark:
     """CASIA v1.0: ``Sp/`` tampered, ``Au/`` authentic, masks ``masks/<stem>_gt.png`` (N.T. Pham's
     ground truth; ``groundtruth/`` is accepted too). White (> 0) = forged."""
     root = Path(root)
@@ -258,10 +258,10 @@ def casia1(root: str | os.PathLike, **_) -> Dataset:
         samples.append(_fake(root, img, mask if mask.is_file() else None,
                              f"no ground-truth mask ({_posix_name(mask, root)} does not exist)"))
     samples += [_real(root, p) for p in _images_in(root / "Au")]
-    return Dataset("casia1", str(root), _dedupe(samples), MaskFormat())
+    return Benchmark("casia1", str(root), _dedupe(samples), MaskFormat())
 
 
-def columbia(root: str | os.PathLike, **_) -> Dataset:
+def columbia(root: str | os.PathLike, **_) -> Benchmark:
     """Columbia uncompressed splicing: ``4cam_splc/*.tif`` fake, ``4cam_auth/*.tif`` real, masks
     ``4cam_splc/edgemask/<stem>_edgemask.jpg`` where the spliced region is green (G > 127)."""
     root = Path(root)
@@ -271,11 +271,11 @@ def columbia(root: str | os.PathLike, **_) -> Dataset:
         mask = splc / "edgemask" / f"{img.stem}_edgemask.jpg"
         samples.append(_fake(root, img, mask if mask.is_file() else None, f"no edge mask {mask.name}"))
     samples += [_real(root, p) for p in _images_in(root / "4cam_auth")]
-    return Dataset("columbia", str(root), _dedupe(samples), MaskFormat(threshold=127, channel=1),
+    return Benchmark("columbia", str(root), _dedupe(samples), MaskFormat(threshold=127, channel=1),
                    notes=["Columbia masks: the spliced region is the green area of the edge mask (G > 127)"])
 
 
-def coverage(root: str | os.PathLike, **_) -> Dataset:
+def coverage(root: str | os.PathLike, **_) -> Benchmark:
     """COVERAGE: ``image/<n>t.tif`` forged, ``image/<n>.tif`` original, masks ``mask/<n>forged.tif``."""
     root = Path(root)
     imgdir = _require_dir(root / "image", "COVERAGE image")
@@ -289,10 +289,10 @@ def coverage(root: str | os.PathLike, **_) -> Dataset:
             samples.append(_fake(root, img, mask))
         elif img.stem.isdigit():
             samples.append(_real(root, img))
-    return Dataset("coverage", str(root), _dedupe(samples), MaskFormat())
+    return Benchmark("coverage", str(root), _dedupe(samples), MaskFormat())
 
 
-def dso1(root: str | os.PathLike, mask_root: str | os.PathLike | None = None, **_) -> Dataset:
+def dso1(root: str | os.PathLike, mask_root: str | os.PathLike | None = None, **_) -> Benchmark:
     """DSO-1: ``splicing-*.png`` fake and ``normal-*.png`` real, in ``root`` or ``root/DSO-1``; masks
     of the same name in ``mask_root`` or ``DSO-1-Fake-Images-Masks`` (or ``masks``). The masks are
     inverted: black (0) = forged."""
@@ -311,7 +311,7 @@ def dso1(root: str | os.PathLike, mask_root: str | os.PathLike | None = None, **
             samples.append(_real(root, img))
     if not samples:
         raise DatasetError(f"{imgdir}: no splicing-*.png / normal-*.png images (DSO-1 layout)")
-    return Dataset("dso1", str(root), _dedupe(samples), MaskFormat(invert=True))
+    return Benchmark("dso1", str(root), _dedupe(samples), MaskFormat(invert=True))
 
 
 def _read_nist_refs(root: Path) -> list[dict[str, str]]:
@@ -322,7 +322,7 @@ def _read_nist_refs(root: Path) -> list[dict[str, str]]:
     return rows
 
 
-def nist16(root: str | os.PathLike, **_) -> Dataset:
+def nist16(root: str | os.PathLike, **_) -> Benchmark:
     """NIST Nimble 2016 (NC2016_Test): pairs read from ``reference/*/*-ref.csv`` (pipe-separated,
     columns ProbeFileName, ProbeMaskFileName, IsTarget). Targets with a mask are fake, non-targets
     real. Masks are inverted: black (0) = manipulated. The 160+160 subset of the paper is given by
@@ -345,10 +345,10 @@ def nist16(root: str | os.PathLike, **_) -> Dataset:
     unique: dict[str, Sample] = {}
     for s in sorted(samples, key=lambda s: (-s.label, s.name)):
         unique.setdefault(s.name, s)
-    return Dataset("nist16", str(root), list(unique.values()), MaskFormat(invert=True))
+    return Benchmark("nist16", str(root), list(unique.values()), MaskFormat(invert=True))
 
 
-def cocoglide(root: str | os.PathLike, **_) -> Dataset:
+def cocoglide(root: str | os.PathLike, **_) -> Benchmark:
     """CocoGlide: ``fake/glide_inpainting_val2017_<id>_up.png``, masks ``mask/<class>_<id>_mask.png``
     (matched by the COCO id), ``real/<class>_<id>.png``. White = inpainted."""
     root = Path(root)
@@ -364,10 +364,10 @@ def cocoglide(root: str | os.PathLike, **_) -> Dataset:
         mask = by_id.get(hit.group(1)) if hit else None
         samples.append(_fake(root, img, mask, "no mask with the same COCO id in mask/"))
     samples += [_real(root, p) for p in _images_in(root / "real")]
-    return Dataset("cocoglide", str(root), _dedupe(samples), MaskFormat())
+    return Benchmark("cocoglide", str(root), _dedupe(samples), MaskFormat())
 
 
-def imd2020(root: str | os.PathLike, **_) -> Dataset:
+def imd2020(root: str | os.PathLike, **_) -> Benchmark:
     """IMD2020: one folder per original photo, holding ``<x>_orig.<ext>`` (real), manipulated images
     ``<y>.<ext>`` and their masks ``<y>_mask.png`` (white = manipulated)."""
     root = Path(root)
@@ -384,7 +384,7 @@ def imd2020(root: str | os.PathLike, **_) -> Dataset:
         samples.append(_fake(root, img, mask if mask.is_file() else None, f"no mask {mask.name}"))
     if not samples:
         raise DatasetError(f"{root}: no images found (IMD2020 layout: <folder>/<name>.<ext> + <name>_mask.png)")
-    return Dataset("imd2020", str(root), _dedupe(samples), MaskFormat())
+    return Benchmark("imd2020", str(root), _dedupe(samples), MaskFormat())
 
 
 def from_folders(
@@ -397,7 +397,7 @@ def from_folders(
     mask_format: MaskFormat = MaskFormat(),
     recursive: bool = False,
     name: str = "folder",
-) -> Dataset:
+) -> Benchmark:
     """Generic layout: every image in ``images`` is fake, its mask is ``masks/<pattern>``, where the
     pattern may use ``{stem}`` (file name without extension), ``{name}`` (file name) and ``{ext}``
     (extension without dot), e.g. ``{stem}_gt.png``. Every image in ``real`` is real. Relative folders
@@ -421,11 +421,11 @@ def from_folders(
         samples.append(_fake(base, img, mask))
     if real:
         samples += [_real(base, p) for p in _images_in(_require_dir(base / real, "real images"), recursive)]
-    return Dataset(name, str(base), _dedupe(samples), mask_format)
+    return Benchmark(name, str(base), _dedupe(samples), mask_format)
 
 
 #: Known benchmark layouts by name.
-KNOWN_DATASETS: dict[str, Callable[..., Dataset]] = {
+KNOWN_DATASETS: dict[str, Callable[..., Benchmark]] = {
     "casia1": casia1,
     "columbia": columbia,
     "coverage": coverage,
@@ -446,7 +446,7 @@ def load_dataset(
     pattern: str = "{stem}.png",
     real: str | None = None,
     mask_overrides: dict | None = None,
-) -> Dataset:
+) -> Benchmark:
     """Resolve a DATASET argument: a known name, ``list:FAKE_LIST[,REAL_LIST]`` or ``folder``.
 
     List paths are relative to the current folder, or to ``root`` when not found there.

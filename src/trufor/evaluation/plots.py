@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from .. import metrics as M
-from ..datasets import load_mask
+from .datasets import load_mask
 from ..outputs import atomic_write
 from ..errors import TruForError
 from ..imageio import ReadOptions, apply_orientation

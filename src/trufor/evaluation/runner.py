@@ -20,7 +20,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .. import metrics as M
-from ..datasets import FAKE, Dataset, Sample, load_mask
+from .datasets import FAKE, Benchmark, Sample, load_mask
 from ..errors import TruForError
 from ..imageio import ReadOptions, apply_orientation, exif_orientation
 from ..results import AnalysisResult
@@ -64,7 +64,7 @@ class ImageRecord:
 class EvalResult:
     """Everything a report needs: per-image records and the aggregated metrics."""
 
-    dataset: Dataset
+    dataset: Benchmark
     model_name: str | None
     records: list[ImageRecord]
     localization: dict[str, Any]
@@ -110,7 +110,7 @@ NO_MODEL = "no cached output and no model to analyse the image"
 
 
 def evaluate(
-    dataset: Dataset,
+    dataset: Benchmark,
     model,
     npz_dir: str | os.PathLike,
     *,
@@ -128,7 +128,7 @@ def evaluate(
     Args:
         model: object with ``analyze(image)``, or None to use cached outputs only.
         npz_dir: where outputs are cached (and looked up).
-        mismatch: mask size policy, see :func:`trufor.datasets.load_mask`.
+        mismatch: mask size policy, see :func:`trufor.evaluation.datasets.load_mask`.
         recompute: ignore cached outputs.
         on_record: called after each sample (progress display).
         options: how images are read (pixel cap, truncated files, EXIF orientation); with
@@ -203,7 +203,7 @@ def _outputs_of(job, rec: ImageRecord) -> tuple[np.ndarray, float] | None:
     return cached.map, cached.score
 
 
-def _localize(rec: ImageRecord, sample: Sample, map_: np.ndarray, dataset: Dataset, mismatch: str,
+def _localize(rec: ImageRecord, sample: Sample, map_: np.ndarray, dataset: Benchmark, mismatch: str,
               pooled: M.PooledPixelAUC, orientation: int | None = None) -> None:
     if sample.mask_issue or not sample.mask:
         rec.status, rec.reason = DETECTION_ONLY, sample.mask_issue or "no ground-truth mask"

@@ -10,9 +10,9 @@ One sample:
 1. host = ``sources[index % len(sources)]`` (every photo is used once per ``len(sources)`` items);
 2. a window of at most ``work_size`` px is cut from large hosts (offsets on the 8 px JPEG grid);
 3. pristine with probability ``pristine_fraction``; else a forgery kind is drawn
-   (splice, copymove, inpaint, retouch; see :mod:`trufor.data.forgeries`); a splice donor is another
+   (splice, copymove, inpaint, retouch; see :mod:`trufor.synthesis.forgeries`); a splice donor is another
    photo, of another camera model when EXIF make+model of both are known and one exists;
-4. the whole-image chain (:mod:`trufor.data.processing`): resize, crop to ``size``, JPEG.
+4. the whole-image chain (:mod:`trufor.synthesis.processing`): resize, crop to ``size``, JPEG.
 """
 
 from __future__ import annotations

@@ -127,7 +127,7 @@ def group_of(path: str | os.PathLike, root: str | os.PathLike, depth: int = 2) -
 
 
 def detection_logits(model, samples, *, log=None) -> tuple[list[float], list[bool], list[str]]:
-    """Whole-image detection logits of ``samples`` (:class:`trufor.datasets.Sample`), their labels and paths.
+    """Whole-image detection logits of ``samples`` (:class:`trufor.evaluation.datasets.Sample`), their labels and paths.
 
     An unreadable image is reported through ``log`` and left out.
     """

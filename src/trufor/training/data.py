@@ -11,7 +11,7 @@ A config's ``data.train`` / ``data.val`` is a list of *sources*; each is a mappi
     pristine), paths relative to ``root`` (default: the list's folder).
 ``synthetic``
     ``sources: [DIR, ...]`` of pristine photos: forgeries generated on the fly by
-    :class:`trufor.data.SyntheticForgeryDataset` (``length`` items per epoch, ``pristine_fraction``,
+    :class:`trufor.synthesis.SyntheticForgeryDataset` (``length`` items per epoch, ``pristine_fraction``,
     ``kinds``, ``seed``). This module is the only place that knows that class.
 ``pristine`` (phase 1)
     ``folders: [DIR, ...]`` of camera-original photos; the camera model is read from EXIF.
@@ -226,7 +226,7 @@ def list_pairs(file: str, root: str | None = None) -> list[Pair]:
 
 # ---------------------------------------------------------------------------------- synthetic data
 class SyntheticSource(Dataset):
-    """Adapter over :class:`trufor.data.SyntheticForgeryDataset`: the one place that depends on it.
+    """Adapter over :class:`trufor.synthesis.SyntheticForgeryDataset`: the one place that depends on it.
 
     Items keep only ``image``, ``mask`` (1 forged, 0 authentic, -1 ignore) and ``label``.
     """
@@ -235,9 +235,9 @@ class SyntheticSource(Dataset):
                  split: str, pristine_fraction: float = 0.2, kinds: Sequence[str] | None = None,
                  ignore_unchanged: bool = True, fixed: bool = False) -> None:
         try:
-            from ..data import SyntheticForgeryDataset, scan_sources
+            from ..synthesis import SyntheticForgeryDataset, scan_sources
         except ImportError as exc:  # pragma: no cover - the package ships it
-            raise ConfigError(f"synthetic data needs trufor.data ({exc})") from None
+            raise ConfigError(f"synthetic data needs trufor.synthesis ({exc})") from None
         sources = []
         for folder in folders:
             if not Path(folder).is_dir():
