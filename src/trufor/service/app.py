@@ -288,6 +288,10 @@ def create_app(config: ServiceConfig, *, store: Store | None = None,
     def index():
         return FileResponse(str(static / "index.html"), media_type="text/html; charset=utf-8")
 
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon():
+        return Response(status_code=204)
+
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException):
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=getattr(exc, "headers", None))
