@@ -75,6 +75,8 @@
   }
 
   // -------------------------------------------------------------------------------- history
+  // Model names and licences can carry a whole provenance: show the head, keep the rest in a tooltip.
+  const short = (text, stop) => { const t = String(text || ""); const i = t.indexOf(stop); return i > 0 ? t.slice(0, i) : t; };
   const words = (a) => a.status === "done" ? `${a.score.toFixed(3)} · ${a.verdict}` : a.status === "failed" ? "failed" : a.status + "…";
 
   async function refresh() {
@@ -166,12 +168,21 @@
     const facts = [
       ["Image", a.image_size ? `${a.image_size.width} × ${a.image_size.height} px` : ""],
       ["Mean confidence", a.summary.mean_confidence != null ? a.summary.mean_confidence.toFixed(2) : "–"],
-      ["Model", a.model.name], ["Licence", a.model.licence],
+      ["Model", short(a.model.name, " ("), a.model.name], ["Licence", short(a.model.licence, ":"), a.model.licence],
       ["Analysis", `${(a.timings.analysis_seconds || 0).toFixed(2)} s (total ${(a.timings.total_seconds || 0).toFixed(1)} s)`],
       ["SHA-256", a.sha256],
     ];
     const dl = $("r-facts"); dl.replaceChildren();
-    for (const [k, v] of facts) { const dt = document.createElement("dt"); dt.textContent = k; const dd = document.createElement("dd"); dd.textContent = v; dl.append(dt, dd); }
+    for (const [k, v, full] of facts) {
+      const dt = document.createElement("dt"); dt.textContent = k;
+      const dd = document.createElement("dd"); dd.textContent = v;
+      if (full && full !== v) {
+        const more = document.createElement("details"); const sum = document.createElement("summary");
+        sum.textContent = v; const body = document.createElement("p"); body.className = "muted small"; body.textContent = full;
+        more.append(sum, body); dd.replaceChildren(more);
+      }
+      dl.append(dt, dd);
+    }
     $("r-warnings").textContent = a.warnings.length ? "Notes: " + a.warnings.join(" · ") : "";
     const downloads = $("r-downloads"); downloads.replaceChildren();
     for (const name of ["report.html", "report.json", "result.npz", "overlay.png", "figure.png", "map.png", "conf.png"]) {
@@ -204,7 +215,8 @@
   async function start() {
     try {
       const info = await json("/info");
-      $("model").textContent = `Model: ${info.model.name} (licence: ${info.model.licence}) · files up to ${Math.round(info.max_upload_bytes / 2 ** 20)} MB`;
+      $("model").textContent = `Model: ${short(info.model.name, " (")} (licence: ${short(info.model.licence, ":")}) · files up to ${Math.round(info.max_upload_bytes / 2 ** 20)} MB`;
+      $("model").title = `${info.model.name}\nLicence: ${info.model.licence}`;
       refresh();
     } catch (err) { /* the token box is shown */ }
   }
