@@ -246,3 +246,12 @@ def test_retention_purges_old_analyses(tmp_path, model):
 def test_loopback():
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.2")
+
+
+def test_serve_refuses_a_network_address_without_token(tmp_path, monkeypatch, capsys):
+    from trufor.cli import main
+
+    monkeypatch.delenv("TRUFOR_SERVE_TOKEN", raising=False)
+    assert main(["serve", "--host", "0.0.0.0", "--data-dir", str(tmp_path / "d")]) == 1
+    assert "token" in capsys.readouterr().err
+    assert not (tmp_path / "d").exists()  # refused before anything was created
