@@ -92,3 +92,19 @@ def test_load_50_concurrent_uploads(tmp_path, weights):
             metrics = client.get("/metrics").text
             assert "trufor_queue_length 0" in metrics and f'trufor_analyses{{status="done"}} {n}' in metrics
         print(f"\nload test: {n} uploads accepted in {accepted:.1f} s, all analysed in {drained:.1f} s, 0 failed")
+
+
+def test_analysis_timeout_fails_the_job_and_the_service_goes_on(tmp_path, weights):
+    data = tmp_path / "data"
+    with Server(data, weights, "--workers", "1", "--analysis-timeout", "1", "--lease", "1",
+                env={"TRUFOR_SERVICE_DEBUG_DELAY": "4"}) as server, httpx.Client(base_url=server.url) as client:
+        aid = post(client, png_bytes(51), "slow.png").json()["analyses"][0]["id"]
+        body = wait_for(client, aid, timeout=90)
+        assert body["status"] == "failed" and "timed out after 1 s" in body["error"]
+        again = post(client, png_bytes(51), "slow.png").json()["analyses"][0]  # the same bytes: tried again
+        assert again["id"] == aid and again["existing"]
+        assert client.get(f"/api/v1/analyses/{aid}").json()["status"] in ("queued", "running")
+        deadline = time.monotonic() + 60
+        while client.get("/api/v1/healthz").json().get("workers") != 1 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert client.get("/api/v1/healthz").json()["workers"] == 1  # the timed-out worker was replaced

@@ -128,6 +128,7 @@ def create_app(config: ServiceConfig, *, store: Store | None = None,
         key = hashlib.sha256(f"{sha}:{fingerprint}".encode()).hexdigest()
         existing = store.find_by_key(key)
         if existing:
+            store.requeue_failed(existing)  # a failed analysis (timeout, crashes) is tried again; others stand
             return {"id": existing, "filename": name, "existing": True}
         analysis_id = uuid.uuid4().hex
         path = data.path(analysis_id, "upload")
@@ -154,8 +155,8 @@ def create_app(config: ServiceConfig, *, store: Store | None = None,
                          415: {"description": "not a supported image"}, 422: {"description": "damaged image"}})
     def submit(files: list[UploadFile] = File(..., description="image files (field name: files)")):
         """Queue each file; returns one id per file, in order. The same bytes analysed with the same model and
-        read options return the existing analysis at once (``existing: true``). Nothing is queued when a
-        file is refused (the error names it)."""
+        read options return the existing analysis at once (``existing: true``; a failed one is queued again).
+        Nothing is queued when a file is refused (the error names it)."""
         if not files:
             raise HTTPException(422, "no file uploaded (multipart field 'files')")
         if len(files) > config.max_files:

@@ -129,6 +129,14 @@ class Store:
                                 analysis_id=analysis_id)
             return existing, False
 
+    def requeue_failed(self, analysis_id: str) -> bool:
+        """Queue a failed analysis again (its bytes were sent again: e.g. after a timeout); False otherwise."""
+        with self.engine.begin() as conn:
+            res = conn.execute(update(analyses).where(analyses.c.id == analysis_id, analyses.c.status == "failed")
+                               .values(status="queued", error=None, attempts=0, started_at=None, finished_at=None,
+                                       created_at=time.time()))
+        return res.rowcount == 1
+
     def find_by_key(self, dedup_key: str) -> str | None:
         with self.engine.connect() as conn:
             return conn.execute(select(analyses.c.id).where(analyses.c.dedup_key == dedup_key)).scalar()

@@ -80,6 +80,11 @@ def write_artifacts(data: DataDir, analysis_id: str, result, image) -> None:
         with atomic_write(data.path(analysis_id, name)) as f:
             picture.save(f, format="PNG")
 
+    from ..outputs import remove_stale_parts
+
+    from .files import WRITTEN
+
+    remove_stale_parts([data.path(analysis_id, n) for n in WRITTEN])  # left by a worker killed while writing
     result.save_npz(data.path(analysis_id, "result.npz"))
     h, w = result.image_size
     size = _preview_size(h, w, PREVIEW_SIDE)
