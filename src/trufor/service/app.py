@@ -28,7 +28,7 @@ from ..errors import ImageReadError
 from ..outputs import atomic_write
 from .config import ServiceConfig
 from .files import ARTIFACTS, DataDir, valid_id
-from .report import public, report_html, report_json
+from .report import public, report_html, report_json, short_name
 from .security import GuardMiddleware
 from .store import STATUSES, Store
 
@@ -325,7 +325,7 @@ def _render_figure(data: DataDir, analysis_id: str, row: dict[str, Any]) -> None
         if path.is_file():
             return
         result = AnalysisResult.from_npz(data.path(analysis_id, "result.npz"))
-        result.model_name = row["model_name"]
+        result.model_name = short_name(row["model_name"])
         h, w = result.image_size
         with Image.open(data.path(analysis_id, "image.png")) as im:  # the preview, at the maps' size
             rgb = np.asarray(im.convert("RGB").resize((w, h), Image.BILINEAR))

@@ -49,6 +49,12 @@ def explanation(score: float | None, summary: dict[str, Any]) -> str | None:
     return text
 
 
+def short_name(text: str, stop: str = " (") -> str:
+    """The head of a model name or licence that carries its whole provenance (the rest goes in a note)."""
+    head = text.split(stop, 1)[0]
+    return head or text
+
+
 def public(row: dict[str, Any]) -> dict[str, Any]:
     """The API's view of an analysis row (no lease internals)."""
     times = {
@@ -117,7 +123,8 @@ def report_html(row: dict[str, Any], data: DataDir) -> str:
         ("Size", f"{size.get('width')} x {size.get('height')} pixels, {r['size_bytes']} bytes"),
         ("Integrity score", f"<span class=score>{r['score']:.3f}</span> &mdash; {e(r['verdict'] or '')}"),
         ("Reading", e(r["explanation"] or "")),
-        ("Model", f"{e(r['model']['name'])} (licence: {e(r['model']['licence'])})"),
+        ("Model", f"{e(short_name(r['model']['name']))} (licence: {e(short_name(r['model']['licence'], ':'))})"
+                  f"<br><small>{e(r['model']['name'])}<br>Licence: {e(r['model']['licence'])}</small>"),
         ("Read options", e(", ".join(f"{k}={v}" for k, v in r["read_options"].items()))),
         ("Submitted", e(time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(r["timings"]["created"])))),
         ("Analysis time", f"{(r['timings']['analysis_seconds'] or 0):.2f} s"),

@@ -44,8 +44,8 @@ analyses = Table(
     Column("score", Float, nullable=True),
     Column("height", Integer, nullable=True),
     Column("width", Integer, nullable=True),
-    Column("model_name", String(255), nullable=False, default=""),
-    Column("model_licence", String(255), nullable=False, default=""),
+    Column("model_name", Text, nullable=False, default=""),  # names can carry a whole provenance
+    Column("model_licence", Text, nullable=False, default=""),
     Column("read_options", Text, nullable=False, default="{}"),
     Column("warnings", Text, nullable=False, default="[]"),
     Column("summary", Text, nullable=False, default="{}"),
@@ -117,7 +117,7 @@ class Store:
             with self.engine.begin() as conn:
                 conn.execute(insert(analyses).values(
                     id=new_id, dedup_key=dedup_key, sha256=sha256, filename=filename[:255], size_bytes=size_bytes,
-                    status="queued", model_name=model_name[:255], model_licence=model_licence[:255],
+                    status="queued", model_name=model_name, model_licence=model_licence,
                     read_options=json.dumps(read_options), warnings="[]", summary="{}", created_at=time.time(),
                     attempts=0))
             return new_id, True
@@ -232,8 +232,8 @@ class Store:
                                                       analyses.c.status == "running")
                                .values(status="done", score=score, height=height, width=width,
                                        analysis_seconds=seconds, warnings=json.dumps(warnings),
-                                       summary=json.dumps(summary), model_name=model_name[:255],
-                                       model_licence=model_licence[:255], finished_at=time.time(),
+                                       summary=json.dumps(summary), model_name=model_name,
+                                       model_licence=model_licence, finished_at=time.time(),
                                        lease_owner=None, lease_expires=None))
         return res.rowcount == 1
 
