@@ -39,6 +39,7 @@ from typing import Any, Callable, Iterable, Iterator
 from .errors import EvaluationAborted, OutputError, TruForError
 from .imageio import LoadedImage, ReadOptions, scan_images
 from .outputs import FATAL_ERRNOS, atomic_write, part_target, remove_stale_parts
+from .provenance.custody import custody_header, sha256_file
 from .results import AnalysisResult, npz_summary
 
 _WILDCARDS = "*?["
@@ -78,12 +79,19 @@ class JobResult:
     analysis: AnalysisResult | None = field(default=None, repr=False, compare=False)
     #: the EXIF orientation applied when the image was read (None: the stored grid); never serialised
     orientation: int | None = field(default=None, repr=False, compare=False)
+    #: SHA-256 of the input file's bytes as read in this run (chain of custody); None when not read
+    sha256: str | None = None
+    #: the provenance report of the input (``trufor.provenance``), only when the run asked for it
+    provenance: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         """The serialised record (the ``result`` of the JSON schema)."""
-        return {"image": self.image, "output": self.output, "status": self.status, "score": self.score,
-                "height": self.height, "width": self.width, "seconds": self.seconds, "message": self.message,
-                "warnings": list(self.warnings)}
+        record = {"image": self.image, "output": self.output, "status": self.status, "score": self.score,
+                  "height": self.height, "width": self.width, "seconds": self.seconds, "message": self.message,
+                  "warnings": list(self.warnings), "sha256": self.sha256}
+        if self.provenance is not None:
+            record["provenance"] = self.provenance
+        return record
 
 
 # --------------------------------------------------------------------------------------- 1. plan
@@ -174,6 +182,29 @@ def read_stage(job: Job, options: ReadOptions | None = None,
         return None, f"{job.image}: cannot read image: {type(exc).__name__}: {exc}"
 
 
+def inspect_stage(job: Job, *, provenance: bool = False,
+                  trust_anchors: str | None = None) -> tuple[str | None, dict[str, Any] | None, list[str]]:
+    """The chain-of-custody hash of a job's input and, with ``provenance``, its provenance report:
+    ``(sha256, report, warnings)``; never raises (a file that cannot be read has no hash, and its read
+    stage reports why).
+
+    Run just before :func:`read_stage` on the same thread: the hash reads the file once in chunks and the
+    decoder then finds it in the page cache; with ``provenance`` the file is read once into memory, hashed
+    and parsed from there (``trufor.provenance.inspect_file``).
+    """
+    try:
+        if provenance:
+            from .provenance import inspect_file
+
+            report = inspect_file(job.image, trust_anchors=trust_anchors)
+            return report["file"]["sha256"], report, [f"metadata: {w}" for w in report.get("warnings", [])]
+        return sha256_file(job.image), None, []
+    except OSError:
+        return None, None, []
+    except Exception as exc:  # a provenance bug must never stop the analysis
+        return None, None, [f"provenance not read: {type(exc).__name__}: {exc}"]
+
+
 def analyse_stage(model, job: Job, image, *, noiseprint: bool = False) -> tuple[Any, str | None]:
     """``model.analyze(image)``: ``(result, None)`` or ``(None, error message)``.
 
@@ -197,10 +228,12 @@ def png_paths(output: Path) -> list[Path]:
     return [Path(base + suffix) for suffix in PNG_SUFFIXES]
 
 
-def write_stage(job: Job, result, image, *, noiseprint: bool = False, save_png: bool = False) -> JobResult:
+def write_stage(job: Job, result, image, *, noiseprint: bool = False, save_png: bool = False,
+                provenance_line: str | None = None) -> JobResult:
     """Write a job's npz (and figures) atomically; a failure is reported in the returned record.
 
     Raises :class:`~trufor.errors.OutputError` when the disk is full or read-only (it would repeat).
+    ``provenance_line`` is printed under the figure (``trufor.provenance.summary_line``).
     """
     res = JobResult(str(job.image), str(job.output), "failed")
     try:
@@ -209,7 +242,7 @@ def write_stage(job: Job, result, image, *, noiseprint: bool = False, save_png: 
             from .visualize import result_figure, save_figure, save_overlay
 
             figure, overlay = png_paths(job.output)
-            save_figure(result_figure(result, image=image), figure)
+            save_figure(result_figure(result, image=image, provenance=provenance_line), figure)
             save_overlay(image, result.map, overlay)
         return JobResult(str(job.image), str(job.output), "ok", result.score, *result.image_size,
                          seconds=result.seconds, warnings=list(result.warnings))
@@ -260,6 +293,9 @@ def iter_results(
     read: Callable[[Path], Any] | None = None,
     keep_analysis: bool = False,
     require: tuple[str, ...] = ("map", "score"),
+    provenance: bool = False,
+    trust_anchors: str | None = None,
+    hash_inputs: bool = True,
 ) -> Iterator[JobResult]:
     """Run every job with ``model`` and yield one :class:`JobResult` per job, in input order.
 
@@ -268,6 +304,9 @@ def iter_results(
     of jobs). ``options`` are the read options (or ``read``, any callable path -> image). With
     ``keep_analysis`` each computed result rides along in ``JobResult.analysis`` (for ``trufor eval``).
     An existing output holding the keys ``require`` counts as done (unless ``overwrite``).
+    Each analysed input is hashed (``JobResult.sha256``, unless ``hash_inputs=False``); with ``provenance``
+    its provenance report rides in ``JobResult.provenance`` (``trust_anchors``: PEM text for C2PA) and its
+    one-line summary goes under the figure of ``save_png``. Both run on the prefetch thread.
 
     Raises :class:`~trufor.errors.OutputError` (and stops) when an output cannot be saved because the
     disk is full or read-only; outputs written until then are complete.
@@ -290,16 +329,26 @@ def iter_results(
             yield job
 
     def load(item):
-        return item if isinstance(item, JobResult) else read_stage(item, options, read)
+        if isinstance(item, JobResult):
+            return item
+        facts = inspect_stage(item, provenance=provenance, trust_anchors=trust_anchors) \
+            if (hash_inputs or provenance) else (None, None, [])
+        return (*read_stage(item, options, read), facts)
 
-    def finish(job: Job, out, image) -> JobResult:
-        res = write_stage(job, out, image, noiseprint=save_noiseprint, save_png=save_png)
+    def attach(res: JobResult, facts) -> JobResult:
+        res.sha256, res.provenance = facts[0], facts[1]
+        res.warnings.extend(facts[2])
+        return res
+
+    def finish(job: Job, out, image, facts) -> JobResult:
+        line = facts[1].get("summary") if facts[1] else None
+        res = write_stage(job, out, image, noiseprint=save_noiseprint, save_png=save_png, provenance_line=line)
         if keep_analysis and res.status == "ok":
             res.analysis = out
         res.orientation = getattr(image, "orientation", None)
         if job.note:
             res.warnings.insert(0, job.note)
-        return res
+        return attach(res, facts)
 
     items = todo()
     with ThreadPoolExecutor(max_workers=1) as reader, ThreadPoolExecutor(max_workers=1) as writer:
@@ -319,7 +368,7 @@ def iter_results(
                     current = following
                     continue
                 job = current
-                image, error = loaded
+                image, error, facts = loaded
                 out = None
                 if image is not None:
                     out, error = analyse_stage(model, job, image, noiseprint=save_noiseprint)
@@ -327,10 +376,10 @@ def iter_results(
                     yield writing.result()
                     writing = None
                 if out is not None:
-                    writing = writer.submit(finish, job, out, image)
+                    writing = writer.submit(finish, job, out, image, facts)
                 else:
-                    yield JobResult(str(job.image), str(job.output), "failed", message=error or "",
-                                    warnings=[job.note] if job.note else [])
+                    yield attach(JobResult(str(job.image), str(job.output), "failed", message=error or "",
+                                           warnings=[job.note] if job.note else []), facts)
                 current = following
             if writing is not None:
                 yield writing.result()
@@ -352,7 +401,8 @@ def run_jobs(model, jobs: Iterable[Job], *, on_result: Callable[[JobResult], Non
 
 
 # --------------------------------------------------------------------------------------- reports
-REPORT_FIELDS = ("image", "output", "status", "score", "height", "width", "seconds", "message", "model")
+REPORT_FIELDS = ("image", "output", "status", "score", "height", "width", "seconds", "message", "model", "sha256",
+                 "provenance")
 STATUSES = ("ok", "skipped", "failed")
 
 
@@ -363,12 +413,16 @@ class ReportWriter:
     """
 
     def __init__(self, folder: str | os.PathLike, model_info: dict[str, Any], *, read_options: ReadOptions | None = None,
-                 table_rows: int = 40) -> None:
+                 table_rows: int = 40, options: dict[str, Any] | None = None) -> None:
         self.folder = Path(folder)
         self.model_info = model_info
+        self.options = options  # the run's options, recorded in the custody header
         self.read_options = read_options
         self.counts = {s: 0 for s in STATUSES}
         self.created = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        self.custody = custody_header(model_info, options=options,
+                                      read_options=None if read_options is None else read_options.to_dict(),
+                                      started=self.created)
         self.jsonl_path = self.folder / "results.jsonl"
         self.csv_path, self.json_path = self.folder / "results.csv", self.folder / "results.json"
         remove_stale_parts([self.csv_path, self.json_path])
@@ -389,7 +443,8 @@ class ReportWriter:
         self._jsonl.write(json.dumps(res.to_dict()) + "\n")
         self._jsonl.flush()
         light = JobResult(res.image, res.output, res.status, res.score, res.height, res.width, res.seconds,
-                          res.message)
+                          res.message, sha256=res.sha256,
+                          provenance={"short": res.provenance.get("short")} if res.provenance else None)
         if len(self._first) <= self._table_rows:
             self._first.append(light)
         if res.status == "failed" and len(self._failed) < self._table_rows:
@@ -426,6 +481,7 @@ class ReportWriter:
             "model": self.model_info,
             "read_options": None if self.read_options is None else self.read_options.to_dict(),
             "created": self.created,
+            "custody": self.custody,
             "counts": dict(self.counts),
         }
 
@@ -438,6 +494,7 @@ class ReportWriter:
             writer.writeheader()
             for rec in self._records():
                 row = dict(rec, model=name)
+                row["provenance"] = (rec.get("provenance") or {}).get("short", "")
                 if rec.get("seconds") is not None:
                     row["seconds"] = f"{rec['seconds']:.3f}"
                 writer.writerow(row)

@@ -98,13 +98,14 @@ PANEL_ORDER = ("Image", "Ground truth", "Noiseprint++", "Localization map", "Con
 
 def result_figure(result: "AnalysisResult | dict", image: Any = None, mask: Any = None,
                   title: str | None = None, model_name: str | None = None, dpi: int = 100,
-                  noiseprint: bool = True):
+                  noiseprint: bool = True, provenance: str | None = None):
     """The panels of the authors' ``visualize.py``: image | ground truth | Noiseprint++ | localization map |
     confidence map (each when available), with the score in the title.
 
     ``result`` is an :class:`~trufor.results.AnalysisResult` or a mapping with the keys of the official
     ``.npz`` (``map``, ``conf``, ``score``, ``np++``). The Noiseprint++ panel is drawn when the result holds
-    one (``noiseprint=False`` leaves it out), with :func:`noiseprint_picture`.
+    one (``noiseprint=False`` leaves it out), with :func:`noiseprint_picture`. ``provenance``: one line printed
+    under the panels (``trufor.provenance.summary_line``).
     """
     plt = _matplotlib()
     if isinstance(result, dict) or hasattr(result, "files"):
@@ -148,7 +149,12 @@ def result_figure(result: "AnalysisResult | dict", image: Any = None, mask: Any 
     if name:
         heading += f"\nmodel: {name}"
     fig.suptitle(heading, fontsize=11)
-    fig.tight_layout()
+    if provenance:
+        fig.text(0.5, 0.01, provenance if len(provenance) <= 220 else provenance[:217] + "...", ha="center",
+                 va="bottom", fontsize=8, wrap=True)
+        fig.tight_layout(rect=(0, 0.05, 1, 1))
+    else:
+        fig.tight_layout()
     return fig
 
 

@@ -47,6 +47,12 @@ def register(subparsers) -> None:
     p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32",
                    help="fp32 (default, exact) or bf16/fp16 mixed precision (faster on suitable hardware, approximate)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary table")
+    p.add_argument("--provenance", action="store_true",
+                   help="also report each file's metadata, JPEG coding and C2PA content credentials (results.json, "
+                        "a column of the summary, a line under --save-png figures; see docs/PROVENANCE.md)")
+    from .provenance import add_trust_argument
+
+    add_trust_argument(p)
     add_read_arguments(p)
     add_weights_argument(p)
     add_device_arguments(p)
@@ -102,9 +108,24 @@ def run(args: argparse.Namespace) -> int:
         ensure_output_folder(report_dir)  # an unusable output folder fails here, before any work
         model = load_model(weights, device=device_from_args(args), max_memory=args.max_memory, engine=args.engine,
                            precision=args.precision)
-        reports = ReportWriter(report_dir, model.describe(), read_options=options, table_rows=TABLE_ROWS)
+        anchors = None
+        if args.provenance:
+            from ..provenance import trust_anchor_text
+
+            try:
+                anchors = trust_anchor_text(args.trust_anchors)
+            except OSError as exc:
+                raise TruForError(f"{args.trust_anchors}: cannot read the trust anchors: {exc.strerror or exc}") from None
+        reports = ReportWriter(report_dir, model.describe(), read_options=options, table_rows=TABLE_ROWS,
+                               options=_run_options(args, inputs, output, weights))
     except (TruForError, argparse.ArgumentTypeError) as exc:
         return fail(str(exc))
+    if args.provenance and not args.quiet:
+        from ..provenance import c2pa_available
+        from ..provenance.credentials import missing_message
+
+        if not c2pa_available():
+            console(err=True).print(f"[yellow]note:[/] {missing_message()}")
 
     err = console(err=True)
     if not args.quiet:
@@ -121,7 +142,8 @@ def run(args: argparse.Namespace) -> int:
         task = progress.add_task("analysing", total=total)
         try:
             for res in iter_results(model, chain([first], jobs), overwrite=args.overwrite,
-                                    save_noiseprint=args.save_np, save_png=args.save_png, options=options):
+                                    save_noiseprint=args.save_np, save_png=args.save_png, options=options,
+                                    provenance=args.provenance, trust_anchors=anchors):
                 reports.add(res)  # results.jsonl grows as the run goes
                 progress.advance(task)
                 if res.status == "failed":
@@ -141,8 +163,17 @@ def run(args: argparse.Namespace) -> int:
     except TruForError as exc:
         return fail(str(exc))
     if not args.quiet:
-        _print_summary(reports, report_dir)
+        _print_summary(reports, report_dir, provenance=args.provenance)
     return 1 if reports.counts["failed"] else 0
+
+
+def _run_options(args: argparse.Namespace, inputs: list[str], output: Path, weights) -> dict:
+    """The options of this run, for the chain of custody in results.json."""
+    return {"command": "detect", "inputs": [str(i) for i in inputs], "output": str(output),
+            "weights_argument": None if weights is None else str(weights), "engine": args.engine,
+            "precision": args.precision, "max_memory": args.max_memory, "save_np": bool(args.save_np),
+            "save_png": bool(args.save_png), "overwrite": bool(args.overwrite), "provenance": bool(args.provenance),
+            "trust_anchors": args.trust_anchors}
 
 
 def _close_quietly(reports) -> None:
@@ -153,7 +184,7 @@ def _close_quietly(reports) -> None:
         reports.abort()
 
 
-def _print_summary(reports, report_dir: Path) -> None:
+def _print_summary(reports, report_dir: Path, provenance: bool = False) -> None:
     from rich.table import Table
 
     out = console()
@@ -164,11 +195,16 @@ def _print_summary(reports, report_dir: Path) -> None:
     table.add_column("score", justify="right")
     table.add_column("time (s)", justify="right")
     table.add_column("status")
+    if provenance:
+        table.add_column("provenance", overflow="fold")
     for r in rows:
         score = "" if r.score is None else f"{r.score:.3f}"
         secs = "" if r.seconds is None else f"{r.seconds:.2f}"
         colour = {"ok": "green", "skipped": "cyan", "failed": "red"}[r.status]
-        table.add_row(r.image, score, secs, f"[{colour}]{r.status}[/]")
+        cells = [r.image, score, secs, f"[{colour}]{r.status}[/]"]
+        if provenance:
+            cells.append((r.provenance or {}).get("short") or "")
+        table.add_row(*cells)
     out.print(table)
     counts = reports.counts
     out.print(f"{counts['ok']} analysed, {counts['skipped']} skipped (already done), {counts['failed']} failed; "
