@@ -349,8 +349,12 @@ def test_fine_tune_from_an_exported_model(chain, tiny_data, tmp_path):
     from trufor.training import export_checkpoint
     from trufor.weights import read_weights, save_safetensors
 
+    from trufor.training.export import own_licence
+
     out, _ = chain
-    exported = export_checkpoint(out / "p3" / "best.pt", tmp_path / "ours.safetensors")
+    # as the bundled model: its encoder started from openly licensed ImageNet weights, which its licence names
+    credited = own_licence([{"encoder": "efficientnet_lite0", "licence": "Apache-2.0 (test record)"}])
+    exported = export_checkpoint(out / "p3" / "best.pt", tmp_path / "ours.safetensors", licence=credited)
     ckpt = load_training_checkpoint(exported)
     assert ckpt["phase"] == "confidence" and ckpt["config"]["model"]["variant"] == "trufor_small"
     ref = load_training_checkpoint(out / "p3" / "best.pt")["model"]
@@ -362,7 +366,9 @@ def test_fine_tune_from_an_exported_model(chain, tiny_data, tmp_path):
     assert all(torch.equal(ft["model"][k], ref[k]) for k in ref if k.startswith(("dncnn.", "decode_head_conf.")))
     assert any(not torch.equal(ft["model"][k], ref[k]) for k in ref if k.startswith("decode_head."))
     run(phase_config("confidence", tiny_data, tmp_path / "ft3", model={"init": str(tmp_path / "ft2" / "best.pt")}))
-    lines = read_weights(export_checkpoint(tmp_path / "ft3" / "best.pt", tmp_path / "ft.safetensors")).provenance
+    fine_tuned = read_weights(export_checkpoint(tmp_path / "ft3" / "best.pt", tmp_path / "ft.safetensors"))
+    assert fine_tuned.licence == credited  # fine-tuning keeps the credit of the pretrained weights it descends from
+    lines = fine_tuned.provenance
     # the whole chain: phases 1-3 of the exported model, the file itself, then the fine-tuning phases
     order = [lines.index(s) for s in ("phase noiseprint", "phase confidence", "next phase starts from exported weights file ours.safetensors (sha256")]
     assert order == sorted(order)

@@ -164,6 +164,7 @@ def _exported_weights_checkpoint(path: Path) -> dict[str, Any]:
             "phase": phase, "variant": variant, "steps": steps,
             "description": f"exported weights file {path.name} (sha256 {digest})",
             "command": "trufor train export", "exported_provenance": loaded.provenance,
+            "exported_licence": str(meta.get("licence", "")),
         },
     }
 

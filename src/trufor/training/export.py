@@ -30,6 +30,22 @@ def own_licence(pretrained: list[dict[str, Any]]) -> str:
             "see the provenance for the training data and their own terms")
 
 
+def inherited_licence(prov: Any) -> str | None:
+    """The licence of an exported model this training chain was fine-tuned from, when that licence names
+    third-party (openly licensed) weights: a fine-tuned model keeps that credit."""
+    if isinstance(prov, dict):
+        text = prov.get("exported_licence")
+        if isinstance(text, str) and text.startswith(OWN_WEIGHTS_LICENCE_PREFIX) and text != OWN_LICENCE:
+            return text
+        init = prov.get("init_info", {})
+        if isinstance(init, dict):
+            for key in ("noiseprint_init", "init"):
+                found = inherited_licence(init.get(key))
+                if found:
+                    return found
+    return None
+
+
 def pretrained_used(prov: Any) -> list[dict[str, Any]]:
     """The pretrained-weights records of a provenance chain (``init_info.pretrained`` of any phase)."""
     found: list[dict[str, Any]] = []
@@ -123,6 +139,8 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, *, 
     load_into(build_model(config), sd, str(checkpoint))  # validates the state dict before writing
     extra = {"training_phase": str(phase), "training_steps": str(ckpt.get("step", "?"))}
     if licence is None:
-        licence = own_licence(pretrained_used(ckpt.get("provenance", {})))
+        prov = ckpt.get("provenance", {})
+        used = pretrained_used(prov)
+        licence = own_licence(used) if used else (inherited_licence(prov) or own_licence(used))
     return save_safetensors(sd, out, config, provenance=provenance_text(ckpt, note), licence=licence, half=half,
                             extra=extra)
