@@ -93,6 +93,33 @@ def test_upload_analyse_and_every_file(tmp_path, model):
 
     with Image.open(data.path(aid, "map.png")) as im:
         assert im.mode == "RGBA" and im.size == (64, 64)
+    prov = rep["provenance"]  # a PNG: file facts, no EXIF, no JPEG coding; the display name, not the path
+    assert prov["file"]["format"] == "PNG" and prov["file"]["sha256"] == body["sha256"]
+    assert prov["file"]["name"] == "passwd photo.png" and prov["jpeg"] is None
+    assert str(data.root) not in html.text and str(data.root) not in str(rep)
+
+    # A JPEG with EXIF Make/Model: its provenance (camera, JPEG quality) rides in report.json and report.html
+    import io
+
+    exif = Image.Exif()
+    exif[0x010F] = "TestMaker"
+    exif[0x0110] = "Model Z9"
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(7).integers(0, 256, (48, 64, 3), dtype=np.uint8)).save(
+        buf, format="JPEG", quality=85, exif=exif.tobytes())
+    r = client.post("/api/v1/analyses", files=[("files", ("camera.jpg", buf.getvalue(), "image/jpeg"))])
+    assert r.status_code == 202, r.text
+    jid = r.json()["analyses"][0]["id"]
+    assert drain(store, data, model) == 1
+    assert client.get(f"/api/v1/analyses/{jid}").json()["status"] == "done"
+    assert data.path(jid, "provenance.json").is_file()
+    prov = client.get(f"/api/v1/analyses/{jid}/report.json").json()["provenance"]
+    assert prov["exif"]["make"] == "TestMaker" and prov["exif"]["model"] == "Model Z9"
+    assert "model z9" in prov["exif"]["camera"].lower()
+    assert prov["file"]["format"] == "JPEG" and prov["jpeg"]["quality"]["quality"] == 85
+    assert prov["jpeg"]["quality"]["standard"] and prov["summary"].startswith(prov["exif"]["camera"])
+    page = client.get(f"/api/v1/analyses/{jid}/report.html").text
+    assert "Provenance" in page and prov["exif"]["camera"] in page and "quality ~85" in page and "<script" not in page
 
 
 def test_same_bytes_same_analysis_and_several_files(tmp_path, model):

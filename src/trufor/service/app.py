@@ -215,8 +215,8 @@ def create_app(config: ServiceConfig, *, store: Store | None = None,
     @app.get(f"{API}/analyses/{{analysis_id}}/{{name}}", tags=["files"],
              summary="A file of a finished analysis",
              description="map.png (RGBA heat layer), conf.png, overlay.png, figure.png, image.png, thumb.png "
-                         "(previews at most 1600 px), result.npz (official layout, full size), report.json, "
-                         "report.html (self-contained, printable).")
+                         "(previews at most 1600 px), result.npz (official layout, full size), report.json (with "
+                         "the upload's provenance: metadata, JPEG coding, C2PA), report.html (self-contained, printable).")
     def get_file(analysis_id: str, name: str):
         if name not in ARTIFACTS:
             raise HTTPException(404, f"no such file: {name[:40]!r} (one of {', '.join(ARTIFACTS)})")
@@ -224,7 +224,7 @@ def create_app(config: ServiceConfig, *, store: Store | None = None,
         if row["status"] != "done":
             raise HTTPException(409, f"analysis {analysis_id} is {row['status']}: no files yet")
         if name == "report.json":
-            return JSONResponse(report_json(row))
+            return JSONResponse(report_json(row, data))
         if name == "report.html":
             return HTMLResponse(report_html(row, data), headers={
                 "content-disposition": f'inline; filename="trufor-report-{analysis_id[:8]}.html"'})

@@ -7,6 +7,7 @@ Layout of the data folder::
         upload                    the uploaded bytes, as received
         result.npz                map, conf, score, imgsize (the official layout)
         map.png conf.png overlay.png figure.png image.png thumb.png
+        provenance.json           the upload's provenance report (trufor.provenance), when it could be read
 
 Every file is written atomically (:func:`trufor.outputs.atomic_write`). A request for a file names an
 analysis id and one of :data:`ARTIFACTS`; both are checked against fixed patterns before any path is built,
@@ -36,6 +37,9 @@ ARTIFACTS = {
 #: Artifacts written by the worker (the reports are made on request from the database and these).
 WRITTEN = ("result.npz", "map.png", "conf.png", "overlay.png", "figure.png", "image.png", "thumb.png")
 UPLOAD = "upload"
+#: The provenance report of the upload, written by the worker beside the results (served inside report.json;
+#: optional: a provenance failure never fails an analysis, and older analyses have none).
+PROVENANCE = "provenance.json"
 
 _ID = re.compile(r"[0-9a-f]{32}")
 
@@ -63,7 +67,7 @@ class DataDir:
         return path
 
     def path(self, analysis_id: str, name: str) -> Path:
-        if name != UPLOAD and name not in ARTIFACTS:
+        if name not in (UPLOAD, PROVENANCE) and name not in ARTIFACTS:
             raise ValueError(f"not a file of an analysis: {name!r}")
         return self.folder(analysis_id) / name
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import html
+import json
 import time
 from typing import Any
 
@@ -88,11 +89,63 @@ def public(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def report_json(row: dict[str, Any]) -> dict[str, Any]:
+def load_provenance(data: DataDir | None, analysis_id: str) -> dict[str, Any] | None:
+    """The provenance report the worker wrote for an analysis (None: not written, or unreadable)."""
+    if data is None:
+        return None
+    from .files import PROVENANCE
+
+    try:
+        value = json.loads(data.path(analysis_id, PROVENANCE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+_C2PA_WORDS = {"none": "no content credentials", "invalid": "INVALID content credentials",
+               "valid-untrusted": "valid, signer not trusted", "trusted": "valid, trusted signer",
+               "not-checked": "not checked", "error": "unreadable"}
+
+
+def provenance_facts(prov: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """The provenance fields shown by report.html (the page's app.js shows the same ones), as plain text."""
+    if not prov:
+        return []
+    exif = prov.get("exif") or {}
+    dates = exif.get("datetime") or {}
+    when = "; ".join(f"{k}: {v}" for k, v in dates.items() if v)
+    if exif.get("datetimes_disagree"):
+        when += " (they disagree)"
+    jpeg = prov.get("jpeg")
+    q = (jpeg or {}).get("quality")
+    if q:
+        coding = f"quality ~{q['quality']}, " + ("standard IJG tables" if q.get("standard") else
+                                                f"custom tables (fit error {q.get('error', 0):.2f})")
+    else:
+        coding = "not a JPEG" if jpeg is None else "no quality estimate"
+    c2pa = prov.get("c2pa") or {}
+    state = c2pa.get("state") or ""
+    credentials = _C2PA_WORDS.get(state, state or "-")
+    if c2pa.get("ai_generated"):
+        credentials += ", AI-generated"
+    return [
+        ("Camera", exif.get("camera") or ("EXIF without camera" if exif.get("present") else "no EXIF")),
+        ("Software", exif.get("software") or "-"),
+        ("Date-times", when or "-"),
+        ("JPEG coding", coding),
+        ("Content credentials (C2PA)", credentials),
+        ("SHA-256", str((prov.get("file") or {}).get("sha256") or "-")),
+        ("Summary", str(prov.get("summary") or "")),
+    ]
+
+
+def report_json(row: dict[str, Any], data: DataDir | None = None) -> dict[str, Any]:
+    """The API view of an analysis, plus its provenance report (``provenance``: None when there is none)."""
     out = public(row)
     out["schema"] = "trufor/service-report"
     out["schema_version"] = 1
     out["generated"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    out["provenance"] = load_provenance(data, row["id"])
     return out
 
 
@@ -103,7 +156,7 @@ def _data_uri(data: DataDir, analysis_id: str, name: str) -> str:
 
 _CSS = """
 body{font:14px/1.45 system-ui,sans-serif;color:#111;margin:2em auto;max-width:60em;padding:0 1em}
-h1{font-size:1.4em;margin:0 0 .2em} table{border-collapse:collapse;margin:1em 0}
+h1{font-size:1.4em;margin:0 0 .2em} h2{font-size:1.15em;margin:1.2em 0 0} table{border-collapse:collapse;margin:1em 0}
 td,th{border:1px solid #bbb;padding:.25em .6em;text-align:left;vertical-align:top}
 .pics{display:grid;grid-template-columns:repeat(3,1fr);gap:.8em} figure{margin:0}
 figure img{width:100%;border:1px solid #ccc} figcaption{font-size:.9em;color:#444}
@@ -114,7 +167,7 @@ figure img{width:100%;border:1px solid #ccc} figcaption{font-size:.9em;color:#44
 
 def report_html(row: dict[str, Any], data: DataDir) -> str:
     """A one-page, self-contained (images inlined), printable report of a finished analysis."""
-    r = report_json(row)
+    r = report_json(row, data)
     e = html.escape
     size = r["image_size"] or {}
     rows = [
@@ -133,6 +186,10 @@ def report_html(row: dict[str, Any], data: DataDir) -> str:
     if r["warnings"]:
         rows.append(("Warnings", "<br>".join(e(w) for w in r["warnings"])))
     table = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
+    facts = provenance_facts(r["provenance"])
+    provenance = ("<h2>Provenance</h2><p class=note>What the file's metadata, JPEG coding and content "
+                  "credentials say (metadata can be edited: a clue, not proof).</p><table>" + "".join(
+                      f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in facts) + "</table>") if facts else ""
     pics = "".join(
         f"<figure><img alt='{e(cap)}' src='{_data_uri(data, r['id'], name)}'><figcaption>{e(cap)}</figcaption></figure>"
         for name, cap in (("image.png", "Image (as analysed)"),
@@ -140,7 +197,7 @@ def report_html(row: dict[str, Any], data: DataDir) -> str:
                           ("conf.png", "Confidence map (white = the map can be trusted)")))
     return (f"<!doctype html><html lang=en><head><meta charset=utf-8><title>TruFor report: {e(r['filename'])}"
             f"</title><style>{_CSS}</style></head><body><h1>TruFor analysis report</h1>"
-            f"<p class=note>{e(r['filename'])}</p><table>{table}</table><div class=pics>{pics}</div>"
+            f"<p class=note>{e(r['filename'])}</p><table>{table}</table>{provenance}<div class=pics>{pics}</div>"
             f"<footer>Generated {e(r['generated'])} by trufor serve. TruFor (Guillaro et al., CVPR 2023), "
             "independent implementation. The score and maps are evidence, not proof; read them with the "
             "confidence map.</footer></body></html>")

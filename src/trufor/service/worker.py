@@ -103,6 +103,37 @@ def write_artifacts(data: DataDir, analysis_id: str, result, image) -> None:
     save_overlay(image, result.map, data.path(analysis_id, "overlay.png"))
 
 
+def write_provenance(data: DataDir, analysis_id: str, filename: str | None) -> list[str]:
+    """The provenance report of the stored upload (:mod:`trufor.provenance`: metadata, JPEG coding, C2PA
+    content credentials), written atomically as ``provenance.json``; returns warnings for the analysis.
+
+    Never raises: a provenance failure (module missing, a bug, an unwritable file) is one warning and the
+    analysis goes on without the file. The server path of the upload never reaches the report.
+    """
+    import json
+
+    from ..outputs import atomic_write, remove_stale_parts
+    from .files import PROVENANCE
+
+    target = data.path(analysis_id, PROVENANCE)
+    upload = data.path(analysis_id, "upload")
+    name = filename or "upload"
+    try:
+        remove_stale_parts([target])
+        from ..provenance import inspect_file, trust_anchor_text
+
+        report = inspect_file(upload, trust_anchors=trust_anchor_text())
+        report["file"]["name"] = name
+        text = json.dumps(report, ensure_ascii=False, default=str)  # path in warnings -> the file's name
+        text = text.replace(json.dumps(str(upload))[1:-1], json.dumps(name, ensure_ascii=False)[1:-1])
+        with atomic_write(target) as f:
+            f.write(text.encode("utf-8"))
+        return []
+    except Exception as exc:  # never fail the analysis for its provenance
+        log.warning("provenance of %s not read: %s", analysis_id, exc)
+        return [f"provenance not read: {type(exc).__name__}: {str(exc).replace(str(upload), name)[:200]}"]
+
+
 class _Heartbeat(threading.Thread):
     """Extends the lease of the row being analysed; fails it and ends the process past the timeout."""
 
@@ -157,6 +188,7 @@ def process(store: Store, data: DataDir, model, claim: Claim, settings: WorkerSe
             return "failed"
         info = model.describe() if hasattr(model, "describe") else {}
         warnings = [w.replace(str(upload), claim.filename or "upload") for w in result.warnings]
+        warnings += write_provenance(data, claim.id, claim.filename)
         ok = store.finish(claim.id, claim.owner, score=float(result.score), height=result.image_size[0],
                           width=result.image_size[1], seconds=float(result.seconds), warnings=warnings,
                           summary=summarise(result.map, result.conf), model_name=info.get("name", ""),

@@ -192,7 +192,47 @@
       link.addEventListener("click", (e) => { e.preventDefault(); download(id, name, a.filename); });
       downloads.append(link);
     }
+    $("r-provenance").hidden = true;
     $("r-body").hidden = false;
+    json(`/analyses/${id}/report.json`).then((rep) => {
+      if (state.selected && state.selected.id === id) showProvenance(rep.provenance);
+    }).catch(() => {});
+  }
+
+  // Same fields as report.html (service/report.py: provenance_facts).
+  const C2PA_WORDS = { none: "no content credentials", invalid: "INVALID content credentials",
+    "valid-untrusted": "valid, signer not trusted", trusted: "valid, trusted signer", "not-checked": "not checked", error: "unreadable" };
+  function provenanceFacts(p) {
+    const exif = p.exif || {};
+    const dates = exif.datetime || {};
+    let when = Object.entries(dates).filter(([, v]) => v).map(([k, v]) => `${k}: ${v}`).join("; ");
+    if (exif.datetimes_disagree) when += " (they disagree)";
+    const q = p.jpeg && p.jpeg.quality;
+    const coding = q ? `quality ~${q.quality}, ` + (q.standard ? "standard IJG tables" : `custom tables (fit error ${Number(q.error || 0).toFixed(2)})`)
+      : (p.jpeg ? "no quality estimate" : "not a JPEG");
+    const c2pa = p.c2pa || {};
+    let cred = C2PA_WORDS[c2pa.state] || c2pa.state || "–";
+    if (c2pa.ai_generated) cred += ", AI-generated";
+    return [
+      ["Camera", exif.camera || (exif.present ? "EXIF without camera" : "no EXIF")],
+      ["Software", exif.software || "–"],
+      ["Date-times", when || "–"],
+      ["JPEG coding", coding],
+      ["Content credentials (C2PA)", cred],
+      ["SHA-256", (p.file && p.file.sha256) || "–"],
+      ["Summary", p.summary || ""],
+    ];
+  }
+  function showProvenance(p) {
+    const box = $("r-provenance");
+    if (!p) { box.hidden = true; return; }
+    const dl = $("r-prov-facts"); dl.replaceChildren();
+    for (const [k, v] of provenanceFacts(p)) {
+      const dt = document.createElement("dt"); dt.textContent = k;
+      const dd = document.createElement("dd"); dd.textContent = String(v);
+      dl.append(dt, dd);
+    }
+    box.hidden = false;
   }
 
   async function download(id, name, filename) {
