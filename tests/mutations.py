@@ -1,4 +1,4 @@
-"""Byte-level mutations shared by the fuzz tests (the strategies that draw them live in each test)."""
+"""Byte-level mutations shared by the fuzz tests, and the hypothesis strategy that draws them."""
 
 from __future__ import annotations
 
@@ -25,3 +25,19 @@ def mutate(data: bytes, operations: list[tuple]) -> bytes:
         elif kind == "truncate":
             del buf[pos:]
     return bytes(buf)
+
+
+def operation_strategy(position, extremes):
+    """A hypothesis strategy of one :func:`mutate` operation at ``position`` (a strategy of ints), writing
+    integers drawn from ``extremes`` where it writes one."""
+    from hypothesis import strategies as st
+
+    return st.one_of(
+        st.tuples(st.just("flip"), position, st.integers(0, 7)),
+        st.tuples(st.just("byte"), position, st.integers(0, 255)),
+        st.tuples(st.just("int"), position, st.sampled_from(extremes), st.sampled_from([2, 4]),
+                  st.sampled_from(["big", "little"])),
+        st.tuples(st.just("delete"), position, st.integers(1, 64)),
+        st.tuples(st.just("duplicate"), position, st.integers(1, 64)),
+        st.tuples(st.just("truncate"), position),
+    )

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from mutations import mutate
+from mutations import mutate, operation_strategy
 from PIL import Image, ImageCms, ImageFile, PngImagePlugin
 
 from trufor.errors import ImageReadError
@@ -105,15 +105,7 @@ EXTENSIONS = [".png", ".jpg", ".gif", ".tif", ".webp", ".heic", ".bmp", ".bin", 
 EXTREMES = [0, 1, 0x7F, 0x80, 0xFF, 0x7FFF, 0x8000, 0xFFFF, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF]
 
 _position = st.one_of(st.integers(0, 96), st.integers(0, 1 << 16))  # headers are worth more
-_operation = st.one_of(
-    st.tuples(st.just("flip"), _position, st.integers(0, 7)),
-    st.tuples(st.just("byte"), _position, st.integers(0, 255)),
-    st.tuples(st.just("int"), _position, st.sampled_from(EXTREMES), st.sampled_from([2, 4]),
-              st.sampled_from(["big", "little"])),
-    st.tuples(st.just("delete"), _position, st.integers(1, 64)),
-    st.tuples(st.just("duplicate"), _position, st.integers(1, 64)),
-    st.tuples(st.just("truncate"), _position),
-)
+_operation = operation_strategy(_position, EXTREMES)
 
 
 @st.composite

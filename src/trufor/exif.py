@@ -165,12 +165,19 @@ def read_exif(path: str | os.PathLike) -> ExifRecord | None:
     ``problems`` say why."""
     try:
         with Image.open(path) as im:
-            block = im.info.get("exif")
-            if block is None:
-                exif = im.getexif()
-                if not len(exif):
-                    return None
-                block = exif.tobytes()
+            block = exif_block(im)
     except Exception as exc:
         return ExifRecord(problems=[f"metadata unreadable ({type(exc).__name__}: {exc})"])
-    return parse_exif(block)
+    return None if block is None else parse_exif(block)
+
+
+def exif_block(im: Image.Image) -> bytes | None:
+    """The raw EXIF block of an opened image (as stored, or rebuilt by Pillow for formats that keep the
+    tags elsewhere, e.g. TIFF), without decoding pixels; None when it has no EXIF."""
+    block = im.info.get("exif")
+    if block is None:
+        exif = im.getexif()
+        if not len(exif):
+            return None
+        block = exif.tobytes()
+    return block

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..exif import ExifRecord, parse_exif
+from ..exif import ExifRecord, exif_block, parse_exif
 from . import credentials
 from .custody import sha256_bytes
 from .jpeg import estimate_quality, parse_jpeg
@@ -53,14 +53,8 @@ def _other_exif(data: bytes) -> ExifRecord | None:
     from PIL import Image
 
     with Image.open(io.BytesIO(data)) as im:
-        block = im.info.get("exif")
-        if block is None:
-            exif = im.getexif()
-            if not len(exif):
-                return None
-            block = exif.tobytes()
-    record = parse_exif(block)
-    return record
+        block = exif_block(im)
+    return None if block is None else parse_exif(block)
 
 
 def _image_size(data: bytes) -> tuple[int, int] | None:
