@@ -198,6 +198,12 @@ class NoiseprintSection:
     # after the warm start, keep ``denoise_weight`` x the denoising MSE (on noisy copies of every
     # other patch) beside the contrastive loss, so that the extractor stays a noise residual; 0 = off
     denoise_weight: float = 0.0
+    # validation's camera probe (camera_auc, camera_unseen_auc): ``probe_patches`` unedited patches of
+    # ``probe_size`` px per held-out photo with a known camera, compared with up to ``probe_references``
+    # training photos of each seen camera; 0 patches = no probe
+    probe_patches: int = 4
+    probe_size: int = 64
+    probe_references: int = 3
 
 
 @dataclass
@@ -468,6 +474,9 @@ def validate(cfg: TrainingConfig) -> None:
         raise ConfigError("noiseprint.histories, offsets, patches: at least 1 each, and 2 patches per item in all")
     if n.offsets > 64:
         raise ConfigError("noiseprint.offsets: at most 64 positions on the 8x8 grid")
+    if n.probe_patches < 0 or n.probe_size < 16 or n.probe_references < 0:
+        raise ConfigError("noiseprint.probe_patches >= 0, probe_size >= 16 and probe_references >= 0, got "
+                          f"{n.probe_patches}, {n.probe_size}, {n.probe_references}")
     if not (math.isfinite(n.denoise_weight) and n.denoise_weight >= 0):
         raise ConfigError(f"noiseprint.denoise_weight: a number >= 0, got {n.denoise_weight}")
     if n.denoise_steps < 0 or not (0 <= n.denoise_sigma[0] <= n.denoise_sigma[1]) or n.denoise_sigma[1] <= 0:

@@ -44,7 +44,7 @@ import torch
 from torch.utils.data import ConcatDataset, Dataset
 
 from ..errors import ImageReadError
-from ..exif import camera_model
+from ..exif import camera_model, camera_name
 from ..imageio import read_image, scan_images
 from ..masks import HALF_RANGE, fit_to_image, read_mask as read_mask_file
 from .config import ConfigError
@@ -54,7 +54,7 @@ SOURCE_KEYS: dict[str, set[str]] = {
     "folder": COMMON_KEYS | {"images", "masks", "mask_suffix", "pristine", "repeat"},
     "list": COMMON_KEYS | {"file", "root", "repeat"},
     "synthetic": COMMON_KEYS | {"sources", "length", "seed", "pristine_fraction", "kinds", "ignore_unchanged"},
-    "pristine": COMMON_KEYS | {"folders", "exif"},
+    "pristine": COMMON_KEYS | {"folders", "exif", "camera_manifest", "camera_holdout"},
 }
 
 
@@ -353,20 +353,59 @@ def collate_pairs(items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
 @dataclass(frozen=True)
 class Photo:
     """A pristine photo for phase 1: path, name, and camera id (``camera:`` + :func:`trufor.exif.camera_model`,
-    or ``image:<name>`` when unknown)."""
+    or ``image:<name>`` when unknown). ``unseen_camera``: its camera model is held out whole (never trained on)."""
 
     path: str
     name: str
     camera: str
+    unseen_camera: bool = False
+
+    @property
+    def known_camera(self) -> bool:
+        return self.camera.startswith("camera:")
+
+
+def read_camera_manifest(path: str | os.PathLike) -> dict[str, str]:
+    """File name -> camera model from a manifest CSV with columns ``file`` and ``source``, where ``source``
+    is the original path ``Make/Model/...`` (as ``pristine/digicam/manifest.csv``): the camera of photos
+    whose EXIF lost its make and model."""
+    import csv
+
+    path = Path(path)
+    try:
+        with path.open(newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the camera manifest ({exc.strerror or exc})") from None
+    if rows and not {"file", "source"} <= set(rows[0]):
+        raise ConfigError(f"{path}: a camera manifest needs the columns 'file' and 'source' (Make/Model/...)")
+    out: dict[str, str] = {}
+    for row in rows:
+        parts = [p for p in (row.get("source") or "").replace("\\", "/").split("/") if p]
+        cam = camera_name(parts[0], parts[1]) if len(parts) >= 3 else None
+        if cam:
+            out[row["file"]] = cam
+    return out
 
 
 def build_photo_sources(specs: Sequence[dict[str, Any]], *, default_split: str, where: str = "data.train") -> list[Photo]:
-    """The pristine photos of phase 1 (``pristine`` sources; ``folder`` sources without masks work too)."""
+    """The pristine photos of phase 1 (``pristine`` sources; ``folder`` sources without masks work too).
+
+    A ``pristine`` source takes its cameras from EXIF (``exif: false``: none), else from
+    ``camera_manifest`` (a CSV, or ``auto``: ``manifest.csv`` in the folder when it has a ``source``
+    column). ``holdout`` holds photos out by file name (held-out photos of cameras seen in training);
+    ``camera_holdout`` holds whole camera models out by a hash of the model (photos of unseen cameras:
+    in the validation split whatever their name, never in training).
+    """
     photos: list[Photo] = []
     for i, spec in enumerate(specs):
         w = f"{where}.{i}"
         kind = _check_keys(spec, w)
         holdout, split = _split(spec, default_split, w)
+        camera_holdout = float(spec.get("camera_holdout", 0.0))
+        if not 0.0 <= camera_holdout < 1.0:
+            raise ConfigError(f"{w}: camera_holdout must be in [0, 1), got {camera_holdout}")
+        manifest_spec = spec.get("camera_manifest")
         if kind == "pristine":
             folders = spec.get("folders")
             if isinstance(folders, str):
@@ -377,13 +416,29 @@ def build_photo_sources(specs: Sequence[dict[str, Any]], *, default_split: str, 
         elif kind == "folder" and not spec.get("masks"):
             folders, use_exif = [spec["images"]], True
         else:
-            raise ConfigError(f"{w}: phase 1 trains on pristine photos only ('pristine' sources), got {kind!r}")
+            raise ConfigError(f"{where}: phase 1 trains on pristine photos only ('pristine' sources), got {kind!r}")
         for folder in folders:
+            manifest: dict[str, str] = {}
+            if manifest_spec == "auto":
+                auto = Path(folder) / "manifest.csv"
+                if auto.is_file():
+                    with auto.open(encoding="utf-8") as f:
+                        header = f.readline()
+                    if "source" in [h.strip() for h in header.split(",")]:
+                        manifest = read_camera_manifest(auto)
+            elif manifest_spec:
+                manifest = read_camera_manifest(manifest_spec)
             for path, name in scan_folder(folder):
-                if not _keep(name, holdout, split):
+                cam = (camera_model(path) if use_exif else None) or manifest.get(name)
+                unseen = cam is not None and held_out(f"camera:{cam}", camera_holdout)
+                if unseen:
+                    keep = split in ("val", "all")
+                else:
+                    keep = _keep(name, holdout, split)
+                if not keep:
                     continue
-                cam = camera_model(path) if use_exif else None
-                photos.append(Photo(path, f"{Path(folder).name}/{name}", f"camera:{cam}" if cam else f"image:{folder}/{name}"))
+                camera = f"camera:{cam}" if cam else f"image:{folder}/{name}"
+                photos.append(Photo(path, f"{Path(folder).name}/{name}", camera, unseen))
     if not photos:
         raise ConfigError(f"{where}: no pristine photos found")
     return photos

@@ -266,6 +266,106 @@ def pair_metrics(dist: Tensor, batch: dict[str, Tensor]) -> dict[str, tuple[np.n
     return out
 
 
+# ------------------------------------------------------------------------------------ camera probe
+@dataclass
+class CameraProbe:
+    """Unedited patches of photos with a known camera model, on their own JPEG grid, for the camera AUCs.
+
+    ``photo`` / ``camera``: index of each patch's photo and camera model; ``query``: the patch is from a
+    held-out photo of a camera seen in training; ``unseen``: from a photo of a camera held out whole.
+    The other patches are references: training photos of the queries' cameras (a held-out photo is
+    compared with other photos of its camera, as a fingerprint would be used).
+    """
+
+    patches: Tensor
+    photo: np.ndarray
+    camera: np.ndarray
+    query: np.ndarray
+    unseen: np.ndarray
+    photos: int
+    cameras: int
+
+
+def _probe_patch_positions(rng: np.random.Generator, shape: tuple[int, ...], size: int, count: int) -> list[tuple[int, int]]:
+    h, w = shape[:2]
+    return [(8 * int(rng.integers(0, max(0, h - size) // 8 + 1)), 8 * int(rng.integers(0, max(0, w - size) // 8 + 1)))
+            for _ in range(count)]
+
+
+def build_camera_probe(val_photos: Sequence[Photo], train_photos: Sequence[Photo], *, patches: int = 4,
+                       size: int = 64, references: int = 3, seed: int = 0) -> CameraProbe | None:
+    """The probe of held-out photos with a known camera (None when there is none).
+
+    Patches sit on the 8 px grid of each photo (its camera's JPEG grid when uncropped or cropped on the
+    grid), unedited; each photo's positions depend on its name and ``seed`` only.
+    """
+    import hashlib
+
+    queries = [p for p in val_photos if p.known_camera]
+    if not queries:
+        return None
+    seen = {p.camera for p in queries if not p.unseen_camera}
+    by_camera: dict[str, list[Photo]] = defaultdict(list)
+    for p in sorted(train_photos, key=lambda p: p.name):
+        if p.camera in seen and len(by_camera[p.camera]) < references:
+            by_camera[p.camera].append(p)
+    chosen = [(p, not p.unseen_camera, p.unseen_camera) for p in queries]
+    chosen += [(p, False, False) for cam in sorted(by_camera) for p in by_camera[cam]]
+    camera_ids: dict[str, int] = {}
+    tensors, photo, camera, query, unseen = [], [], [], [], []
+    for k, (p, is_query, is_unseen) in enumerate(chosen):
+        pixels = read_image(p.path).pixels
+        if min(pixels.shape[:2]) < size:
+            pad = [(0, max(0, size - pixels.shape[0])), (0, max(0, size - pixels.shape[1])), (0, 0)]
+            pixels = np.pad(pixels, pad, mode="symmetric")
+        digest = hashlib.sha1(f"{seed}:{p.name}".encode("utf-8")).digest()
+        rng = np.random.default_rng(int.from_bytes(digest[:8], "big"))
+        cam = camera_ids.setdefault(p.camera, len(camera_ids))
+        for y, x in _probe_patch_positions(rng, pixels.shape, size, patches):
+            tensors.append(to_tensor_image(np.ascontiguousarray(pixels[y:y + size, x:x + size])))
+            photo.append(k)
+            camera.append(cam)
+            query.append(is_query)
+            unseen.append(is_unseen)
+    return CameraProbe(torch.stack(tensors), np.array(photo), np.array(camera), np.array(query, dtype=bool),
+                       np.array(unseen, dtype=bool), len(chosen), len(camera_ids))
+
+
+def camera_pair_scores(dist: Tensor, probe: CameraProbe) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """(same camera, -distance) of the probe's pairs of patches from different photos.
+
+    ``camera_auc``: pairs with a held-out photo of a seen camera on one side (the other: any other
+    photo but an unseen camera's); ``camera_unseen_auc``: pairs of photos of unseen cameras.
+    """
+    n = dist.shape[0]
+    i, j = torch.triu_indices(n, n, offset=1).numpy()
+    score = (-dist[i, j]).cpu().numpy()
+    other_photo = probe.photo[i] != probe.photo[j]
+    same = probe.camera[i] == probe.camera[j]
+    seen = other_photo & (probe.query[i] | probe.query[j]) & ~probe.unseen[i] & ~probe.unseen[j]
+    unseen = other_photo & probe.unseen[i] & probe.unseen[j]
+    return {"camera_auc": (same[seen], score[seen]), "camera_unseen_auc": (same[unseen], score[unseen])}
+
+
+@torch.no_grad()
+def camera_probe_metrics(extractor: nn.Module, probe: CameraProbe, *, border: int = 8, center: bool = True,
+                         device: torch.device | str = "cpu", chunk: int = 64) -> dict[str, float]:
+    """``camera_auc`` and ``camera_unseen_auc`` of ``extractor`` on ``probe``, and the same of the fixed
+    high-pass residual (``baseline_camera_auc``, ``baseline_camera_unseen_auc``)."""
+    was_training = extractor.training
+    extractor.eval()
+    try:
+        fps = torch.cat([extractor(probe.patches[k:k + chunk].to(device)).float().cpu()
+                         for k in range(0, len(probe.patches), chunk)])
+    finally:
+        extractor.train(was_training)
+    out: dict[str, float] = {}
+    for prefix, fp in (("", fps), ("baseline_", highpass_residual(probe.patches))):
+        for key, (lab, score) in camera_pair_scores(pairwise_sq_distances(fp, border, center), probe).items():
+            out[prefix + key] = auc(lab, score)
+    return out
+
+
 def highpass_residual(image: Tensor) -> Tensor:
     """A fixed, untrained fingerprint: the 3x3 second-difference residual of the grey image (N, 1, S, S).
 
@@ -323,11 +423,18 @@ class NoiseprintPhase(PhaseBase):
         if cfg.data.val:
             val_photos = build_photo_sources(cfg.data.val, default_split="val", where="data.val")
             val = NoiseprintPatches(val_photos, cfg.noiseprint, seed=cfg.train.seed + 1_000_003, fixed=True)
+            nc = cfg.noiseprint
+            self.probe = (build_camera_probe(val_photos, train_photos, patches=nc.probe_patches, size=nc.probe_size,
+                                             references=nc.probe_references, seed=cfg.train.seed)
+                          if nc.probe_patches > 0 else None)
         self.summary = (f"{len(train_photos)} training photos of {train.n_cameras} cameras"
-                        + (f", {len(val.photos)} held-out photos" if val is not None else ""))
+                        + (f", {len(val.photos)} held-out photos" if val is not None else "")
+                        + (f"; camera probe: {self.probe.photos} photos of {self.probe.cameras} cameras"
+                           if self.probe is not None else ""))
         return train, val
 
     collate = staticmethod(collate_patches)
+    probe: CameraProbe | None = None
 
     # steps
     step = 0
@@ -385,10 +492,12 @@ class NoiseprintPhase(PhaseBase):
     def validation_begin(self) -> None:
         self._pairs: dict[str, list] = defaultdict(list)
         self._losses: list[float] = []
+        self._net: tuple[nn.Module, torch.device] | None = None
 
     @torch.no_grad()
     def validation_batch(self, net: nn.Module, batch: dict[str, Tensor], device: torch.device) -> None:
         lc = self.cfg.loss
+        self._net = (net, device)
         out = net(batch["image"].to(device)).float()
         dist = pairwise_sq_distances(out, lc.border, lc.center)
         self._losses.append(float(contrastive_loss_from_distances(dist, batch["labels"].to(device), lc.temperature)))
@@ -402,6 +511,10 @@ class NoiseprintPhase(PhaseBase):
         metrics = {"loss": float(np.mean(self._losses)) if self._losses else float("nan")}
         for key, parts in self._pairs.items():
             metrics[key] = auc(np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
+        if self.probe is not None and self._net is not None:
+            net, device = self._net
+            metrics.update(camera_probe_metrics(net, self.probe, border=self.cfg.loss.border,
+                                                center=self.cfg.loss.center, device=device))
         return metrics
 
 
