@@ -148,3 +148,17 @@ def test_a_fingerprint_that_carries_the_camera_scores_high_and_one_that_does_not
 
 def test_no_probe_without_known_cameras(tmp_path):
     assert build_camera_probe([Photo("x.png", "f/x.png", "image:f/x.png")], []) is None
+
+
+def test_a_source_can_train_on_its_calibration_half_only(tmp_path):
+    """As run 4's digicam: phase 1 takes the calibration half; the other half stays for the false-positive test."""
+    from trufor.training.data import in_calibration_part
+
+    make_photos(tmp_path / "p", shots=5)
+    spec = {"type": "pristine", "folders": [str(tmp_path / "p")], "camera_manifest": "auto", "holdout": 0.9999,
+            "calibration": 0.5}
+    calib = build_photo_sources([{**spec, "split": "calib"}], default_split="train")
+    val = build_photo_sources([{**spec, "split": "val"}], default_split="val")
+    names = lambda photos: {p.name.split("/")[-1] for p in photos}  # noqa: E731
+    assert names(calib) == {n for n in names(calib) | names(val) if in_calibration_part(n, 0.5)}
+    assert names(calib).isdisjoint(names(val)) and len(calib) + len(val) == 40 and calib and val

@@ -402,6 +402,7 @@ def build_photo_sources(specs: Sequence[dict[str, Any]], *, default_split: str, 
         w = f"{where}.{i}"
         kind = _check_keys(spec, w)
         holdout, split = _split(spec, default_split, w)
+        calibration = float(spec.get("calibration", 0.0))
         camera_holdout = float(spec.get("camera_holdout", 0.0))
         if not 0.0 <= camera_holdout < 1.0:
             raise ConfigError(f"{w}: camera_holdout must be in [0, 1), got {camera_holdout}")
@@ -434,7 +435,7 @@ def build_photo_sources(specs: Sequence[dict[str, Any]], *, default_split: str, 
                 if unseen:
                     keep = split in ("val", "all")
                 else:
-                    keep = _keep(name, holdout, split)
+                    keep = _keep(name, holdout, split, calibration)
                 if not keep:
                     continue
                 camera = f"camera:{cam}" if cam else f"image:{folder}/{name}"
