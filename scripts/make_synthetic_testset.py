@@ -30,13 +30,17 @@ def main() -> None:
     p.add_argument("--holdout", type=float, default=0.1)
     p.add_argument("--size", type=int, default=512, help="crop size (0 = whole images)")
     p.add_argument("--shared", default=str(REPO.parent / "shared"))
+    p.add_argument("--donor-jpeg", type=float, default=0.0,
+                   help="probability that a splice donor has a JPEG history of its own (trufor synth --donor-jpeg)")
+    p.add_argument("--kinds", default=None, help="comma-separated forgery kinds (default: all)")
     args = p.parse_args()
     sources = []
     for folder in FOLDERS:
         sources += [s for s in scan_sources(Path(args.shared) / "data" / "pristine" / folder)
                     if held_out(s.name, args.holdout)]
     print(f"{len(sources)} held-out photos")
-    config = SynthConfig(size=args.size or None, pristine_fraction=0.4)
+    extra = {"kinds": tuple(args.kinds.split(","))} if args.kinds else {}
+    config = SynthConfig(size=args.size or None, pristine_fraction=0.4, donor_jpeg_prob=args.donor_jpeg, **extra)
     counts = write_dataset(sources, args.out, args.n, seed=args.seed, config=config)
     print(counts)
 

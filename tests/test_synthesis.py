@@ -421,3 +421,54 @@ def test_real_photos_give_exact_masks():
         if win:
             host = host[win[0] : win[0] + win[2], win[1] : win[1] + win[3]]
         assert np.array_equal((s.image != host).any(-1), s.mask.astype(bool)) and s.mask.any()
+
+
+# ------------------------------------------------------------------------------- donor JPEG history
+def test_donor_jpeg_history_is_a_real_jpeg_on_a_shifted_grid():
+    from trufor.synthesis.processing import jpeg_encode
+    from trufor.synthesis.synthetic import donor_jpeg_history
+
+    donor = _photo(np.random.default_rng(3), 96, 120)
+    out, recipe = donor_jpeg_history(np.random.default_rng(5), donor, (60, 60))
+    dy, dx = recipe["grid_shift"]
+    assert recipe["quality"] == 60 and 0 <= dy < 8 and 0 <= dx < 8 and (dy, dx) != (0, 0)
+    assert out.shape == donor.shape and np.array_equal(out[:dy], donor[:dy]) and np.array_equal(out[:, :dx], donor[:, :dx])
+    out = out[dy:, dx:]
+    # a JPEG saved again at its own quality on its own grid barely moves; on another grid it moves more
+    same = jpeg_decode(jpeg_encode(out, 60, 2)).astype(int) - out
+    off = out[3:, 5:] if (dy, dx) != (3, 5) else out[2:, 1:]
+    other = jpeg_decode(jpeg_encode(np.ascontiguousarray(off), 60, 2)).astype(int) - off
+    assert np.abs(same).mean() < 0.5 * np.abs(other).mean()
+
+
+def test_donor_history_changes_only_the_donor(sources):
+    """With donor_jpeg_prob the draws of everything else are those of the plain generator."""
+    plain = SyntheticForgeries(sources, SynthConfig(size=64, kinds=("splice",), pristine_fraction=0.0), seed=4)
+    hist = SyntheticForgeries(sources, SynthConfig(size=64, kinds=("splice",), pristine_fraction=0.0,
+                                                   donor_jpeg_prob=1.0), seed=4)
+    changed = same_mask = 0
+    for i in range(5):
+        a, b = plain.sample(i), hist.sample(i)
+        assert "donor_jpeg" not in a.params and 50 <= b.params["donor_jpeg"]["quality"] <= 95
+        drop_crop = lambda chain: {k: v for k, v in chain.items() if k != "crop"}  # noqa: E731 (crops follow the mask)
+        assert a.kind == b.kind == "splice" and drop_crop(a.params["chain"]) == drop_crop(b.params["chain"])
+        assert a.params.get("host_window") == b.params.get("host_window") and a.sources == b.sources
+        same_mask += np.array_equal(a.mask, b.mask)  # a content-shaped region may follow the donor's new pixels
+        changed += not np.array_equal(a.image, b.image)
+    assert changed >= 4 and same_mask >= 3
+    with pytest.raises(ValueError, match="donor_jpeg_prob"):
+        SynthConfig(donor_jpeg_prob=1.5)
+    with pytest.raises(ValueError, match="donor_quality_range"):
+        SynthConfig(donor_quality_range=(90, 40))
+
+
+def test_training_sources_take_donor_jpeg(src_dir):
+    from trufor.training.config import ConfigError
+    from trufor.training.data import build_pair_dataset
+
+    spec = {"type": "synthetic", "sources": [str(src_dir)], "length": 4, "kinds": ["splice"], "donor_jpeg": 1.0,
+            "pristine_fraction": 0.0}
+    ds = build_pair_dataset([spec], 64, seed=0, default_split="all")
+    assert ds.datasets[0].inner.config.donor_jpeg_prob == 1.0
+    with pytest.raises(ConfigError, match="donor_jpeg must be a probability"):
+        build_pair_dataset([{**spec, "donor_jpeg": 2}], 64, seed=0, default_split="all")

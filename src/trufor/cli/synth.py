@@ -55,6 +55,11 @@ def register(subparsers) -> None:
         help="fraction of pristine (real) samples, 0..1 (default 0.2)",
     )
     p.add_argument(
+        "--donor-jpeg", type=_fraction, default=0.0, metavar="P",
+        help="probability that a splice donor first gets a JPEG history of its own (quality 50-95, grid "
+             "shifted by 0-7 px), as a region copied from a web image (default 0)",
+    )
+    p.add_argument(
         "--size", type=int, default=512, metavar="PX",
         help="crop outputs to at most PX x PX (default 512; 0 = no crop)",
     )
@@ -82,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"trufor synth: {args.src}: no jpg/png/tif images found", file=sys.stderr)
         return 2
     config = SynthConfig(
-        kinds=args.kinds or KINDS, pristine_fraction=args.pristine_fraction, size=args.size or None
+        kinds=args.kinds or KINDS, pristine_fraction=args.pristine_fraction, size=args.size or None,
+        donor_jpeg_prob=args.donor_jpeg,
     )
     n_cam = sum(s.camera is not None for s in sources)
     if not args.quiet:

@@ -11,7 +11,9 @@ One sample:
 2. a window of at most ``work_size`` px is cut from large hosts (offsets on the 8 px JPEG grid);
 3. pristine with probability ``pristine_fraction``; else a forgery kind is drawn
    (splice, copymove, inpaint, retouch; see :mod:`trufor.synthesis.forgeries`); a splice donor is another
-   photo, of another camera model when EXIF make+model of both are known and one exists;
+   photo, of another camera model when EXIF make+model of both are known and one exists; with
+   probability ``donor_jpeg_prob`` the donor first gets a JPEG history of its own (saved at a quality
+   drawn in ``donor_quality_range``, on a grid shifted by 0-7 px), as a region copied from a web image;
 4. the whole-image chain (:mod:`trufor.synthesis.processing`): resize, crop to ``size``, JPEG.
 """
 
@@ -31,7 +33,7 @@ from ..errors import OutputError
 from ..exif import camera_model
 from ..imageio import read_image, scan_images
 from .forgeries import DEFAULT_AREA, KINDS, ManipulationFailed, make_forgery
-from .processing import ChainConfig, apply_chain
+from .processing import ChainConfig, apply_chain, jpeg_decode, jpeg_encode
 from .regions import SHAPES
 
 FAKE_LIST, REAL_LIST, MANIFEST = "fake_list.txt", "real_list.txt", "manifest.csv"
@@ -95,6 +97,8 @@ class SynthConfig:
     area: dict[str, tuple[float, float]] = field(default_factory=lambda: dict(DEFAULT_AREA))
     work_size: int | None = None
     prefer_other_camera: bool = True
+    donor_jpeg_prob: float = 0.0
+    donor_quality_range: tuple[int, int] = (50, 95)
 
     def __post_init__(self):
         bad = [k for k in self.kinds if k not in KINDS]
@@ -106,6 +110,11 @@ class SynthConfig:
             raise ValueError("kind_weights needs one weight per kind")
         if self.size is not None and self.size < 8:
             raise ValueError("size must be at least 8 pixels (or None)")
+        if not 0.0 <= self.donor_jpeg_prob <= 1.0:
+            raise ValueError("donor_jpeg_prob must be in [0, 1]")
+        lo, hi = self.donor_quality_range
+        if not 1 <= lo <= hi <= 100:
+            raise ValueError("donor_quality_range must be two JPEG qualities 1 <= lo <= hi <= 100")
 
     @property
     def window(self) -> int | None:
@@ -159,6 +168,19 @@ def _window(rng: np.random.Generator, image: np.ndarray, size: int | None) -> tu
     return np.ascontiguousarray(image[top : top + ch, left : left + cw]), [top, left, ch, cw]
 
 
+def donor_jpeg_history(rng: np.random.Generator, donor: np.ndarray, quality_range: tuple[int, int]) -> tuple[np.ndarray, dict]:
+    """``donor`` saved as a JPEG of its own: quality uniform in ``quality_range``, 4:2:0, on a grid starting
+    at (dy, dx) in 0..7; the first dy rows and dx columns stay as they were, so the shape is kept (and with
+    it every later draw). Returns the pixels and the recipe."""
+    quality = int(rng.integers(quality_range[0], quality_range[1] + 1))
+    dy, dx = (int(v) for v in rng.integers(0, 8, size=2))
+    if donor.shape[0] - dy < 16 or donor.shape[1] - dx < 16:
+        dy = dx = 0
+    out = donor.copy()
+    out[dy:, dx:] = jpeg_decode(jpeg_encode(np.ascontiguousarray(donor[dy:, dx:]), quality, 2))
+    return out, {"quality": quality, "grid_shift": [dy, dx]}
+
+
 class SyntheticForgeries:
     """Deterministic sample generator over a list of pristine photos.
 
@@ -180,7 +202,8 @@ class SyntheticForgeries:
     def sample(self, index: int, epoch: int = 0) -> Sample:
         cfg = self.config
         ss = np.random.SeedSequence([self.seed, int(epoch), int(index)])
-        r_kind, r_host, r_forge, r_chain = (np.random.default_rng(s) for s in ss.spawn(4))
+        # spawn(5) keeps the first four streams of the former spawn(4): samples without a donor history are unchanged
+        r_kind, r_host, r_forge, r_chain, r_donor = (np.random.default_rng(s) for s in ss.spawn(5))
         host_i = int(index) % len(self.sources)
         pristine = r_kind.random() < cfg.pristine_fraction
         w = np.ones(len(cfg.kinds)) if cfg.kind_weights is None else np.asarray(cfg.kind_weights, float)
@@ -201,6 +224,8 @@ class SyntheticForgeries:
                 donor, d_win = _window(r_host, read_image(self.sources[d_i].path).pixels, cfg.window)
                 names.append(self.sources[d_i].name)
                 params.update(donor_camera=self.sources[d_i].camera, cross_camera=cross, donor_window=d_win)
+                if cfg.donor_jpeg_prob > 0 and r_donor.random() < cfg.donor_jpeg_prob:
+                    donor, params["donor_jpeg"] = donor_jpeg_history(r_donor, donor, cfg.donor_quality_range)
             try:
                 forgery = make_forgery(
                     kind, r_forge, host, donor, area=cfg.area.get(kind), shapes=cfg.shapes
@@ -260,10 +285,12 @@ class SyntheticForgeryDataset(_TorchDataset):
         as_tensor: bool = True,
         ignore_unchanged: bool = True,
         epoch: int = 0,
+        donor_jpeg_prob: float = 0.0,
     ):
         if config is None:
             config = SynthConfig(
-                kinds=tuple(kinds), pristine_fraction=pristine_fraction, size=size, chain=chain or ChainConfig()
+                kinds=tuple(kinds), pristine_fraction=pristine_fraction, size=size, chain=chain or ChainConfig(),
+                donor_jpeg_prob=donor_jpeg_prob,
             )
         self.generator = SyntheticForgeries(sources, config, seed)
         self.length = len(self.generator) if length is None else int(length)

@@ -53,7 +53,8 @@ COMMON_KEYS = {"type", "holdout", "split", "calibration"}
 SOURCE_KEYS: dict[str, set[str]] = {
     "folder": COMMON_KEYS | {"images", "masks", "mask_suffix", "pristine", "repeat"},
     "list": COMMON_KEYS | {"file", "root", "repeat"},
-    "synthetic": COMMON_KEYS | {"sources", "length", "seed", "pristine_fraction", "kinds", "ignore_unchanged"},
+    "synthetic": COMMON_KEYS | {"sources", "length", "seed", "pristine_fraction", "kinds", "ignore_unchanged",
+                                "donor_jpeg"},
     "pristine": COMMON_KEYS | {"folders", "exif", "camera_manifest", "camera_holdout"},
 }
 
@@ -233,7 +234,7 @@ class SyntheticSource(Dataset):
 
     def __init__(self, folders: Sequence[str], crop_size: int, *, length: int | None, seed: int, holdout: float,
                  split: str, pristine_fraction: float = 0.2, kinds: Sequence[str] | None = None,
-                 ignore_unchanged: bool = True, fixed: bool = False) -> None:
+                 ignore_unchanged: bool = True, fixed: bool = False, donor_jpeg: float = 0.0) -> None:
         try:
             from ..synthesis import SyntheticForgeryDataset, scan_sources
         except ImportError as exc:  # pragma: no cover - the package ships it
@@ -246,7 +247,7 @@ class SyntheticSource(Dataset):
         if not sources:
             raise ConfigError(f"synthetic source {list(folders)}: no images in split {split!r}")
         kwargs: dict[str, Any] = {"seed": seed, "size": crop_size, "pristine_fraction": pristine_fraction,
-                                  "ignore_unchanged": ignore_unchanged}
+                                  "ignore_unchanged": ignore_unchanged, "donor_jpeg_prob": donor_jpeg}
         if kinds:
             kwargs["kinds"] = tuple(kinds)
         self.inner = SyntheticForgeryDataset(sources, length, **kwargs)
@@ -284,6 +285,16 @@ def _check_keys(spec: dict[str, Any], where: str) -> str:
     return kind
 
 
+def _fraction_key(spec: dict[str, Any], key: str, where: str) -> float:
+    try:
+        value = float(spec.get(key, 0.0))
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not 0.0 <= value <= 1.0:
+        raise ConfigError(f"{where}: {key} must be a probability in [0, 1], got {spec.get(key)!r}")
+    return value
+
+
 def _split(spec: dict[str, Any], default: str, where: str) -> tuple[float, str]:
     holdout = float(spec.get("holdout", 0.0))
     split = str(spec.get("split", default))
@@ -318,7 +329,8 @@ def build_pair_dataset(specs: Sequence[dict[str, Any]], crop_size: int, *, seed:
             parts.append(SyntheticSource(
                 folders, crop_size, length=spec.get("length"), seed=int(spec.get("seed", seed)) + i,
                 holdout=holdout, split=split, pristine_fraction=float(spec.get("pristine_fraction", 0.2)),
-                kinds=spec.get("kinds"), ignore_unchanged=bool(spec.get("ignore_unchanged", True)), fixed=fixed))
+                kinds=spec.get("kinds"), ignore_unchanged=bool(spec.get("ignore_unchanged", True)), fixed=fixed,
+                donor_jpeg=_fraction_key(spec, "donor_jpeg", w)))
             continue
         if kind == "folder":
             if "images" not in spec:
