@@ -162,3 +162,16 @@ def test_a_source_can_train_on_its_calibration_half_only(tmp_path):
     names = lambda photos: {p.name.split("/")[-1] for p in photos}  # noqa: E731
     assert names(calib) == {n for n in names(calib) | names(val) if in_calibration_part(n, 0.5)}
     assert names(calib).isdisjoint(names(val)) and len(calib) + len(val) == 40 and calib and val
+
+
+def test_normalized_distances_are_two_minus_twice_the_correlation_and_ignore_amplitude():
+    from trufor.training.losses import pairwise_sq_distances
+
+    x = torch.randn(5, 1, 20, 20, generator=torch.Generator().manual_seed(0))
+    d = pairwise_sq_distances(x, border=2, center=True, normalize=True)
+    flat = x[..., 2:-2, 2:-2].reshape(5, -1)
+    corr = torch.corrcoef(flat)
+    assert torch.allclose(d, 2 * (1 - corr), atol=1e-5)
+    scaled = x * torch.tensor([1.0, 10.0, 0.1, 3.0, 50.0]).view(5, 1, 1, 1)  # textured patches: larger residuals
+    assert torch.allclose(pairwise_sq_distances(scaled, 2, True, True), d, atol=1e-5)
+    assert not torch.allclose(pairwise_sq_distances(scaled, 2, True, False), pairwise_sq_distances(x, 2, True, False))

@@ -165,6 +165,8 @@ class LossSection:
     temperature: float = 1.0
     border: int = 8
     center: bool = True
+    # phase 1: compare fingerprints by correlation (each patch divided by its RMS) instead of raw MSE
+    normalize: bool = False
 
 
 @dataclass

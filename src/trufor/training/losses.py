@@ -128,11 +128,13 @@ def detection_loss(det_logit: Tensor, labels: Tensor, class_weights: Sequence[fl
 
 
 # ----------------------------------------------------------------------------------------- phase 1
-def pairwise_sq_distances(fingerprints: Tensor, border: int = 0, center: bool = True) -> Tensor:
+def pairwise_sq_distances(fingerprints: Tensor, border: int = 0, center: bool = True, normalize: bool = False) -> Tensor:
     """(N, N) mean squared differences between N fingerprint patches (N, 1, S, S).
 
     ``border`` pixels are cut on each side first (where zero padding of the DnCNN shows);
-    ``center`` removes each patch's mean (a fingerprint is a pattern, not a level).
+    ``center`` removes each patch's mean (a fingerprint is a pattern, not a level); ``normalize``
+    divides each patch by its RMS, so that the distance is 2 x (1 - correlation) and a patch's
+    amplitude (textured content leaves a stronger residual) does not decide it.
     """
     x = fingerprints
     if border > 0:
@@ -140,6 +142,8 @@ def pairwise_sq_distances(fingerprints: Tensor, border: int = 0, center: bool = 
     x = x.reshape(x.shape[0], -1)
     if center:
         x = x - x.mean(dim=1, keepdim=True)
+    if normalize:
+        x = x / x.pow(2).mean(dim=1, keepdim=True).add(1e-12).sqrt()
     sq = (x * x).sum(dim=1)
     d = sq[:, None] + sq[None, :] - 2.0 * (x @ x.T)
     return d.clamp_min(0.0) / x.shape[1]

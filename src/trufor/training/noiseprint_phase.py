@@ -349,7 +349,8 @@ def camera_pair_scores(dist: Tensor, probe: CameraProbe) -> dict[str, tuple[np.n
 
 @torch.no_grad()
 def camera_probe_metrics(extractor: nn.Module, probe: CameraProbe, *, border: int = 8, center: bool = True,
-                         device: torch.device | str = "cpu", chunk: int = 64) -> dict[str, float]:
+                         normalize: bool = False, device: torch.device | str = "cpu",
+                         chunk: int = 64) -> dict[str, float]:
     """``camera_auc`` and ``camera_unseen_auc`` of ``extractor`` on ``probe``, and the same of the fixed
     high-pass residual (``baseline_camera_auc``, ``baseline_camera_unseen_auc``)."""
     was_training = extractor.training
@@ -361,7 +362,7 @@ def camera_probe_metrics(extractor: nn.Module, probe: CameraProbe, *, border: in
         extractor.train(was_training)
     out: dict[str, float] = {}
     for prefix, fp in (("", fps), ("baseline_", highpass_residual(probe.patches))):
-        for key, (lab, score) in camera_pair_scores(pairwise_sq_distances(fp, border, center), probe).items():
+        for key, (lab, score) in camera_pair_scores(pairwise_sq_distances(fp, border, center, normalize), probe).items():
             out[prefix + key] = auc(lab, score)
     return out
 
@@ -479,7 +480,7 @@ class NoiseprintPhase(PhaseBase):
             mse = self._denoise_mse(out, target)
             return mse, {"denoise": float(mse.detach())}
         fingerprints = out if n_clean is None else out[:n_clean]
-        dist = pairwise_sq_distances(fingerprints.float(), lc.border, lc.center)
+        dist = pairwise_sq_distances(fingerprints.float(), lc.border, lc.center, lc.normalize)
         loss = contrastive_loss_from_distances(dist, batch["labels"].to(out.device), lc.temperature)
         parts = {"contrastive": float(loss.detach())}
         if n_clean is not None:
@@ -499,11 +500,11 @@ class NoiseprintPhase(PhaseBase):
         lc = self.cfg.loss
         self._net = (net, device)
         out = net(batch["image"].to(device)).float()
-        dist = pairwise_sq_distances(out, lc.border, lc.center)
+        dist = pairwise_sq_distances(out, lc.border, lc.center, lc.normalize)
         self._losses.append(float(contrastive_loss_from_distances(dist, batch["labels"].to(device), lc.temperature)))
         for key, (lab, score) in pair_metrics(dist.cpu(), batch).items():
             self._pairs[key].append((lab, score))
-        base = pairwise_sq_distances(highpass_residual(batch["image"]), lc.border, lc.center)
+        base = pairwise_sq_distances(highpass_residual(batch["image"]), lc.border, lc.center, lc.normalize)
         for key, (lab, score) in pair_metrics(base, batch).items():
             self._pairs[f"baseline_{key}"].append((lab, score))
 
@@ -514,7 +515,8 @@ class NoiseprintPhase(PhaseBase):
         if self.probe is not None and self._net is not None:
             net, device = self._net
             metrics.update(camera_probe_metrics(net, self.probe, border=self.cfg.loss.border,
-                                                center=self.cfg.loss.center, device=device))
+                                                center=self.cfg.loss.center, normalize=self.cfg.loss.normalize,
+                                                device=device))
         return metrics
 
 
