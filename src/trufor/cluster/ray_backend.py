@@ -95,18 +95,20 @@ def _scan_key(relative: str) -> list[tuple[int, str]]:
 
 
 def _list_remote(spec: str, storage_options: dict | None) -> tuple[str, list[tuple[str, str]]]:
-    """The root URL of one object-store INPUT and its images as ``(url, relative path)``, in scan order."""
+    """The root URL of one object-store INPUT and its images as ``(url, relative path)``, in scan order.
+
+    URLs are spelled as the INPUT spells its root (the root, ``/``, the relative path)."""
     fs, path = _filesystem(spec, storage_options)
-    protocol = spec.split("://", 1)[0] + "://"
     try:
         if any(c in path for c in _WILDCARDS):
-            prefix = path[: min(path.find(c) for c in _WILDCARDS if c in path)]
-            root = prefix.rsplit("/", 1)[0] if "/" in prefix else prefix
+            cut = min(spec.find(c) for c in _WILDCARDS if c in spec)
+            root_url = spec[: spec.rfind("/", 0, cut)]
+            root = path[: path.rfind("/", 0, min(path.find(c) for c in _WILDCARDS if c in path))]
             files = [f for f in fs.glob(path) if fs.isfile(f)]
         elif fs.isdir(path):
-            root, files = path.rstrip("/"), fs.find(path)
+            root_url, root, files = spec.rstrip("/"), path.rstrip("/"), fs.find(path)
         elif fs.isfile(path):
-            root, files = path.rsplit("/", 1)[0], [path]
+            root_url, root, files = spec.rsplit("/", 1)[0], path.rsplit("/", 1)[0], [path]
         else:
             raise TruForError(f"{spec}: no such file or folder")
     except OSError as exc:
@@ -116,9 +118,9 @@ def _list_remote(spec: str, storage_options: dict | None) -> tuple[str, list[tup
         rel = f[len(root):].lstrip("/") if f.startswith(root) else f.rsplit("/", 1)[-1]
         if any(p.startswith(".") for p in rel.split("/")) or os.path.splitext(rel)[1].lower() not in IMAGE_EXTENSIONS:
             continue
-        found.append((protocol + f, rel))
+        found.append((_join(root_url, rel), rel))
     found.sort(key=lambda item: _scan_key(item[1]))
-    return protocol + root, found
+    return root_url, found
 
 
 def plan_rows(inputs: Iterable[str], output: str, *, storage_options: dict | None = None) -> list[dict[str, Any]]:
@@ -179,11 +181,11 @@ class _Staged:
     """A row's job as local files: remote inputs and outputs go through a node-local temporary folder,
     and the names of those temporary files are put back to the URLs in every message."""
 
-    def __init__(self, row: dict[str, Any], settings: StageSettings, folder: str) -> None:
-        self.row, self.settings, self.folder = row, settings, folder
+    def __init__(self, row: dict[str, Any], settings: StageSettings) -> None:
+        self.row, self.settings = row, settings
         self.image_url = row["image"] if is_url(row["image"]) else None
         self.output_url = row["output"] if is_url(row["output"]) else None
-        sub = os.path.join(folder, str(row["index"]))
+        sub = _node_tmp() if (self.image_url or self.output_url) else ""
         image = os.path.join(sub, "in", os.path.basename(row["relative"])) if self.image_url else row["image"]
         output = os.path.join(sub, "out", os.path.basename(row["output"])) if self.output_url else row["output"]
         self.sub = sub
@@ -246,7 +248,7 @@ def read_row(row: dict[str, Any], settings: StageSettings) -> dict[str, Any]:
     """
     if row["problem"]:
         return _decided(row, JobResult(row["image"], row["output"], "failed", message=row["problem"]))
-    staged = _Staged(row, settings, _node_tmp())
+    staged = _Staged(row, settings)
     try:
         note = None
         if not staged.output_url:  # temporary files a killed run left beside this output
@@ -292,12 +294,12 @@ class Analyser:
         self.settings = settings
         self.model = load_model(weights, device=device, max_memory=max_memory, engine=engine, precision=precision)
         self.name = self.model.name
-        try:
+        self.node = ""
+        with contextlib.suppress(ImportError):
             import ray
 
-            self.node = ray.get_runtime_context().get_node_id()
-        except Exception:  # outside Ray (tests of the stage itself)
-            self.node = ""
+            if ray.is_initialized():  # else: the stage run outside Ray (asking Ray would start it)
+                self.node = ray.get_runtime_context().get_node_id()
 
     def __call__(self, row: dict[str, Any]) -> dict[str, Any]:
         settings = self.settings
@@ -310,7 +312,7 @@ class Analyser:
     def analyse(self, row: dict[str, Any]) -> JobResult:
         settings = self.settings
         image, error, facts, note = pickle.loads(row["loaded"])
-        staged = _Staged(row, settings, _node_tmp())
+        staged = _Staged(row, settings)
         try:
             out = None
             if image is not None:
@@ -472,9 +474,16 @@ def run_detect(
     ``ray://host:port``. ``threads``: torch threads (and CPUs) per actor on CPU nodes; ``actors``: pool size
     (default: from the cluster's resources). ``storage_options``: fsspec options for URLs (e.g.
     ``{"client_kwargs": {"endpoint_url": ...}}``; the usual ``AWS_*`` variables work too, on every node).
-    ``on_start(total, pool)`` is called once the jobs are planned, ``on_result`` with each row, in input order.
+    ``on_start(total, pool)`` is called once the jobs are planned and the pool sized (``pool["model"]``: the
+    model's description), ``on_result`` with each row, in input order.
     A run stops with :class:`TruForError` when an output cannot be written (disk full, read-only).
     """
+    inputs, output = [str(i) for i in inputs], str(output)
+    rows = plan_rows(inputs, output, storage_options=storage_options)  # bad inputs fail before Ray starts
+    if not rows:
+        raise TruForError(f"no images found in {', '.join(inputs)}")
+    if not is_url(output):
+        ensure_output_folder(output)  # an unusable output folder fails here, before any work
     t0 = time.perf_counter()
     started = connect(address, num_cpus=num_cpus)
     import ray
@@ -482,7 +491,7 @@ def run_detect(
     startup = time.perf_counter() - t0
     t1 = time.perf_counter()
     try:
-        return _run(ray, list(inputs), str(output), weights=weights, read_options=read_options or ReadOptions(),
+        return _run(ray, rows, inputs, output, weights=weights, read_options=read_options or ReadOptions(),
                     overwrite=overwrite, save_noiseprint=save_noiseprint, save_png=save_png, engine=engine,
                     precision=precision, max_memory=max_memory, device=device, provenance=provenance,
                     trust_anchors=trust_anchors, threads=threads, actors=actors, storage_options=storage_options,
@@ -493,18 +502,16 @@ def run_detect(
             ray.shutdown()
 
 
-def _run(ray, inputs, output, *, weights, read_options, overwrite, save_noiseprint, save_png, engine, precision,
+def _run(ray, rows, inputs, output, *, weights, read_options, overwrite, save_noiseprint, save_png, engine, precision,
          max_memory, device, provenance, trust_anchors, threads, actors, storage_options, run_options, on_start,
          on_result, startup, t1, address) -> RayRun:
+    import logging
+
     from ..inference import load_model
 
-    rows = plan_rows(inputs, output, storage_options=storage_options)
-    if not rows:
-        raise TruForError(f"no images found in {', '.join(inputs)}")
+    logging.getLogger("ray.data").setLevel(logging.ERROR)  # the caller reports progress and errors
     remote_out = is_url(output)
     report_dir = _node_tmp() if remote_out else output
-    if not remote_out:
-        ensure_output_folder(output)  # an unusable output folder fails here, before any work
     pool = plan_pool(ray, device, threads, actors)
     # The driver loads the weights once: bad weights fail here, and the reports name the model.
     model = load_model(weights, device="cpu", max_memory=max_memory, engine=engine, precision=precision)
@@ -520,9 +527,9 @@ def _run(ray, inputs, output, *, weights, read_options, overwrite, save_noisepri
     parquet_path = _join(output, "results.parquet") if remote_out else os.path.join(output, "results.parquet")
     table = _parquet_writer(parquet_path, storage_options)
     if on_start:
-        on_start(len(rows), pool)
+        on_start(len(rows), dict(pool, model=info))
 
-    from ray.data import ActorPoolStrategy, DataContext
+    from ray.data import ActorPoolStrategy, DataContext, TaskPoolStrategy
 
     ctx = DataContext.get_current()
     ctx.execution_options.preserve_order = True  # rows come back in input order, as in a plain run
@@ -530,7 +537,8 @@ def _run(ray, inputs, output, *, weights, read_options, overwrite, save_noisepri
     ctx.print_on_execution_start = False
     blocks = max(1, min(len(rows), pool["size"] * 8))
     ds = ray.data.from_items(rows, override_num_blocks=blocks)
-    ds = ds.map(read_row, fn_kwargs={"settings": settings}, num_cpus=0, concurrency=max(2, pool["size"] * 2))
+    ds = ds.map(read_row, fn_kwargs={"settings": settings}, num_cpus=0,
+                compute=TaskPoolStrategy(size=max(2, pool["size"] * 2)))
     ds = ds.map(Analyser, fn_constructor_kwargs={"settings": settings, "weights": weights_file,
                                                  "device": pool["device"], "engine": engine, "precision": precision,
                                                  "max_memory": max_memory, "threads": pool["threads"]},
