@@ -123,3 +123,16 @@ def test_read_options_travel_with_the_rows(model, small_weights, photos, tmp_pat
     got = _staged(model, small_weights, rows, settings)
     assert {r["status"] for r in got} == {"failed"}
     assert all(r["image"] in r["message"] for r in got)
+
+
+def test_relative_paths_resolve_against_the_drivers_folder(model, small_weights, photos, tmp_path, monkeypatch):
+    """A Ray worker's working folder is not the driver's: relative paths are resolved against the driver's
+    and reported as given, as a plain run reports them."""
+    monkeypatch.chdir(photos.parent)
+    rows = rb.plan_rows(["in"], "out-rel")
+    settings = rb.StageSettings(cwd=str(photos.parent))
+    monkeypatch.chdir(tmp_path)  # the worker's folder
+    got = _staged(model, small_weights, rows, settings)
+    assert [r["image"] for r in got] == [r["image"] for r in rows] and got[0]["image"].startswith("in/")
+    assert all(not r["message"] or r["message"].startswith("in/") for r in got)
+    assert npz_files(photos.parent / "out-rel") and not (tmp_path / "out-rel").exists()

@@ -175,6 +175,9 @@ class StageSettings:
     trust_anchors: str | None = None
     require: tuple[str, ...] = ("map", "score")
     storage_options: dict | None = None
+    #: the driver's working folder: relative local paths are resolved against it on every node (a Ray
+    #: worker's own working folder is not the driver's), and reported as given
+    cwd: str | None = None
 
 
 class _Staged:
@@ -186,16 +189,20 @@ class _Staged:
         self.image_url = row["image"] if is_url(row["image"]) else None
         self.output_url = row["output"] if is_url(row["output"]) else None
         sub = _node_tmp() if (self.image_url or self.output_url) else ""
-        image = os.path.join(sub, "in", os.path.basename(row["relative"])) if self.image_url else row["image"]
-        output = os.path.join(sub, "out", os.path.basename(row["output"])) if self.output_url else row["output"]
+        cwd = settings.cwd or ""
+        image = os.path.join(sub, "in", os.path.basename(row["relative"])) if self.image_url else \
+            os.path.join(cwd, row["image"])
+        output = os.path.join(sub, "out", os.path.basename(row["output"])) if self.output_url else \
+            os.path.join(cwd, row["output"])
         self.sub = sub
         self.job = Job(Path(image), Path(output), row["relative"])
+        # what the files are called in rows and messages: the URL, or the local path as the user gave it
+        self.names = [(str(self.job.image), row["image"]), (str(self.job.output), row["output"])]
 
     def fix(self, text: str) -> str:
-        if self.image_url:
-            text = text.replace(str(self.job.image), self.image_url)
-        if self.output_url:
-            text = text.replace(str(self.job.output), self.output_url)
+        for actual, shown in self.names:
+            if actual != shown:
+                text = text.replace(actual, shown)
         return text
 
     def fix_result(self, res: JobResult) -> JobResult:
@@ -261,8 +268,8 @@ def read_row(row: dict[str, Any], settings: StageSettings) -> dict[str, Any]:
         staged.fetch_input()
         facts = inspect_stage(staged.job, provenance=settings.provenance, trust_anchors=settings.trust_anchors)
         image, error = read_stage(staged.job, settings.read_options)
-        if image is not None and staged.image_url:
-            image.path = staged.image_url
+        if image is not None:
+            image.path = row["image"]
             image.warnings = [staged.fix(w) for w in image.warnings]
         facts = (facts[0], facts[1], [staged.fix(w) for w in facts[2]])
         error = staged.fix(error) if error else error
@@ -302,7 +309,6 @@ class Analyser:
                 self.node = ray.get_runtime_context().get_node_id()
 
     def __call__(self, row: dict[str, Any]) -> dict[str, Any]:
-        settings = self.settings
         if row["record"]:
             record = row["record"]
         else:
@@ -317,8 +323,8 @@ class Analyser:
             out = None
             if image is not None:
                 out, error = analyse_stage(self.model, staged.job, image, noiseprint=settings.save_noiseprint)
-                if out is not None and staged.image_url:
-                    out.path = staged.image_url
+                if out is not None:
+                    out.path = row["image"]
             if out is None:
                 res = JobResult(row["image"], row["output"], "failed", message=staged.fix(error or ""),
                                 warnings=[note] if note else [])
@@ -520,7 +526,7 @@ def _run(ray, rows, inputs, output, *, weights, read_options, overwrite, save_no
     del model
     settings = StageSettings(read_options=read_options, overwrite=overwrite, save_noiseprint=save_noiseprint,
                              save_png=save_png, provenance=provenance, trust_anchors=trust_anchors,
-                             storage_options=storage_options)
+                             storage_options=storage_options, cwd=os.getcwd())
     options = dict(run_options or {"command": "detect", "inputs": inputs, "output": output}, ray=address,
                    ray_actors=pool["size"], ray_threads=pool["threads"])
     reports = ReportWriter(report_dir, info, read_options=read_options, table_rows=40, options=options)
