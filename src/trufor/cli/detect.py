@@ -56,6 +56,20 @@ def register(subparsers) -> None:
     add_read_arguments(p)
     add_weights_argument(p)
     add_device_arguments(p)
+    g = p.add_argument_group(
+        "running on Ray (pip install 'trufor[ray]'; see docs/SCALING.md)",
+        "With --ray the same outputs are written (npz files, results.csv/.json/.jsonl, plus results.parquet), "
+        "and INPUT and -o may also be object-store URLs (s3://bucket/prefix, through fsspec). Every option above "
+        "works with --ray except: -o must be a folder (not one file name), and -gpu N / --device cuda:N pick no "
+        "GPU index (each actor gets the GPU Ray gives it).")
+    g.add_argument("--ray", default=None, metavar="ADDRESS",
+                   help="run on Ray: 'local' (start a private Ray instance on this machine), 'auto' (join the "
+                        "cluster of this machine) or ray://HOST:PORT")
+    g.add_argument("--ray-actors", type=int, default=None, metavar="N",
+                   help="number of model actors (default: one per GPU, else as many as fit the nodes' CPUs)")
+    g.add_argument("--ray-threads", type=int, default=None, metavar="N",
+                   help="torch threads (and CPUs) per actor on CPU nodes (default: the CPUs of the smallest node, "
+                        "i.e. one actor per node, as a plain run there)")
     p.set_defaults(func=run)
 
 
@@ -98,6 +112,8 @@ def run(args: argparse.Namespace) -> int:
         if not inputs:
             return fail("no input given: trufor detect IMAGE_OR_FOLDER [-o OUT]")
         options = read_options_from_args(args)
+        if args.ray:
+            return _run_on_ray(args, inputs, weights, options)
         output = Path(args.output or DEFAULT_OUTPUT)
         jobs = iter_jobs(inputs, output)  # lazily: a folder of a million images is never one list
         first = next(jobs, None)
@@ -167,6 +183,77 @@ def run(args: argparse.Namespace) -> int:
     return 1 if reports.counts["failed"] else 0
 
 
+def _run_on_ray(args: argparse.Namespace, inputs: list[str], weights, options) -> int:
+    """``--ray``: the same run through :func:`trufor.cluster.run_detect`, with a progress bar and the summary."""
+    import time
+
+    from ..cluster import run_detect
+
+    output = args.output or DEFAULT_OUTPUT
+    device = "cpu" if (args.gpu is not None and args.gpu < 0) else ("cuda" if args.gpu is not None else args.device)
+    err = console(err=True)
+    anchors = None
+    if args.provenance:
+        from ..provenance import trust_anchor_text
+
+        try:
+            anchors = trust_anchor_text(args.trust_anchors)
+        except OSError as exc:
+            return fail(f"{args.trust_anchors}: cannot read the trust anchors: {exc.strerror or exc}")
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn(), console=err,
+                        disable=args.quiet, transient=False)
+    state = {"task": None, "t0": 0.0, "n": 0}
+
+    def on_start(total: int, pool: dict) -> None:
+        if not args.quiet:
+            err.print(f"Ray: {pool['size']} actor(s) on {pool['device']}"
+                      + (f", {pool['threads']} thread(s) each" if pool["device"] == "cpu" else "")
+                      + f"  ({total} images -> {output})")
+        if pool["model"].get("origin") == "bundled":
+            err.print("[yellow]note:[/] the bundled model is small and trained on little data: weak evidence "
+                      "(see docs/MODEL_CARD.md). For real cases use the authors' weights: `trufor weights download`.")
+        state["task"] = progress.add_task("analysing", total=total, rate="")
+        state["t0"] = time.perf_counter()
+
+    def on_result(res) -> None:
+        state["n"] += 1
+        elapsed = time.perf_counter() - state["t0"]
+        rate = f"{state['n'] / elapsed:.2f} img/s" if elapsed > 0 else ""
+        progress.update(state["task"], advance=1, rate=rate)
+        if res.status == "failed":
+            progress.console.print(f"[red]error:[/] {res.message}")
+        for w in res.warnings:
+            progress.console.print(f"[yellow]warning:[/] {res.image}: {w}")
+
+    try:
+        with progress:
+            run = run_detect(inputs, output, address=args.ray, weights=weights, read_options=options,
+                             overwrite=args.overwrite, save_noiseprint=args.save_np, save_png=args.save_png,
+                             engine=args.engine, precision=args.precision, max_memory=args.max_memory,
+                             device=device, provenance=args.provenance, trust_anchors=anchors,
+                             threads=args.ray_threads, actors=args.ray_actors,
+                             run_options=_run_options(args, inputs, output, weights),
+                             on_start=on_start, on_result=on_result)
+    except KeyboardInterrupt:
+        err.print("[yellow]interrupted: finished outputs are complete; run the same command again to resume[/]")
+        return 130
+    except TruForError as exc:
+        return fail(str(exc))
+    except Exception as exc:  # a failure of Ray itself (lost cluster, ...): one line, not a traceback
+        if not type(exc).__module__.startswith("ray"):
+            raise
+        return fail(f"the Ray run failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+    if not args.quiet:
+        err.print(f"Ray start-up {run.startup_seconds:.1f} s, run {run.run_seconds:.1f} s; "
+                  f"table also in {run.parquet}")
+        _print_summary(run.reports, Path(output) if "://" not in str(output) else output, provenance=args.provenance)
+    return 1 if run.counts["failed"] else 0
+
+
 def _run_options(args: argparse.Namespace, inputs: list[str], output: Path, weights) -> dict:
     """The options of this run, for the chain of custody in results.json."""
     return {"command": "detect", "inputs": [str(i) for i in inputs], "output": str(output),
@@ -208,4 +295,9 @@ def _print_summary(reports, report_dir: Path, provenance: bool = False) -> None:
     out.print(table)
     counts = reports.counts
     out.print(f"{counts['ok']} analysed, {counts['skipped']} skipped (already done), {counts['failed']} failed; "
-              f"table in {report_dir / 'results.csv'}")
+              f"table in {_in_folder(report_dir, 'results.csv')}")
+
+
+def _in_folder(folder, name: str):
+    """``folder / name`` for a local folder (a Path) or an object-store URL (a str)."""
+    return folder / name if isinstance(folder, Path) else f"{str(folder).rstrip('/')}/{name}"
