@@ -50,7 +50,8 @@ def memory_plan(max_memory: int | None) -> tuple[int, int]:
     return tile, max(8 * 2**20, min(DEFAULT_BAND_BYTES, max_memory // 8))
 
 
-def _to_pixels(image: ImageLike) -> LoadedImage:
+def as_loaded_image(image: ImageLike) -> LoadedImage:
+    """A path (read with the default options), an array, a PIL image or a :class:`LoadedImage` as a LoadedImage."""
     if isinstance(image, LoadedImage):
         return image
     if isinstance(image, (str, os.PathLike)):
@@ -58,6 +59,8 @@ def _to_pixels(image: ImageLike) -> LoadedImage:
     from .imageio import to_rgb_array
 
     return LoadedImage(pixels=to_rgb_array(image))
+
+
 
 
 def resolve_device(device: str | torch.device | int | None) -> torch.device:
@@ -124,7 +127,7 @@ class TruFor:
     @torch.inference_mode()
     def analyze(self, image: ImageLike, *, noiseprint: bool = True, keep_logits: bool = False) -> AnalysisResult:
         """Analyse one image (a path, an RGB array, a PIL image or a :class:`LoadedImage`)."""
-        loaded = _to_pixels(image)
+        loaded = as_loaded_image(image)
         pixels = loaded.pixels
         h, w = pixels.shape[:2]
         warnings = list(loaded.warnings)
@@ -177,7 +180,8 @@ def model_name_for(loaded_meta: dict[str, Any], origin: str, fmt: str, variant: 
 
 
 def load_model(weights: str | os.PathLike | None = None, *, device: str | torch.device | int | None = "cpu",
-               max_memory: int | None = None, engine: str = "efficient", precision: str = "fp32") -> TruFor:
+               max_memory: int | None = None, engine: str = "efficient", precision: str = "fp32",
+               backend: str = "torch", mode: str = "exact") -> TruFor:
     """Load a TruFor model.
 
     Args:
@@ -189,7 +193,26 @@ def load_model(weights: str | os.PathLike | None = None, *, device: str | torch.
             ``"reference"`` (the plain forward pass, as the official code computes it).
         precision: ``"fp32"`` (default, exact), or ``"bf16"`` / ``"fp16"`` autocast: faster where
             the hardware supports it, but approximate (see docs/PERFORMANCE.md for measured deviations).
+        backend: ``"torch"`` (default: this engine), or ``"onnxruntime"`` / ``"openvino"``: the exported ONNX
+            graph in that runtime, on CPU (``weights`` may then be an ``.onnx`` file from ``trufor export onnx``;
+            other weights are exported on the fly into the user cache). Returns a
+            :class:`trufor.deploy.backends.RuntimeModel` with the same ``analyze`` / ``describe``.
+        mode: for the ONNX backends, ``"exact"`` (graph optimisations that change the rounding off) or
+            ``"fast"`` (see :mod:`trufor.deploy.backends`).
     """
+    if backend != "torch":
+        from .deploy.backends import BACKENDS, load_runtime_model
+
+        if backend not in BACKENDS:
+            raise TruForError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+        if precision != "fp32" or engine != "efficient":
+            raise TruForError(f"--precision and --engine choose how the torch engine computes; the {backend} "
+                              "backend evaluates the exported float32 graph (use --mode exact/fast)")
+        if resolve_device(device).type != "cpu":
+            raise TruForError(f"the {backend} backend runs on the CPU here (use --device cpu or --backend torch)")
+        return load_runtime_model(weights, backend=backend, mode=mode, max_memory=max_memory)
+    if str(weights or "").lower().endswith(".onnx"):
+        raise TruForError(f"{weights}: an ONNX file needs --backend onnxruntime or openvino")
     source = find_weights(weights)
     network = load_network(source.path)
     return TruFor(

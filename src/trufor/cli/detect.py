@@ -46,6 +46,16 @@ def register(subparsers) -> None:
                    help="efficient (default: tiled, fused; same numbers) or reference (the plain forward pass)")
     p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32",
                    help="fp32 (default, exact) or bf16/fp16 mixed precision (faster on suitable hardware, approximate)")
+    p.add_argument("--backend", choices=("torch", "onnxruntime", "openvino"), default="torch",
+                   help="torch (default: this engine, tiled, any image size, CPU or CUDA), or onnxruntime / "
+                        "openvino: the exported ONNX graph on the CPU (--weights may be an .onnx file from "
+                        "`trufor export onnx`; other weights are exported on the fly into the user cache). The "
+                        "ONNX graph cannot tile, so its memory grows faster with the image: images above a pixel "
+                        "cap (the --max-memory budget, default 80%% of RAM, over ~3 kB per pixel) are refused "
+                        "with a message; use --backend torch for those. See docs/DEPLOY.md")
+    p.add_argument("--mode", choices=("exact", "fast"), default="exact",
+                   help="for --backend onnxruntime/openvino: exact (default: rounding-changing graph "
+                        "optimisations off) or fast (all on; see docs/DEPLOY.md for the measured deviations)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary table")
     p.add_argument("--provenance", action="store_true",
                    help="also report each file's metadata, JPEG coding and C2PA content credentials (results.json, "
@@ -106,8 +116,10 @@ def run(args: argparse.Namespace) -> int:
         total = None if args.quiet else count_images(inputs)
         report_dir = output if not (output.suffix and not output.is_dir()) else output.parent
         ensure_output_folder(report_dir)  # an unusable output folder fails here, before any work
-        model = load_model(weights, device=device_from_args(args), max_memory=args.max_memory, engine=args.engine,
-                           precision=args.precision)
+        device = device_from_args(args) if args.backend == "torch" or args.gpu is not None or args.device != "auto" \
+            else "cpu"
+        model = load_model(weights, device=device, max_memory=args.max_memory, engine=args.engine,
+                           precision=args.precision, backend=args.backend, mode=args.mode)
         anchors = None
         if args.provenance:
             from ..provenance import trust_anchor_text
@@ -171,6 +183,7 @@ def _run_options(args: argparse.Namespace, inputs: list[str], output: Path, weig
     """The options of this run, for the chain of custody in results.json."""
     return {"command": "detect", "inputs": [str(i) for i in inputs], "output": str(output),
             "weights_argument": None if weights is None else str(weights), "engine": args.engine,
+            "backend": args.backend, "mode": args.mode,
             "precision": args.precision, "max_memory": args.max_memory, "save_np": bool(args.save_np),
             "save_png": bool(args.save_png), "overwrite": bool(args.overwrite), "provenance": bool(args.provenance),
             "trust_anchors": args.trust_anchors}
