@@ -58,6 +58,7 @@ def test_onnxruntime_exact_matches_golden(ort_exact, name):
         assert diffs[key] <= tol[key], f"{name}: {key} differs by {diffs[key]:.3g} > {tol[key]}"
 
 
+@pytest.mark.slow
 @pytest.mark.parity
 def test_onnxruntime_as_close_to_float64_as_the_goldens(ort_exact, parity_checkpoint):
     """On the fixture where ONNX Runtime is farthest from the goldens, it is no farther from a float64
@@ -174,6 +175,28 @@ def test_bad_files_named(tmp_path):
         load_model(junk, backend="onnxruntime", precision="bf16")
 
 
+def test_cli_detect_onnxruntime_reports_backend(parity_onnx, tmp_path, capsys):
+    """`trufor detect --backend onnxruntime --weights FILE.onnx` writes the official npz layout; the backend and
+    mode are in results.json; a missing weights file for `export onnx` is a clear error."""
+    import json
+
+    from trufor.cli import main
+
+    parity = require_shared("parity")
+    res = tmp_path / "res"
+    assert main(["detect", str(parity / "images" / "d_tiny_37x61.png"), "-o", str(res), "--backend", "onnxruntime",
+                 "--mode", "fast", "--weights", str(parity_onnx), "-q"]) == 0
+    with np.load(res / "d_tiny_37x61.png.npz") as data:
+        assert set(data.files) == {"map", "conf", "score", "imgsize"}
+    text = (res / "results.json").read_text()
+    assert '"backend": "onnxruntime"' in text and '"mode": "fast"' in text
+    assert json.loads(text)
+    capsys.readouterr()
+    assert main(["export", "onnx", str(tmp_path / "x.onnx"), "--weights", str(tmp_path / "nope.safetensors")]) != 0
+    assert "nope.safetensors" in capsys.readouterr().err
+
+
+@pytest.mark.slow
 def test_cli_export_and_detect(small_weights, tmp_path, capsys):
     """`trufor export onnx` then `trufor detect --backend onnxruntime` on the file, against the torch engine."""
     from trufor import load_model
