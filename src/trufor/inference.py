@@ -63,6 +63,34 @@ def as_loaded_image(image: ImageLike) -> LoadedImage:
 
 
 
+#: Budgets (Noiseprint++ tile side, band bytes) tried in turn after a CUDA out-of-memory error, each only when
+#: smaller than the current one; then the CPU.
+OOM_RETRY_PLANS = ((512, 16 * 2**20), (256, 8 * 2**20), (128, 4 * 2**20))
+
+
+_OUT_OF_MEMORY = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
+
+
+def cuda_budget(device: torch.device) -> int | None:
+    """Half of the free memory of a CUDA device (None when it cannot be read)."""
+    try:
+        free, _ = torch.cuda.mem_get_info(device)
+    except Exception:
+        return None
+    return int(free // 2)
+
+
+def _release_cuda_cache() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _oom_line(exc: BaseException) -> str:
+    """The first line of an out-of-memory error, for the warning."""
+    text = str(exc).strip().splitlines()
+    return text[0][:160] if text else type(exc).__name__
+
+
 def resolve_device(device: str | torch.device | int | None) -> torch.device:
     """``None``/``"cpu"`` -> CPU; ``"cuda"``, ``"cuda:1"`` or an int GPU index (-1 = CPU) -> that device."""
     if device is None:
@@ -91,12 +119,23 @@ class TruFor:
         self.engine = engine
         self.precision = precision
         self.origin = origin  # how the weights were found: argument, environment, cache or bundled
+        if max_memory is None and self.device.type == "cuda":
+            max_memory = cuda_budget(self.device)  # the tile and band budget follows the card's free memory
         tile, band = memory_plan(max_memory)
         self._efficient = EfficientTruFor(self.net, tile=tile, band_bytes=band)
+        #: retry an image that runs out of GPU memory with smaller budgets, then on the CPU (CUDA only;
+        #: tests switch it on for the CPU to check the logic)
+        self.oom_fallback = self.device.type == "cuda"
+        self._cpu_engine: EfficientTruFor | None = None
         self.name = name
         self.weights_path = weights_path
         self.provenance = provenance
         self.licence = licence
+
+    @property
+    def param_device(self) -> torch.device:
+        """Where the network's parameters are (``device``, as a full torch device)."""
+        return next(self.net.parameters()).device
 
     @property
     def config(self):
@@ -116,6 +155,66 @@ class TruFor:
             "precision": self.precision,
             "origin": self.origin,
         }
+
+    def _set_plan(self, tile: int, band_bytes: int) -> None:
+        """Tile side and band budget of the efficient engine (and of the encoder's feed-forward bands)."""
+        from .modeling.mit import MixFFN
+
+        self._efficient.tile, self._efficient.band_bytes = tile, band_bytes
+        for module in self.net.modules():
+            if isinstance(module, MixFFN):
+                module.band_bytes = band_bytes
+
+    def _forward(self, x: torch.Tensor, engine=None):
+        with self._autocast():
+            if self.engine == "reference":
+                return (engine.net if engine is not None else self.net)(x)
+            return (engine or self._efficient)(x)
+
+    def _forward_with_fallback(self, x: torch.Tensor, warnings: list[str]):
+        """The forward pass; on CUDA, an out-of-memory error retries the image with smaller tile and band budgets
+        (efficient engine), then on the CPU with a warning naming what happened (:data:`OOM_RETRY_PLANS`)."""
+        if not self.oom_fallback:
+            return self._forward(x)
+        try:
+            return self._forward(x)
+        except _OUT_OF_MEMORY as exc:
+            first = _oom_line(exc)
+        _release_cuda_cache()
+        plan = (self._efficient.tile, self._efficient.band_bytes)
+        tried = [plan]
+        if self.engine == "efficient":
+            smaller = [p for p in OOM_RETRY_PLANS if p[0] <= plan[0] and p[1] <= plan[1] and p != plan]
+            try:
+                for tile, band in smaller:
+                    self._set_plan(tile, band)
+                    tried.append((tile, band))
+                    try:
+                        out = self._forward(x)
+                    except _OUT_OF_MEMORY:
+                        _release_cuda_cache()
+                        continue
+                    warnings.append(f"{self.device} ran out of memory ({first}); analysed with a smaller memory "
+                                    f"budget (Noiseprint++ tile {tile} px, bands {band // 2**20} MiB): same results")
+                    return out
+            finally:
+                self._set_plan(*plan)
+        if self._cpu_engine is None:
+            from .modeling import build_model
+
+            with torch.inference_mode(False):  # analyze() runs in inference mode; the copy is a normal module
+                cpu_net = build_model(self.net.config)  # tensor by tensor: no second whole copy on the full GPU
+                cpu_net.load_state_dict({k: v.to("cpu") for k, v in self.net.state_dict().items()})
+                self._cpu_engine = EfficientTruFor(cpu_net.eval(), tile=plan[0], band_bytes=plan[1])
+        budgets = ", ".join(f"tile {t} px / bands {b // 2**20} MiB" for t, b in tried)
+        warnings.append(f"{self.device} ran out of memory ({first}) with every budget tried ({budgets}); "
+                        "analysed on the CPU instead (slower, same results)")
+        device = self.device
+        self.device = torch.device("cpu")  # autocast on the CPU for the opt-in precisions
+        try:
+            return self._forward(x.to("cpu"), self._cpu_engine)
+        finally:
+            self.device = device
 
     def _autocast(self):
         """Mixed precision for the opt-in approximate modes; a no-op context for exact fp32."""
@@ -141,14 +240,14 @@ class TruFor:
         start = time.perf_counter()
         x = torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1))).to(self.device)
         x = x.unsqueeze(0).float().div_(256.0)
-        with self._autocast():
-            out = self._efficient(x) if self.engine == "efficient" else self.net(x)
+        out = self._forward_with_fallback(x, warnings)
         if self.precision != "fp32":
             out = type(out)(*(t.float() for t in out))
         loc, conf, det = out.loc_logits, out.conf_logits, out.det_logit
         if pad_h or pad_w:
             loc, conf = loc[..., :h, :w], conf[..., :h, :w]
-            det = self.net.detection(loc, conf)
+            on_cpu_copy = self._cpu_engine is not None and loc.device != self.param_device
+            det = (self._cpu_engine.net if on_cpu_copy else self.net).detection(loc, conf)
         heat = F.softmax(loc[0], dim=0)[1]
         confidence = torch.sigmoid(conf[0, 0])
         score = torch.sigmoid(det).item()
