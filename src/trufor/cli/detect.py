@@ -56,6 +56,9 @@ def register(subparsers) -> None:
     p.add_argument("--mode", choices=("exact", "fast"), default="exact",
                    help="for --backend onnxruntime/openvino: exact (default: rounding-changing graph "
                         "optimisations off) or fast (all on; see docs/DEPLOY.md for the measured deviations)")
+    p.add_argument("--batch-size", type=int, default=1, metavar="N",
+                   help="analyse up to N consecutive images of one size in one forward pass (default 1). Same "
+                        "outputs within float rounding, not bit for bit; see docs/PERFORMANCE.md for when it pays")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary table")
     p.add_argument("--provenance", action="store_true",
                    help="also report each file's metadata, JPEG coding and C2PA content credentials (results.json, "
@@ -105,6 +108,8 @@ def run(args: argparse.Namespace) -> int:
             console(err=True).print(f"[yellow]ignoring official options without effect here: {', '.join(unknown)}[/]")
         weights = args.weights or opts.get("TEST.MODEL_FILE")
         inputs = positional + list(args.extra_inputs)
+        if args.batch_size < 1:
+            return fail(f"--batch-size must be at least 1, got {args.batch_size}")
         if not inputs:
             return fail("no input given: trufor detect IMAGE_OR_FOLDER [-o OUT]")
         options = read_options_from_args(args)
@@ -155,7 +160,8 @@ def run(args: argparse.Namespace) -> int:
         try:
             for res in iter_results(model, chain([first], jobs), overwrite=args.overwrite,
                                     save_noiseprint=args.save_np, save_png=args.save_png, options=options,
-                                    provenance=args.provenance, trust_anchors=anchors):
+                                    provenance=args.provenance, trust_anchors=anchors,
+                                    batch_size=args.batch_size):
                 reports.add(res)  # results.jsonl grows as the run goes
                 progress.advance(task)
                 if res.status == "failed":
@@ -183,7 +189,7 @@ def _run_options(args: argparse.Namespace, inputs: list[str], output: Path, weig
     """The options of this run, for the chain of custody in results.json."""
     return {"command": "detect", "inputs": [str(i) for i in inputs], "output": str(output),
             "weights_argument": None if weights is None else str(weights), "engine": args.engine,
-            "backend": args.backend, "mode": args.mode,
+            "backend": args.backend, "mode": args.mode, "batch_size": args.batch_size,
             "precision": args.precision, "max_memory": args.max_memory, "save_np": bool(args.save_np),
             "save_png": bool(args.save_png), "overwrite": bool(args.overwrite), "provenance": bool(args.provenance),
             "trust_anchors": args.trust_anchors}

@@ -193,26 +193,35 @@ class RuntimeModel:
 
     def analyze(self, image, *, noiseprint: bool = True, keep_logits: bool = False):
         """Analyse one image (a path, an RGB array, a PIL image or a LoadedImage), as :meth:`TruFor.analyze`."""
+        return self.analyze_batch([image], noiseprint=noiseprint, keep_logits=keep_logits)[0]
+
+    def analyze_batch(self, images: list, *, noiseprint: bool = True, keep_logits: bool = False) -> list:
+        """Images of one size in one call of the graph (its batch axis), as :meth:`TruFor.analyze_batch`."""
         from ..inference import as_loaded_image
         from ..results import AnalysisResult
 
         if keep_logits:
             raise TruForError(f"the {self.backend} backend returns map, conf, score and np++, not the logits")
-        loaded = as_loaded_image(image)
-        pixels = loaded.pixels
-        h, w = pixels.shape[:2]
-        self.check_size(h, w, loaded.path or "image")
-        warnings = list(loaded.warnings)
+        loaded = [as_loaded_image(image) for image in images]
+        if not loaded:
+            return []
+        h, w = loaded[0].pixels.shape[:2]
+        if any(item.pixels.shape[:2] != (h, w) for item in loaded):
+            raise ValueError("analyze_batch needs images of one size; analyse the others one by one")
+        self.check_size(h, w * len(loaded), loaded[0].path or "image")
+        warnings = []
         if h < MIN_SIDE or w < MIN_SIDE:
             warnings.append(f"image {w}x{h} is below {MIN_SIDE} px: analysed mirror-padded to "
                             f"{max(w, MIN_SIDE)}x{max(h, MIN_SIDE)}, outputs cropped back")
         start = time.perf_counter()
-        heat, conf, score, npp = self._run(np.ascontiguousarray(pixels.transpose(2, 0, 1))[None])
-        return AnalysisResult(
-            score=float(score[0]), map=np.asarray(heat[0], np.float32), conf=np.asarray(conf[0], np.float32),
-            noiseprint=np.asarray(npp[0], np.float32) if noiseprint else None, path=loaded.path,
-            model_name=self.name, seconds=time.perf_counter() - start, warnings=warnings,
-            read_options=loaded.options)
+        batch = np.stack([item.pixels for item in loaded]).transpose(0, 3, 1, 2)
+        heat, conf, score, npp = self._run(np.ascontiguousarray(batch))
+        seconds = (time.perf_counter() - start) / len(loaded)
+        return [AnalysisResult(
+            score=float(score[i]), map=np.asarray(heat[i], np.float32), conf=np.asarray(conf[i], np.float32),
+            noiseprint=np.asarray(npp[i], np.float32) if noiseprint else None, path=item.path,
+            model_name=self.name, seconds=seconds, warnings=list(item.warnings) + warnings,
+            read_options=item.options) for i, item in enumerate(loaded)]
 
 
 def load_runtime_model(weights: str | os.PathLike | None = None, *, backend: str = "onnxruntime",
