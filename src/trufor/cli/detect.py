@@ -55,7 +55,9 @@ def register(subparsers) -> None:
                         "with a message; use --backend torch for those. See docs/DEPLOY.md")
     p.add_argument("--mode", choices=("exact", "fast"), default="exact",
                    help="for --backend onnxruntime/openvino: exact (default: rounding-changing graph "
-                        "optimisations off) or fast (all on; see docs/DEPLOY.md for the measured deviations)")
+                        "optimisations off, float32) or fast (onnxruntime: all graph optimisations, same bound; "
+                        "openvino: its default precision, bf16 on CPUs that have it: approximate). Measured "
+                        "deviations: docs/DEPLOY.md")
     p.add_argument("--batch-size", type=int, default=1, metavar="N",
                    help="analyse up to N consecutive images of one size in one forward pass (default 1). Same "
                         "outputs within float rounding, not bit for bit; see docs/PERFORMANCE.md for when it pays")

@@ -10,7 +10,9 @@ Modes (graph optimisations of the runtime):
 * ``exact`` (default): ONNX Runtime with every graph optimisation off (``ORT_DISABLE_ALL``): BatchNorm stays
   unfolded, no fused kernels that change the rounding. OpenVINO in f32 inference precision.
 * ``fast``: ``ORT_ENABLE_ALL`` (BatchNorm folded into the convolutions, fused attention/GELU kernels, the
-  NCHWc layout). OpenVINO with its default (performance) hints.
+  NCHWc layout): within the same bound as exact. OpenVINO with its default hints, which on a CPU with
+  AVX-512 BF16 or AMX means **bf16 inference**: approximate like ``--precision bf16`` (measured: map off by up
+  to 1.0 with the sensitive parity weights).
 
 The measured deviations of both against the official goldens are in docs/PERFORMANCE.md. Neither runtime
 can reproduce the goldens to the parity kit's 1e-4: the goldens carry oneDNN's AVX-512 float32 rounding,
