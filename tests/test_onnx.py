@@ -221,3 +221,24 @@ def test_cli_export_and_detect(small_weights, tmp_path, capsys):
 
     report = json.loads((res / "results.json").read_text())
     assert "onnxruntime" in json.dumps(report)
+
+
+@pytest.mark.slow
+def test_float32_input_export(small_weights, tmp_path):
+    """`--input-type float32`: the graph reads pixels / 256 and gives the torch engine's outputs; the backends
+    (which feed uint8) refuse such a file with a clear message."""
+    import onnxruntime as ort
+
+    from trufor import TruForError, load_model
+    from trufor.cli import main
+
+    out = tmp_path / "f32.onnx"
+    assert main(["export", "onnx", str(out), "--weights", str(small_weights), "--input-type", "float32"]) == 0
+    img = np.random.default_rng(0).integers(0, 256, (45, 70, 3), dtype=np.uint8)
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    heat, conf, score, npp = session.run(None, {"image": (img.transpose(2, 0, 1)[None] / 256.0).astype(np.float32)})
+    ref = load_model(small_weights).analyze(img)
+    assert np.max(np.abs(heat[0] - ref.map)) <= 1e-5 and np.max(np.abs(npp[0] - ref.noiseprint)) <= 1e-5
+    assert abs(float(score[0]) - ref.score) <= 1e-6
+    with pytest.raises(TruForError, match="exported for float32 input"):
+        load_model(out, backend="onnxruntime")

@@ -41,7 +41,8 @@ def register(subparsers) -> None:
                    help="also write <name>.figure.png (image | map | confidence) and <name>.overlay.png")
     p.add_argument("--overwrite", action="store_true", help="redo images whose .npz already exists")
     p.add_argument("--max-memory", type=parse_bytes, default=None, metavar="SIZE",
-                   help="working-memory budget for the tiled parts, e.g. 2G (smaller tiles: slower, same results)")
+                   help="working-memory budget for the tiled parts, e.g. 2G (smaller tiles: slower, same results); "
+                        "for --backend onnxruntime/openvino the budget behind their pixel cap")
     p.add_argument("--engine", choices=("efficient", "reference"), default="efficient",
                    help="efficient (default: tiled, fused; same numbers) or reference (the plain forward pass)")
     p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32",
