@@ -48,7 +48,7 @@ def main() -> int:
     args = p.parse_args()
     import onnxruntime as ort
 
-    from trufor.deploy.backends import RuntimeModel, _OrtSession
+    from trufor.deploy.backends import RuntimeModel
     from trufor.deploy.onnx_export import export_onnx
 
     tmp = tempfile.TemporaryDirectory()
