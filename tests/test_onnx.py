@@ -84,6 +84,7 @@ def test_onnxruntime_as_close_to_float64_as_the_goldens(ort_exact, parity_checkp
         assert ort_err <= 1.5 * golden_err + 1e-6, f"{key}: {ort_err:.3g} from float64, goldens {golden_err:.3g}"
 
 
+@pytest.mark.slow
 @pytest.mark.parity
 def test_onnxruntime_fast_mode_within_tolerance(parity_onnx):
     from trufor import load_model
@@ -97,6 +98,7 @@ def test_onnxruntime_fast_mode_within_tolerance(parity_onnx):
         assert all(diffs[k] <= tol[k] for k in KEYS), (name, diffs)
 
 
+@pytest.mark.slow
 @pytest.mark.parity
 def test_openvino_matches_golden(parity_onnx):
     if not IN_CI:
