@@ -37,6 +37,29 @@ KIT_TOLERANCES = {"map": 1e-4, "conf": 1e-4, "np++": 1e-4, "score": 1e-5}
 CROSS_ISA_TOLERANCES = {"map": 3e-3, "conf": 3e-3, "np++": 1e-3, "score": 1e-4}
 
 
+#: Tolerances for another runtime's float32 kernels (ONNX Runtime's MLAS, OpenVINO), whatever the ISA. The
+#: goldens carry oneDNN's AVX-512 rounding, which no other set of kernels reproduces: measured on the
+#: fixtures, the goldens themselves are up to 2.4e-3 (map) / 1.6e-4 (np++) from a float64 evaluation, and ONNX
+#: Runtime is as close to that float64 evaluation as they are (2.2e-3 / 1.7e-4 on b_odd, 7e-4 / 1.3e-4 on
+#: e_camera), yet up to 4.9e-3 (map), 1.6e-3 (conf), 2.5e-4 (np++), 6.1e-5 (score) from the goldens: two
+#: float32 evaluations each within the float64 bound above of the truth. Feeding ONNX Runtime's np++ (2e-4 off)
+#: to the torch engine moves its map by the same 4.6e-3, so the DnCNN's rounding alone explains it. The bound
+#: is twice the float64 distance, rounded up (tests/test_onnx.py also checks the float64 distance directly).
+CROSS_RUNTIME_TOLERANCES = {"map": 6e-3, "conf": 3e-3, "np++": 1e-3, "score": 1e-4}
+
+
+def runtime_tolerances(runtime: str = "torch") -> dict[str, float]:
+    """Tolerances against the goldens for ``runtime``: :func:`parity_tolerances` for the torch engine (oneDNN),
+    :data:`CROSS_RUNTIME_TOLERANCES` for any other runtime's kernels (said on stderr)."""
+    if runtime == "torch":
+        return parity_tolerances()
+    import sys
+
+    print(f"parity: {runtime} runs its own float32 kernels, not oneDNN's with which the goldens were computed; "
+          f"the cross-runtime tolerances {CROSS_RUNTIME_TOLERANCES} apply (tests/conftest.py)", file=sys.stderr)
+    return dict(CROSS_RUNTIME_TOLERANCES)
+
+
 def onednn_runs_avx512() -> bool:
     """Whether oneDNN (PyTorch's CPU convolutions) runs its AVX-512 kernels here, as when the goldens were made.
 

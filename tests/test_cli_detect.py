@@ -138,3 +138,16 @@ def test_convert_cli(tmp_path, capsys):
     assert read_weights(tmp_path / "x.safetensors").metadata["variant"] == "trufor_small"
     (tmp_path / "bad.pth.tar").write_bytes(b"junk")
     assert _run("convert", tmp_path / "bad.pth.tar") == 1
+
+
+def test_ray_refuses_the_options_its_actors_do_not_run(tmp_path, capsys):
+    import numpy as np
+    from PIL import Image
+
+    from trufor.cli import main
+
+    Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(tmp_path / "a.png")
+    for extra in (["--backend", "onnxruntime"], ["--batch-size", "4"]):
+        assert main(["detect", str(tmp_path / "a.png"), "-o", str(tmp_path / "out"), "--ray", "local", *extra]) == 1
+        assert "--ray runs the torch engine one image at a time" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

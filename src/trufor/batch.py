@@ -296,8 +296,13 @@ def iter_results(
     provenance: bool = False,
     trust_anchors: str | None = None,
     hash_inputs: bool = True,
+    batch_size: int = 1,
 ) -> Iterator[JobResult]:
     """Run every job with ``model`` and yield one :class:`JobResult` per job, in input order.
+
+    With ``batch_size`` > 1 (and a model with ``analyze_batch``), consecutive images of one size are analysed
+    ``batch_size`` at a time in one forward pass (:func:`analyse_batch_stage`); up to ``2 * batch_size``
+    decoded images then wait in memory.
 
     Decoding the next image and writing the previous result overlap the current analysis (one thread
     each; at most one decoded image and one result wait, so memory stays bounded whatever the number
@@ -351,6 +356,9 @@ def iter_results(
         return attach(res, facts)
 
     items = todo()
+    if batch_size > 1 and hasattr(model, "analyze_batch"):
+        yield from _iter_batched(model, items, load, finish, attach, batch_size, save_noiseprint)
+        return
     with ThreadPoolExecutor(max_workers=1) as reader, ThreadPoolExecutor(max_workers=1) as writer:
         current = next(items, None)
         pending = reader.submit(load, current) if current is not None else None
@@ -387,6 +395,98 @@ def iter_results(
         finally:
             if pending is not None:
                 pending.cancel()
+
+
+def analyse_batch_stage(model, jobs: list[Job], images: list, *, noiseprint: bool = False) -> list[tuple[Any, str | None]]:
+    """``model.analyze_batch(images)`` for images of one size: one ``(result, error)`` per job, as
+    :func:`analyse_stage`. When the batch as a whole fails (e.g. out of memory), each image is analysed
+    alone, so an error names its own file."""
+    try:
+        results = model.analyze_batch(images, noiseprint=noiseprint)
+    except EvaluationAborted:
+        raise
+    except Exception:
+        return [analyse_stage(model, job, image, noiseprint=noiseprint) for job, image in zip(jobs, images)]
+    for job, result in zip(jobs, results):
+        result.path = str(job.image)
+    return [(result, None) for result in results]
+
+
+def _pixel_size(image) -> tuple[int, ...] | None:
+    pixels = getattr(image, "pixels", image)
+    shape = getattr(pixels, "shape", None)
+    return tuple(shape) if shape is not None else None
+
+
+def _iter_batched(model, items: Iterator, load, finish, attach, batch_size: int,
+                  noiseprint: bool) -> Iterator[JobResult]:
+    """:func:`iter_results` with batches: decoding ahead on one thread, writing on another, in input order."""
+    from collections import deque
+
+    with ThreadPoolExecutor(max_workers=1) as reader, ThreadPoolExecutor(max_workers=1) as writer:
+        queue: deque = deque()  # (item, future of load(item)) in input order
+        exhausted = False
+
+        def fill() -> None:
+            nonlocal exhausted
+            while not exhausted and len(queue) < 2 * batch_size:
+                item = next(items, None)
+                if item is None:
+                    exhausted = True
+                    return
+                queue.append((item, reader.submit(load, item)))
+
+        writing: deque = deque()  # futures of finish(), in order
+
+        def drain() -> Iterator[JobResult]:
+            while writing:  # a fatal output error surfaces here and stops the run
+                yield writing.popleft().result()
+
+        try:
+            fill()
+            while queue:
+                group: list = []  # (job, image, facts) of one pixel size
+                while queue and len(group) < batch_size:
+                    item, future = queue[0]
+                    if isinstance(item, JobResult):
+                        if group:
+                            break
+                        queue.popleft()
+                        yield from drain()
+                        yield item
+                        fill()
+                        continue
+                    image, error, facts = future.result()
+                    if image is None:
+                        if group:
+                            break
+                        queue.popleft()
+                        yield from drain()
+                        yield attach(JobResult(str(item.image), str(item.output), "failed", message=error or "",
+                                               warnings=[item.note] if item.note else []), facts)
+                        fill()
+                        continue
+                    if group and _pixel_size(image) != _pixel_size(group[0][1]):
+                        break
+                    queue.popleft()
+                    group.append((item, image, facts))
+                    fill()
+                if not group:
+                    continue
+                outcomes = analyse_batch_stage(model, [g[0] for g in group], [g[1] for g in group],
+                                               noiseprint=noiseprint)
+                yield from drain()
+                for (job, image, facts), (out, error) in zip(group, outcomes):
+                    if out is not None:
+                        writing.append(writer.submit(finish, job, out, image, facts))
+                    else:
+                        yield from drain()
+                        yield attach(JobResult(str(job.image), str(job.output), "failed", message=error or "",
+                                               warnings=[job.note] if job.note else []), facts)
+            yield from drain()
+        finally:
+            for _, future in queue:
+                future.cancel()
 
 
 def run_jobs(model, jobs: Iterable[Job], *, on_result: Callable[[JobResult], None] | None = None,

@@ -50,7 +50,8 @@ def memory_plan(max_memory: int | None) -> tuple[int, int]:
     return tile, max(8 * 2**20, min(DEFAULT_BAND_BYTES, max_memory // 8))
 
 
-def _to_pixels(image: ImageLike) -> LoadedImage:
+def as_loaded_image(image: ImageLike) -> LoadedImage:
+    """A path (read with the default options), an array, a PIL image or a :class:`LoadedImage` as a LoadedImage."""
     if isinstance(image, LoadedImage):
         return image
     if isinstance(image, (str, os.PathLike)):
@@ -58,6 +59,36 @@ def _to_pixels(image: ImageLike) -> LoadedImage:
     from .imageio import to_rgb_array
 
     return LoadedImage(pixels=to_rgb_array(image))
+
+
+
+
+#: Budgets (Noiseprint++ tile side, band bytes) tried in turn after a CUDA out-of-memory error, each only when
+#: smaller than the current one; then the CPU.
+OOM_RETRY_PLANS = ((512, 16 * 2**20), (256, 8 * 2**20), (128, 4 * 2**20))
+
+
+_OUT_OF_MEMORY = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
+
+
+def cuda_budget(device: torch.device) -> int | None:
+    """Half of the free memory of a CUDA device (None when it cannot be read)."""
+    try:
+        free, _ = torch.cuda.mem_get_info(device)
+    except Exception:
+        return None
+    return int(free // 2)
+
+
+def _release_cuda_cache() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _oom_line(exc: BaseException) -> str:
+    """The first line of an out-of-memory error, for the warning."""
+    text = str(exc).strip().splitlines()
+    return text[0][:160] if text else type(exc).__name__
 
 
 def resolve_device(device: str | torch.device | int | None) -> torch.device:
@@ -88,12 +119,23 @@ class TruFor:
         self.engine = engine
         self.precision = precision
         self.origin = origin  # how the weights were found: argument, environment, cache or bundled
+        if max_memory is None and self.device.type == "cuda":
+            max_memory = cuda_budget(self.device)  # the tile and band budget follows the card's free memory
         tile, band = memory_plan(max_memory)
         self._efficient = EfficientTruFor(self.net, tile=tile, band_bytes=band)
+        #: retry an image that runs out of GPU memory with smaller budgets, then on the CPU (CUDA only;
+        #: tests switch it on for the CPU to check the logic)
+        self.oom_fallback = self.device.type == "cuda"
+        self._cpu_engine: EfficientTruFor | None = None
         self.name = name
         self.weights_path = weights_path
         self.provenance = provenance
         self.licence = licence
+
+    @property
+    def param_device(self) -> torch.device:
+        """Where the network's parameters are (``device``, as a full torch device)."""
+        return next(self.net.parameters()).device
 
     @property
     def config(self):
@@ -114,6 +156,66 @@ class TruFor:
             "origin": self.origin,
         }
 
+    def _set_plan(self, tile: int, band_bytes: int) -> None:
+        """Tile side and band budget of the efficient engine (and of the encoder's feed-forward bands)."""
+        from .modeling.mit import MixFFN
+
+        self._efficient.tile, self._efficient.band_bytes = tile, band_bytes
+        for module in self.net.modules():
+            if isinstance(module, MixFFN):
+                module.band_bytes = band_bytes
+
+    def _forward(self, x: torch.Tensor, engine=None):
+        with self._autocast():
+            if self.engine == "reference":
+                return (engine.net if engine is not None else self.net)(x)
+            return (engine or self._efficient)(x)
+
+    def _forward_with_fallback(self, x: torch.Tensor, warnings: list[str]):
+        """The forward pass; on CUDA, an out-of-memory error retries the image with smaller tile and band budgets
+        (efficient engine), then on the CPU with a warning naming what happened (:data:`OOM_RETRY_PLANS`)."""
+        if not self.oom_fallback:
+            return self._forward(x)
+        try:
+            return self._forward(x)
+        except _OUT_OF_MEMORY as exc:
+            first = _oom_line(exc)
+        _release_cuda_cache()
+        plan = (self._efficient.tile, self._efficient.band_bytes)
+        tried = [plan]
+        if self.engine == "efficient":
+            smaller = [p for p in OOM_RETRY_PLANS if p[0] <= plan[0] and p[1] <= plan[1] and p != plan]
+            try:
+                for tile, band in smaller:
+                    self._set_plan(tile, band)
+                    tried.append((tile, band))
+                    try:
+                        out = self._forward(x)
+                    except _OUT_OF_MEMORY:
+                        _release_cuda_cache()
+                        continue
+                    warnings.append(f"{self.device} ran out of memory ({first}); analysed with a smaller memory "
+                                    f"budget (Noiseprint++ tile {tile} px, bands {band // 2**20} MiB): same results")
+                    return out
+            finally:
+                self._set_plan(*plan)
+        if self._cpu_engine is None:
+            from .modeling import build_model
+
+            with torch.inference_mode(False):  # analyze() runs in inference mode; the copy is a normal module
+                cpu_net = build_model(self.net.config)  # tensor by tensor: no second whole copy on the full GPU
+                cpu_net.load_state_dict({k: v.to("cpu") for k, v in self.net.state_dict().items()})
+                self._cpu_engine = EfficientTruFor(cpu_net.eval(), tile=plan[0], band_bytes=plan[1])
+        budgets = ", ".join(f"tile {t} px / bands {b // 2**20} MiB" for t, b in tried)
+        warnings.append(f"{self.device} ran out of memory ({first}) with every budget tried ({budgets}); "
+                        "analysed on the CPU instead (slower, same results)")
+        device = self.device
+        self.device = torch.device("cpu")  # autocast on the CPU for the opt-in precisions
+        try:
+            return self._forward(x.to("cpu"), self._cpu_engine)
+        finally:
+            self.device = device
+
     def _autocast(self):
         """Mixed precision for the opt-in approximate modes; a no-op context for exact fp32."""
         if self.precision == "fp32":
@@ -121,50 +223,72 @@ class TruFor:
         dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
         return torch.autocast(device_type=self.device.type, dtype=dtype)
 
-    @torch.inference_mode()
     def analyze(self, image: ImageLike, *, noiseprint: bool = True, keep_logits: bool = False) -> AnalysisResult:
         """Analyse one image (a path, an RGB array, a PIL image or a :class:`LoadedImage`)."""
-        loaded = _to_pixels(image)
-        pixels = loaded.pixels
-        h, w = pixels.shape[:2]
-        warnings = list(loaded.warnings)
+        return self.analyze_batch([image], noiseprint=noiseprint, keep_logits=keep_logits)[0]
+
+    @torch.inference_mode()
+    def analyze_batch(self, images: list[ImageLike], *, noiseprint: bool = True,
+                      keep_logits: bool = False) -> list[AnalysisResult]:
+        """Analyse images of one size in one forward pass (a batch); one result each, in order.
+
+        The same outputs as one :meth:`analyze` call per image within float rounding (measured in
+        docs/PERFORMANCE.md: Noiseprint++ bit for bit, maps within ~1e-5), not bit for bit: the encoder's
+        matrix products may round differently for another number of rows. ``seconds`` is the batch's time
+        divided by its size.
+
+        Raises:
+            ValueError: the images are not all of one size.
+        """
+        loaded = [as_loaded_image(image) for image in images]
+        if not loaded:
+            return []
+        h, w = loaded[0].pixels.shape[:2]
+        if any(item.pixels.shape[:2] != (h, w) for item in loaded):
+            raise ValueError("analyze_batch needs images of one size; analyse the others one by one")
         pad_h, pad_w = max(0, MIN_SIDE - h), max(0, MIN_SIDE - w)
+        warnings = []
+        batch = np.stack([item.pixels for item in loaded])
         if pad_h or pad_w:
             # The network cannot run below MIN_SIDE; mirror the image up to that size, analyse, and
             # keep the outputs of the original pixels only (the score is pooled over them alone).
-            pixels = np.pad(pixels, ((0, pad_h), (0, pad_w), (0, 0)), mode="symmetric")
+            batch = np.pad(batch, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="symmetric")
             warnings.append(f"image {w}x{h} is below {MIN_SIDE} px: analysed mirror-padded to "
-                            f"{pixels.shape[1]}x{pixels.shape[0]}, outputs cropped back")
+                            f"{batch.shape[2]}x{batch.shape[1]}, outputs cropped back")
         start = time.perf_counter()
-        x = torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1))).to(self.device)
-        x = x.unsqueeze(0).float().div_(256.0)
-        with self._autocast():
-            out = self._efficient(x) if self.engine == "efficient" else self.net(x)
+        x = torch.from_numpy(np.ascontiguousarray(batch.transpose(0, 3, 1, 2))).to(self.device)
+        x = x.float().div_(256.0)
+        out = self._forward_with_fallback(x, warnings)
         if self.precision != "fp32":
             out = type(out)(*(t.float() for t in out))
         loc, conf, det = out.loc_logits, out.conf_logits, out.det_logit
         if pad_h or pad_w:
             loc, conf = loc[..., :h, :w], conf[..., :h, :w]
-            det = self.net.detection(loc, conf)
-        heat = F.softmax(loc[0], dim=0)[1]
-        confidence = torch.sigmoid(conf[0, 0])
-        score = torch.sigmoid(det).item()
-        result = AnalysisResult(
-            score=float(score),
-            map=heat.float().cpu().numpy(),
-            conf=confidence.float().cpu().numpy(),
-            noiseprint=out.noiseprint[0, 0, :h, :w].float().cpu().numpy() if noiseprint else None,
-            path=loaded.path,
-            model_name=self.name,
-            seconds=time.perf_counter() - start,
-            warnings=warnings,
-            read_options=loaded.options,
-        )
-        if keep_logits:
-            result.loc_logits = loc[0].float().cpu().numpy()
-            result.conf_logits = conf[0].float().cpu().numpy()
-            result.det_logit = float(det.reshape(-1)[0])
-        return result
+            on_cpu_copy = self._cpu_engine is not None and loc.device != self.param_device
+            det = (self._cpu_engine.net if on_cpu_copy else self.net).detection(loc, conf)
+        seconds = (time.perf_counter() - start) / len(loaded)
+        results = []
+        for i, item in enumerate(loaded):
+            heat = F.softmax(loc[i], dim=0)[1]
+            confidence = torch.sigmoid(conf[i, 0])
+            score = torch.sigmoid(det[i]).item()
+            result = AnalysisResult(
+                score=float(score),
+                map=heat.float().cpu().numpy(),
+                conf=confidence.float().cpu().numpy(),
+                noiseprint=out.noiseprint[i, 0, :h, :w].float().cpu().numpy() if noiseprint else None,
+                path=item.path,
+                model_name=self.name,
+                seconds=seconds,
+                warnings=list(item.warnings) + warnings,
+                read_options=item.options,
+            )
+            if keep_logits:
+                result.loc_logits = loc[i].float().cpu().numpy()
+                result.conf_logits = conf[i].float().cpu().numpy()
+                result.det_logit = float(det[i].reshape(-1)[0])
+            results.append(result)
+        return results
 
 
 def model_name_for(loaded_meta: dict[str, Any], origin: str, fmt: str, variant: str, path: Path) -> str:
@@ -177,7 +301,8 @@ def model_name_for(loaded_meta: dict[str, Any], origin: str, fmt: str, variant: 
 
 
 def load_model(weights: str | os.PathLike | None = None, *, device: str | torch.device | int | None = "cpu",
-               max_memory: int | None = None, engine: str = "efficient", precision: str = "fp32") -> TruFor:
+               max_memory: int | None = None, engine: str = "efficient", precision: str = "fp32",
+               backend: str = "torch", mode: str = "exact") -> TruFor:
     """Load a TruFor model.
 
     Args:
@@ -189,7 +314,26 @@ def load_model(weights: str | os.PathLike | None = None, *, device: str | torch.
             ``"reference"`` (the plain forward pass, as the official code computes it).
         precision: ``"fp32"`` (default, exact), or ``"bf16"`` / ``"fp16"`` autocast: faster where
             the hardware supports it, but approximate (see docs/PERFORMANCE.md for measured deviations).
+        backend: ``"torch"`` (default: this engine), or ``"onnxruntime"`` / ``"openvino"``: the exported ONNX
+            graph in that runtime, on CPU (``weights`` may then be an ``.onnx`` file from ``trufor export onnx``;
+            other weights are exported on the fly into the user cache). Returns a
+            :class:`trufor.deploy.backends.RuntimeModel` with the same ``analyze`` / ``describe``.
+        mode: for the ONNX backends, ``"exact"`` (graph optimisations that change the rounding off) or
+            ``"fast"`` (see :mod:`trufor.deploy.backends`).
     """
+    if backend != "torch":
+        from .deploy.backends import BACKENDS, load_runtime_model
+
+        if backend not in BACKENDS:
+            raise TruForError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+        if precision != "fp32" or engine != "efficient":
+            raise TruForError(f"--precision and --engine choose how the torch engine computes; the {backend} "
+                              "backend evaluates the exported float32 graph (use --mode exact/fast)")
+        if resolve_device(device).type != "cpu":
+            raise TruForError(f"the {backend} backend runs on the CPU here (use --device cpu or --backend torch)")
+        return load_runtime_model(weights, backend=backend, mode=mode, max_memory=max_memory)
+    if str(weights or "").lower().endswith(".onnx"):
+        raise TruForError(f"{weights}: an ONNX file needs --backend onnxruntime or openvino")
     source = find_weights(weights)
     network = load_network(source.path)
     return TruFor(

@@ -12,8 +12,8 @@ import sys
 import warnings
 
 # Subcommand modules, in the order they are listed by ``trufor --help``.
-SUBCOMMANDS: tuple[str, ...] = ("detect", "visualize", "info", "convert", "weights", "synth", "eval", "train", "serve",
-                               "provenance")
+SUBCOMMANDS: tuple[str, ...] = ("detect", "visualize", "info", "convert", "export", "weights", "synth", "eval", "train",
+                               "serve", "provenance")
 
 #: Flags of the official trufor_test.py; a command line starting with one of them means `detect`.
 OFFICIAL_FLAGS = frozenset({"-gpu", "--gpu", "-in", "--input", "-out", "--output", "-save_np", "--save_np"})

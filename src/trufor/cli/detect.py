@@ -41,11 +41,27 @@ def register(subparsers) -> None:
                    help="also write <name>.figure.png (image | map | confidence) and <name>.overlay.png")
     p.add_argument("--overwrite", action="store_true", help="redo images whose .npz already exists")
     p.add_argument("--max-memory", type=parse_bytes, default=None, metavar="SIZE",
-                   help="working-memory budget for the tiled parts, e.g. 2G (smaller tiles: slower, same results)")
+                   help="working-memory budget for the tiled parts, e.g. 2G (smaller tiles: slower, same results); "
+                        "for --backend onnxruntime/openvino the budget behind their pixel cap")
     p.add_argument("--engine", choices=("efficient", "reference"), default="efficient",
                    help="efficient (default: tiled, fused; same numbers) or reference (the plain forward pass)")
     p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32",
                    help="fp32 (default, exact) or bf16/fp16 mixed precision (faster on suitable hardware, approximate)")
+    p.add_argument("--backend", choices=("torch", "onnxruntime", "openvino"), default="torch",
+                   help="torch (default: this engine, tiled, any image size, CPU or CUDA), or onnxruntime / "
+                        "openvino: the exported ONNX graph on the CPU (--weights may be an .onnx file from "
+                        "`trufor export onnx`; other weights are exported on the fly into the user cache). The "
+                        "ONNX graph cannot tile, so its memory grows faster with the image: images above a pixel "
+                        "cap (the --max-memory budget, default 80%% of RAM, over ~3 kB per pixel) are refused "
+                        "with a message; use --backend torch for those. See docs/DEPLOY.md")
+    p.add_argument("--mode", choices=("exact", "fast"), default="exact",
+                   help="for --backend onnxruntime/openvino: exact (default: rounding-changing graph "
+                        "optimisations off, float32) or fast (onnxruntime: all graph optimisations, same bound; "
+                        "openvino: its default precision, bf16 on CPUs that have it: approximate). Measured "
+                        "deviations: docs/DEPLOY.md")
+    p.add_argument("--batch-size", type=int, default=1, metavar="N",
+                   help="analyse up to N consecutive images of one size in one forward pass (default 1). Same "
+                        "outputs within float rounding, not bit for bit; see docs/PERFORMANCE.md for when it pays")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary table")
     p.add_argument("--provenance", action="store_true",
                    help="also report each file's metadata, JPEG coding and C2PA content credentials (results.json, "
@@ -60,8 +76,9 @@ def register(subparsers) -> None:
         "running on Ray (pip install 'trufor[ray]'; see docs/SCALING.md)",
         "With --ray the same outputs are written (npz files, results.csv/.json/.jsonl, plus results.parquet), "
         "and INPUT and -o may also be object-store URLs (s3://bucket/prefix, through fsspec). Every option above "
-        "works with --ray except: -o must be a folder (not one file name), and -gpu N / --device cuda:N pick no "
-        "GPU index (each actor gets the GPU Ray gives it).")
+        "works with --ray except: -o must be a folder (not one file name), -gpu N / --device cuda:N pick no "
+        "GPU index (each actor gets the GPU Ray gives it), and --backend / --batch-size (each actor runs the torch "
+        "engine one image at a time).")
     g.add_argument("--ray", default=None, metavar="ADDRESS",
                    help="run on Ray: 'local' (start a private Ray instance on this machine), 'auto' (join the "
                         "cluster of this machine) or ray://HOST:PORT")
@@ -109,10 +126,15 @@ def run(args: argparse.Namespace) -> int:
             console(err=True).print(f"[yellow]ignoring official options without effect here: {', '.join(unknown)}[/]")
         weights = args.weights or opts.get("TEST.MODEL_FILE")
         inputs = positional + list(args.extra_inputs)
+        if args.batch_size < 1:
+            return fail(f"--batch-size must be at least 1, got {args.batch_size}")
         if not inputs:
             return fail("no input given: trufor detect IMAGE_OR_FOLDER [-o OUT]")
         options = read_options_from_args(args)
         if args.ray:
+            if args.backend != "torch" or args.batch_size != 1:
+                return fail("--ray runs the torch engine one image at a time on each actor: drop --backend "
+                            f"{args.backend} / --batch-size {args.batch_size} (or run without --ray)")
             return _run_on_ray(args, inputs, weights, options)
         output = Path(args.output or DEFAULT_OUTPUT)
         jobs = iter_jobs(inputs, output)  # lazily: a folder of a million images is never one list
@@ -122,8 +144,10 @@ def run(args: argparse.Namespace) -> int:
         total = None if args.quiet else count_images(inputs)
         report_dir = output if not (output.suffix and not output.is_dir()) else output.parent
         ensure_output_folder(report_dir)  # an unusable output folder fails here, before any work
-        model = load_model(weights, device=device_from_args(args), max_memory=args.max_memory, engine=args.engine,
-                           precision=args.precision)
+        device = device_from_args(args) if args.backend == "torch" or args.gpu is not None or args.device != "auto" \
+            else "cpu"
+        model = load_model(weights, device=device, max_memory=args.max_memory, engine=args.engine,
+                           precision=args.precision, backend=args.backend, mode=args.mode)
         anchors = None
         if args.provenance:
             from ..provenance import trust_anchor_text
@@ -159,7 +183,8 @@ def run(args: argparse.Namespace) -> int:
         try:
             for res in iter_results(model, chain([first], jobs), overwrite=args.overwrite,
                                     save_noiseprint=args.save_np, save_png=args.save_png, options=options,
-                                    provenance=args.provenance, trust_anchors=anchors):
+                                    provenance=args.provenance, trust_anchors=anchors,
+                                    batch_size=args.batch_size):
                 reports.add(res)  # results.jsonl grows as the run goes
                 progress.advance(task)
                 if res.status == "failed":
@@ -258,6 +283,7 @@ def _run_options(args: argparse.Namespace, inputs: list[str], output: Path, weig
     """The options of this run, for the chain of custody in results.json."""
     return {"command": "detect", "inputs": [str(i) for i in inputs], "output": str(output),
             "weights_argument": None if weights is None else str(weights), "engine": args.engine,
+            "backend": args.backend, "mode": args.mode, "batch_size": args.batch_size,
             "precision": args.precision, "max_memory": args.max_memory, "save_np": bool(args.save_np),
             "save_png": bool(args.save_png), "overwrite": bool(args.overwrite), "provenance": bool(args.provenance),
             "trust_anchors": args.trust_anchors}

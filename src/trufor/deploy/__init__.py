@@ -1,0 +1,1 @@
+"""Deployment outside the PyTorch engine: ONNX export and the ONNX Runtime / OpenVINO backends."""
