@@ -22,14 +22,29 @@ from PIL import Image
 from .errors import TruForError
 from .imageio import LoadedImage, read_image
 from .modeling import TruForNet
-from .modeling.engine import DEFAULT_BAND_BYTES, EfficientTruFor
+from .modeling.engine import DEFAULT_BAND_BYTES, PARTS, EfficientTruFor
 from .modeling.variants import variant_name
 from .results import AnalysisResult
 from .weights import find_weights, load_network
 from .weights.registry import display_name
 
-#: Arithmetic of the forward pass: exact float32 (default) or opt-in mixed precision (approximate).
-PRECISIONS = ("fp32", "bf16", "fp16")
+#: Arithmetic of the forward pass: exact float32 (default) or opt-in lower precision (approximate).
+#: ``bf16`` / ``fp16``: every part (Noiseprint++, encoder, decoders) under autocast; ``bf16-mixed`` /
+#: ``fp16-mixed``: the encoder and decoders under autocast, Noiseprint++ in exact float32 (its output is then
+#: the exact fingerprint). The final upsampling and the detection head stay float32. Speed and deviation of
+#: each, measured: docs/PERFORMANCE.md (benchmarks/precision_split.py).
+PRECISIONS = ("fp32", "bf16", "fp16", "bf16-mixed", "fp16-mixed")
+
+
+def precision_parts(precision: str) -> dict[str, torch.dtype | None]:
+    """The autocast dtype of each engine part (:data:`trufor.modeling.engine.PARTS`) for ``precision``."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision == "fp32":
+        return dict.fromkeys(PARTS)
+    dtype = torch.bfloat16 if precision.startswith("bf16") else torch.float16
+    low = {"encoder", "decoders"} if precision.endswith("-mixed") else set(PARTS)
+    return {part: (dtype if part in low else None) for part in PARTS}
 
 #: Smallest side the network accepts: stage 1's spatial reduction (8x8, stride 8) needs 8 tokens.
 MIN_SIDE = 29
@@ -112,8 +127,10 @@ class TruFor:
                  origin: str = "argument") -> None:
         if engine not in ("efficient", "reference"):
             raise ValueError(f"engine must be 'efficient' or 'reference', got {engine!r}")
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        parts = precision_parts(precision)
+        if engine == "reference" and precision.endswith("-mixed"):
+            raise ValueError(f"precision {precision!r} needs the efficient engine (the reference engine runs "
+                             "the plain forward pass under one autocast: use bf16 or fp16)")
         self.device = resolve_device(device)
         self.net = net.to(self.device).eval()
         self.engine = engine
@@ -123,6 +140,7 @@ class TruFor:
             max_memory = cuda_budget(self.device)  # the tile and band budget follows the card's free memory
         tile, band = memory_plan(max_memory)
         self._efficient = EfficientTruFor(self.net, tile=tile, band_bytes=band)
+        self._efficient.part_dtypes = dict(parts)
         #: retry an image that runs out of GPU memory with smaller budgets, then on the CPU (CUDA only;
         #: tests switch it on for the CPU to check the logic)
         self.oom_fallback = self.device.type == "cuda"
@@ -206,6 +224,7 @@ class TruFor:
                 cpu_net = build_model(self.net.config)  # tensor by tensor: no second whole copy on the full GPU
                 cpu_net.load_state_dict({k: v.to("cpu") for k, v in self.net.state_dict().items()})
                 self._cpu_engine = EfficientTruFor(cpu_net.eval(), tile=plan[0], band_bytes=plan[1])
+                self._cpu_engine.part_dtypes = dict(self._efficient.part_dtypes)
         budgets = ", ".join(f"tile {t} px / bands {b // 2**20} MiB" for t, b in tried)
         warnings.append(f"{self.device} ran out of memory ({first}) with every budget tried ({budgets}); "
                         "analysed on the CPU instead (slower, same results)")
@@ -217,8 +236,9 @@ class TruFor:
             self.device = device
 
     def _autocast(self):
-        """Mixed precision for the opt-in approximate modes; a no-op context for exact fp32."""
-        if self.precision == "fp32":
+        """Autocast of the whole forward pass for the reference engine's bf16 / fp16 (the efficient engine
+        sets its parts' precisions itself); a no-op context otherwise."""
+        if self.precision == "fp32" or self.engine != "reference":
             return contextlib.nullcontext()
         dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
         return torch.autocast(device_type=self.device.type, dtype=dtype)
@@ -312,8 +332,9 @@ def load_model(weights: str | os.PathLike | None = None, *, device: str | torch.
         max_memory: working-memory budget in bytes for the tiled parts (see :func:`memory_plan`).
         engine: ``"efficient"`` (default: tiled Noiseprint++, fused decoders; same numbers) or
             ``"reference"`` (the plain forward pass, as the official code computes it).
-        precision: ``"fp32"`` (default, exact), or ``"bf16"`` / ``"fp16"`` autocast: faster where
-            the hardware supports it, but approximate (see docs/PERFORMANCE.md for measured deviations).
+        precision: ``"fp32"`` (default, exact); ``"bf16"`` / ``"fp16"`` (every part in that precision) or
+            ``"bf16-mixed"`` / ``"fp16-mixed"`` (Noiseprint++ exact float32, the rest lower): faster where the
+            hardware supports it, but approximate (see :data:`PRECISIONS`; measured in docs/PERFORMANCE.md).
         backend: ``"torch"`` (default: this engine), or ``"onnxruntime"`` / ``"openvino"``: the exported ONNX
             graph in that runtime, on CPU (``weights`` may then be an ``.onnx`` file from ``trufor export onnx``;
             other weights are exported on the fly into the user cache). Returns a

@@ -45,8 +45,11 @@ def register(subparsers) -> None:
                         "for --backend onnxruntime/openvino the budget behind their pixel cap")
     p.add_argument("--engine", choices=("efficient", "reference"), default="efficient",
                    help="efficient (default: tiled, fused; same numbers) or reference (the plain forward pass)")
-    p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32",
-                   help="fp32 (default, exact) or bf16/fp16 mixed precision (faster on suitable hardware, approximate)")
+    p.add_argument("--precision", choices=("fp32", "bf16", "fp16", "bf16-mixed", "fp16-mixed"), default="fp32",
+                   help="fp32 (default, exact); bf16/fp16: every part in that precision; bf16-mixed/fp16-mixed: "
+                        "Noiseprint++ exact fp32, encoder and decoders lower. Faster on suitable hardware (bf16 "
+                        "on CPUs with AVX-512 BF16 or AMX, fp16 on GPUs), approximate: measured speed and "
+                        "deviation in docs/PERFORMANCE.md")
     p.add_argument("--backend", choices=("torch", "onnxruntime", "openvino"), default="torch",
                    help="torch (default: this engine, tiled, any image size, CPU or CUDA), or onnxruntime / "
                         "openvino: the exported ONNX graph on the CPU (--weights may be an .onnx file from "

@@ -24,6 +24,7 @@ tolerances), computed so that peak memory grows about linearly with the pixels:
 
 from __future__ import annotations
 
+import contextlib
 import copy
 
 import torch
@@ -34,6 +35,10 @@ from ..allocator import heap_reuse
 from .blocked_dncnn import BlockedNoiseprint
 from .decoder import MLPDecoderHead
 from .noiseprint import NoiseprintExtractor
+
+
+#: the parts of the network whose precision can be chosen separately (:attr:`EfficientTruFor.part_dtypes`)
+PARTS = ("noiseprint", "encoder", "decoders")
 
 
 def fold_batchnorm(extractor: NoiseprintExtractor) -> nn.Sequential:
@@ -190,6 +195,11 @@ class EfficientTruFor(nn.Module):
             the exact blocked path, not within the parity tolerance; see the module docstring).
         blocked_noiseprint: on CPU in float32, run the DnCNN in oneDNN's blocked layout when that
             is bit-identical here (checked once, see :mod:`.blocked_dncnn`).
+
+    ``part_dtypes`` (attribute) maps the parts ``"noiseprint"``, ``"encoder"`` and ``"decoders"`` to an
+    autocast dtype (``torch.bfloat16`` / ``torch.float16``) or None (float32, the default for all three):
+    the mixed-precision splits of ``--precision bf16-mixed`` and friends. The final upsampling and the
+    detection head always run in float32.
     """
 
     def __init__(self, net, tile: int = 512, band_bytes: int = DEFAULT_BAND_BYTES, fast_noiseprint: bool = False,
@@ -207,6 +217,7 @@ class EfficientTruFor(nn.Module):
         self.conf_head = FusedDecoder(net.decode_head_conf)
         self.tile = tile
         self.band_bytes = band_bytes
+        self.part_dtypes: dict[str, torch.dtype | None] = dict.fromkeys(PARTS)
         from .mit import MixFFN
 
         for module in net.modules():  # the encoder's feed-forward layers run in bands from now on
@@ -229,21 +240,33 @@ class EfficientTruFor(nn.Module):
         self._refresh_blocked()
         return self.blocked if self.blocked is not None else self.noiseprint
 
+    def _part(self, name: str, device: torch.device):
+        """The autocast context of one part (:attr:`part_dtypes`); a no-op for float32 parts."""
+        dtype = self.part_dtypes.get(name)
+        if dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=device.type, dtype=dtype)
+
     @torch.inference_mode()
     def forward(self, image: Tensor):
         from .trufor import TruForOutput
 
         net = self.net
         size = image.shape[-2:]
-        with heap_reuse():  # the DnCNN's large activations reuse freed heap blocks (see ..allocator)
+        with heap_reuse(), self._part("noiseprint", image.device):  # DnCNN activations reuse freed heap blocks
             npp = tiled_noiseprint(self._noiseprint_for(image), image, self.tile, self.halo, self.fast_noiseprint)
         rgb = (image - net.rgb_mean) / net.rgb_std
-        feats = net.backbone(rgb, npp.expand(-1, 3, -1, -1))
+        npp = npp.float()  # a float32 part takes float32 inputs (a no-op in the exact default)
+        with self._part("encoder", image.device):
+            feats = net.backbone(rgb, npp.expand(-1, 3, -1, -1))
         del rgb
+        feats = [f.float() for f in feats]
         rows = band_rows_for(feats[0].shape[-1], self.loc_head.width, self.band_bytes)
-        loc = self.loc_head(feats, rows)
-        conf = self.conf_head(feats, rows)
+        with self._part("decoders", image.device):
+            loc = self.loc_head(feats, rows)
+            conf = self.conf_head(feats, rows)
         del feats
+        loc, conf = loc.float(), conf.float()
         loc = F.interpolate(loc, size=size, mode="bilinear", align_corners=False)
         conf = F.interpolate(conf, size=size, mode="bilinear", align_corners=False)
         det = net.detection(loc, conf)
