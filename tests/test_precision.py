@@ -74,3 +74,23 @@ def test_cli_and_schema_know_every_precision():
     schema = json.loads(resources.files("trufor").joinpath("schemas", "results.schema.json").read_text())
     text = json.dumps(schema)
     assert all(f'"{p}"' in text for p in PRECISIONS)
+
+
+def test_low_precision_blocked_dncnn_approximates_the_exact_one():
+    from trufor.modeling.blocked_dncnn import LowPrecisionNoiseprint
+    from trufor.modeling.engine import fold_batchnorm
+
+    model = load_model(None)
+    blocked = LowPrecisionNoiseprint.build(fold_batchnorm(model.net.dncnn))
+    if blocked is None:
+        pytest.skip("oneDNN has no bf16 convolutions on this CPU (bf16 then autocasts the plain DnCNN)")
+    x = torch.rand((1, 3, 96, 101), generator=torch.Generator().manual_seed(3))
+    with torch.inference_mode():
+        exact = model.net.dncnn(x)
+    got = blocked(x)
+    assert got.dtype == torch.float32 and got.shape == exact.shape
+    rel = (got - exact).abs().max() / exact.abs().max()
+    assert 0 < rel < 0.05  # bf16 keeps ~3 significant digits per layer; 17 layers
+    model_bf16 = load_model(None, precision="bf16")
+    model_bf16.analyze(np.zeros((200, 240, 3), np.uint8) + 90)
+    assert model_bf16._efficient._low[torch.bfloat16][1] is not None  # the bf16 run took the blocked path

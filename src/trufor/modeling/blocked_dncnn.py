@@ -150,3 +150,66 @@ class BlockedNoiseprint:
                     return None
         log.debug("blocked DnCNN differs from the plain one on this machine; using the plain one")
         return None
+
+
+class LowPrecisionNoiseprint:
+    """The DnCNN in bfloat16 in oneDNN's blocked layout, for the opt-in ``--precision bf16`` (approximate).
+
+    Built from a BatchNorm-folded copy (:func:`~.engine.fold_batchnorm`: convolutions with biases and
+    ReLUs only), weights and activations in ``dtype``; the output is float32. Under plain autocast the
+    DnCNN's convolutions run in bf16 too, but each layer converts to and from oneDNN's layout; kept in
+    that layout it measured ~1.7x faster than autocast and ~2x faster than the exact float32 blocked
+    DnCNN at 512x512 on an AVX-512 BF16 CPU (deviation of the fingerprint of the same order as autocast's).
+    """
+
+    def __init__(self, folded: nn.Sequential, dtype: torch.dtype = torch.bfloat16) -> None:
+        self.plain = folded
+        self.dtype = dtype
+        convs = [m for m in folded if isinstance(m, nn.Conv2d)]
+        self.in_channels = convs[0].in_channels
+        self.out_channels = convs[-1].out_channels
+        self.layers: list[tuple] = []
+        with torch.no_grad():
+            for module in folded:
+                if isinstance(module, nn.Conv2d):
+                    if module.groups != 1 or module.padding_mode != "zeros" or isinstance(module.padding, str):
+                        raise TypeError("only zero-padded, ungrouped convolutions")
+                    bias = None if module.bias is None else module.bias.detach().to(dtype)
+                    self.layers.append(("conv", module.weight.detach().to(dtype), bias, list(module.padding),
+                                        list(module.stride), list(module.dilation)))
+                elif isinstance(module, nn.ReLU):
+                    self.layers.append(("relu",))
+                else:
+                    raise TypeError(f"unsupported layer {type(module).__name__} (fold the BatchNorms first)")
+
+    def applies_to(self, height: int, width: int) -> bool:
+        """Whether PyTorch would run the first layer of a whole ``height x width`` image in oneDNN."""
+        return self.in_channels * height * width > ONEDNN_MIN_ELEMENTS
+
+    @torch.inference_mode()
+    def __call__(self, x: Tensor) -> Tensor:
+        h = x.to(self.dtype).contiguous().to_mkldnn()
+        for layer in self.layers:
+            if layer[0] == "conv":
+                h = torch.mkldnn_convolution(h, layer[1], layer[2], layer[3], layer[4], layer[5], 1)
+            else:
+                h = torch.relu_(h)
+        return h.to_dense().float()
+
+    @classmethod
+    @torch.inference_mode()
+    def build(cls, folded: nn.Sequential, dtype: torch.dtype = torch.bfloat16) -> LowPrecisionNoiseprint | None:
+        """The low-precision blocked DnCNN, or ``None`` where oneDNN cannot run it in ``dtype`` here."""
+        if not torch.backends.mkldnn.is_available():
+            return None
+        first = next((m for m in folded if isinstance(m, nn.Conv2d)), None)
+        if first is None or first.weight.device.type != "cpu":
+            return None
+        try:
+            blocked = cls(folded, dtype)
+            probe = torch.rand((1, first.in_channels, 64, 67), generator=torch.Generator().manual_seed(0))
+            out = blocked(probe)
+        except (RuntimeError, TypeError) as err:  # no bf16 kernels on this CPU or build: autocast instead
+            log.debug("low-precision blocked DnCNN unavailable: %s", err)
+            return None
+        return blocked if bool(torch.isfinite(out).all()) else None
