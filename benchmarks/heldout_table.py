@@ -7,8 +7,8 @@ Reads each report's per_image.csv (written by `trufor eval`) and groups the imag
 their name starts with (e.g. ``pristine/digicam``, ``pristine/camera``, ``forgeries/imd2020_subset/real``,
 ``forgeries/imd2020_subset/fake``). For every group: how many images, and the share scored >= 0.5
 (for authentic images this is the false-positive rate, for manipulated ones the true-positive
-rate). Then over the whole report: detection AUC and balanced accuracy at 0.5. Prints a Markdown
-table per report.
+rate). Then over the whole report: detection AUC and balanced accuracy at 0.5, and the AUC of all the
+manipulated images against each authentic group alone. Prints a Markdown table per report.
 """
 
 from __future__ import annotations
@@ -55,6 +55,13 @@ def table(report: Path) -> str:
         out += ["", f"all: {int(y.sum())} manipulated + {int((y == 0).sum())} authentic; detection AUC "
                     f"{roc_auc_score(y, s):.3f}; balanced accuracy at 0.5 {(tpr + tnr) / 2:.3f} "
                     f"(TPR {tpr:.3f}, FPR {1 - tnr:.3f})"]
+        fakes = s[y == 1]
+        for (group, lab), vals in sorted(groups.items()):
+            if lab == 0:
+                pair = np.concatenate([fakes, vals])
+                truth = np.r_[np.ones(len(fakes)), np.zeros(len(vals))]
+                out.append(f"AUC of the {len(fakes)} manipulated vs {group} ({len(vals)}): "
+                           f"{roc_auc_score(truth, pair):.3f}")
     return "\n".join(out) + "\n"
 
 
