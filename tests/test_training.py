@@ -200,6 +200,9 @@ def test_bundled_configs_load(name, monkeypatch, tmp_path):
     if name.startswith("lite0_continue_"):  # run 3 and later: continued from the committed bundled model
         assert f"trufor train configs/{name}" in (REPO / "scripts" / "train_bundled_lite0_run3.sh").read_text()
         assert cfg.model.init.endswith(("bundled/trufor_lite0.safetensors", "lite0_run3_phase2/best.pt"))
+    elif name.startswith("lite0_arm_") or name == "lite0_run4_phase3_long.yaml":  # equal-budget arms beside run 4
+        assert f"trufor train configs/{name}" in (REPO / "scripts" / "train_lite0_run4_arms.sh").read_text()
+        assert cfg.model.init.endswith(("bundled/trufor_lite0.safetensors", "_phase2/best.pt"))
     elif name.startswith("lite0_run4_"):  # run 4: phase 1 with camera positives, then phases 2-3 from the bundled model
         assert f"trufor train configs/{name}" in (REPO / "scripts" / "train_bundled_lite0_run4.sh").read_text()
         assert cfg.model.init.endswith(("bundled/trufor_lite0.safetensors", "lite0_run4_phase2/best.pt"))
