@@ -29,8 +29,9 @@ from .weights import find_weights, load_network
 from .weights.registry import display_name
 
 #: Arithmetic of the forward pass: exact float32 (default) or opt-in lower precision (approximate).
-#: ``bf16`` / ``fp16``: every part (Noiseprint++, encoder, decoders) under autocast; ``bf16-mixed`` /
-#: ``fp16-mixed``: the encoder and decoders under autocast, Noiseprint++ in exact float32 (its output is then
+#: ``bf16`` / ``fp16``: every part (Noiseprint++, encoder, decoders) in that precision (on CPU the DnCNN in
+#: oneDNN's layout, the rest under autocast); ``bf16-mixed`` / ``fp16-mixed``: the encoder and decoders under
+#: autocast, Noiseprint++ in exact float32 (its output is then
 #: the exact fingerprint). The final upsampling and the detection head stay float32. Speed and deviation of
 #: each, measured: docs/PERFORMANCE.md (benchmarks/precision_split.py).
 PRECISIONS = ("fp32", "bf16", "fp16", "bf16-mixed", "fp16-mixed")

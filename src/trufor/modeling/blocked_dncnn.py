@@ -85,7 +85,19 @@ class _Relu(nn.Module):
 ONEDNN_MIN_ELEMENTS = 20480
 
 
-class BlockedNoiseprint:
+class _OneDNNNoiseprint:
+    """What the DnCNN copies kept in oneDNN's layout share: their channels and where oneDNN applies."""
+
+    plain: nn.Sequential
+    in_channels: int
+    out_channels: int
+
+    def applies_to(self, height: int, width: int) -> bool:
+        """Whether PyTorch would run the first layer of a whole ``height x width`` image in oneDNN."""
+        return self.in_channels * height * width > ONEDNN_MIN_ELEMENTS
+
+
+class BlockedNoiseprint(_OneDNNNoiseprint):
     """A DnCNN (:class:`~.noiseprint.NoiseprintExtractor`) evaluated in oneDNN's layout; dense in, dense out.
 
     Every convolution runs in oneDNN, as PyTorch runs them for any image above a few thousand pixels
@@ -111,10 +123,6 @@ class BlockedNoiseprint:
                     self.layers.append(_Relu())
                 else:
                     raise TypeError(f"unsupported DnCNN layer {type(module).__name__}")
-
-    def applies_to(self, height: int, width: int) -> bool:
-        """Whether PyTorch would run the first layer of a whole ``height x width`` image in oneDNN."""
-        return self.in_channels * height * width > ONEDNN_MIN_ELEMENTS
 
     @torch.inference_mode()
     def __call__(self, x: Tensor) -> Tensor:
@@ -152,7 +160,7 @@ class BlockedNoiseprint:
         return None
 
 
-class LowPrecisionNoiseprint:
+class LowPrecisionNoiseprint(_OneDNNNoiseprint):
     """The DnCNN in bfloat16 in oneDNN's blocked layout, for the opt-in ``--precision bf16`` (approximate).
 
     Built from a BatchNorm-folded copy (:func:`~.engine.fold_batchnorm`: convolutions with biases and
@@ -181,10 +189,6 @@ class LowPrecisionNoiseprint:
                     self.layers.append(("relu",))
                 else:
                     raise TypeError(f"unsupported layer {type(module).__name__} (fold the BatchNorms first)")
-
-    def applies_to(self, height: int, width: int) -> bool:
-        """Whether PyTorch would run the first layer of a whole ``height x width`` image in oneDNN."""
-        return self.in_channels * height * width > ONEDNN_MIN_ELEMENTS
 
     @torch.inference_mode()
     def __call__(self, x: Tensor) -> Tensor:

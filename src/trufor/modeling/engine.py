@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..allocator import heap_reuse
-from .blocked_dncnn import BlockedNoiseprint, LowPrecisionNoiseprint
+from .blocked_dncnn import BlockedNoiseprint, LowPrecisionNoiseprint, _OneDNNNoiseprint
 from .decoder import MLPDecoderHead
 from .noiseprint import NoiseprintExtractor
 
@@ -87,7 +87,7 @@ def tiled_noiseprint(extractor, image: Tensor, tile: int = 512, halo: int = 17,
                      channels_last: bool = False) -> Tensor:
     """Run the DnCNN over ``image`` (B, 3, H, W) in overlapping tiles; exact for ``halo >= depth``."""
     b, _, h, w = image.shape
-    if isinstance(extractor, (BlockedNoiseprint, LowPrecisionNoiseprint)) and not extractor.applies_to(h, w):
+    if isinstance(extractor, _OneDNNNoiseprint) and not extractor.applies_to(h, w):
         # An image this small (a few thousand pixels) runs outside oneDNN in PyTorch, with kernels
         # whose rounding depends on the size: run it whole, as PyTorch would.
         return extractor.plain(image)
@@ -225,18 +225,22 @@ class EfficientTruFor(nn.Module):
             if isinstance(module, MixFFN):
                 module.band_bytes = band_bytes
 
+    def _dncnn_versions(self) -> tuple[int, ...]:
+        """In-place update counters of the DnCNN's tensors: a derived copy is stale when they change."""
+        return tuple(t._version for t in (*self.net.dncnn.parameters(), *self.net.dncnn.buffers()))
+
     def _refresh_blocked(self) -> None:
         """(Re)build the blocked DnCNN copy when the DnCNN's weights changed in place since the last build."""
         if not self.use_blocked:
             return
-        versions = tuple(t._version for t in (*self.net.dncnn.parameters(), *self.net.dncnn.buffers()))
+        versions = self._dncnn_versions()
         if versions != self._blocked_for:
             self.blocked = BlockedNoiseprint.build(self.net.dncnn)
             self._blocked_for = versions
 
     def _low_precision_noiseprint(self, dtype: torch.dtype) -> LowPrecisionNoiseprint | None:
         """The DnCNN in ``dtype`` in oneDNN's layout (built once per weights version), or None if unavailable."""
-        versions = tuple(t._version for t in (*self.net.dncnn.parameters(), *self.net.dncnn.buffers()))
+        versions = self._dncnn_versions()
         cached = self._low.get(dtype)
         if cached is None or cached[0] != versions:
             cached = (versions, LowPrecisionNoiseprint.build(fold_batchnorm(self.net.dncnn), dtype))
