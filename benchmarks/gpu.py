@@ -2,6 +2,7 @@
 """GPU figures, for when a CUDA device is available (never needed by the tests or CI).
 
     python benchmarks/gpu.py --weights W [--device cuda:0] [--onnx W.onnx]
+    python benchmarks/gpu.py --variant trufor_b2      # the official architecture, untrained (times only)
 
 Prints, for the torch engine on the GPU: forward time (best of --repeat after a warm-up) and peak GPU memory
 (torch.cuda.max_memory_allocated) at 1, 12 and 50 MP in fp32 and bf16 (autocast); batched throughput of
@@ -24,6 +25,9 @@ SIZES = {"1 MP": (1024, 1024), "12 MP": (4000, 3000), "50 MP": (8660, 5773)}
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--weights", default=None)
+    p.add_argument("--variant", default=None,
+                   help="time an untrained network of this variant (e.g. trufor_b2, the official architecture: "
+                        "its time and memory do not depend on the weights' values) instead of --weights")
     p.add_argument("--device", default="cuda")
     p.add_argument("--onnx", default=None, help="an exported .onnx file for the ONNX Runtime CUDA provider")
     p.add_argument("--repeat", type=int, default=3)
@@ -42,7 +46,16 @@ def main() -> int:
           f"{args.peak_tflops or 'not given'}")
     rng = np.random.default_rng(0)
     for precision in ("fp32", "bf16"):
-        model = load_model(args.weights, device=dev, precision=precision)
+        if args.variant:
+            from trufor.inference import TruFor
+            from trufor.modeling import build_model
+
+            torch.manual_seed(0)
+            model = TruFor(build_model(args.variant), name=f"{args.variant} (untrained)", device=dev,
+                           precision=precision)
+        else:
+            model = load_model(args.weights, device=dev, precision=precision)
+        print(f"model: {model.name}")
         model.analyze(rng.integers(0, 256, (256, 256, 3), dtype=np.uint8))
         for label in args.sizes:
             w, h = SIZES[label]

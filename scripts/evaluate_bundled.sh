@@ -3,10 +3,13 @@
 # then CASIA v1 (a test set: measured once for the chosen model, never used to choose).
 #   scripts/evaluate_bundled.sh WEIGHTS NAME [--casia]
 # Reports go to out/reports/<set>_<NAME>; each eval caches its outputs, so a rerun resumes.
+# Authentic held-out photos: out/lists/heldout_real.txt (204, with bsds500's held-out half: run 5 on); set
+# REAL_LIST=pristine_val_real for the 190 of the figures recorded for runs 1-4.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 weights=$1; name=$2; casia=${3:-}
 data=${TRUFOR_SHARED:-../shared}/data
+real_list=${REAL_LIST:-heldout_real}
 python scripts/make_heldout_lists.py out/lists > /dev/null
 [ -f out/testsets/synthetic_holdout/fake_list.txt ] || python scripts/make_synthetic_testset.py out/testsets/synthetic_holdout -n 300
 # (a) synthetic forgeries of held-out photos
@@ -14,7 +17,7 @@ trufor eval list:fake_list.txt,real_list.txt --root out/testsets/synthetic_holdo
   -o "out/reports/synthetic_holdout_$name" --weights "$weights" --no-plots -q
 # (b) IMD2020 val part (real manipulations, never trained on, not used for calibration) and the
 #     held-out authentic photos (digicam val half, camera 10 % holdout, IMD2020 val originals)
-trufor eval list:"$PWD/out/lists/imd2020_val_fake.txt","$PWD/out/lists/pristine_val_real.txt" --root "$data" \
+trufor eval list:"$PWD/out/lists/imd2020_val_fake.txt","$PWD/out/lists/$real_list.txt" --root "$data" \
   -o "out/reports/heldout_$name" --weights "$weights" --no-plots -q
 python benchmarks/heldout_table.py "out/reports/heldout_$name"
 if [ "$casia" = "--casia" ]; then

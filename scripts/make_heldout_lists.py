@@ -9,7 +9,12 @@ The splits are the ones the training configs use (a hash of each file name, func
   masked fakes, fakes without a mask (detection only) and originals, each split train / val / calib;
 * ``pristine/digicam`` (camera originals, never used in training of any phase of the bundled models):
   half for calibration, half for the false-positive test (by the same calibration hash);
-* ``pristine/camera``: the 10 % held out of every phase (``holdout 0.1``): false-positive test only.
+* ``pristine/camera``: the 10 % held out of every phase (``holdout 0.1``): false-positive test only;
+* ``pristine/bsds500`` (scanned film photos, a kind of authentic image that scores high): the 10 % held out
+  of every phase, half for calibration and half for the false-positive test (by the calibration hash).
+
+Unions: ``pristine_val_real`` and ``calib_real`` (digicam, camera, IMD2020 originals: the sets of runs 1-4),
+``heldout_real`` and ``calib_groups_real`` (the same with the bsds500 halves: run 5 on).
 
 Usage: python scripts/make_heldout_lists.py [OUT_DIR] (default out/lists; data from $TRUFOR_SHARED
 or ../shared). Writes ``<set>_<part>_fake.txt`` / ``_real.txt`` in the authors' list format, with
@@ -21,6 +26,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from trufor.imageio import scan_images
 from trufor.training.config import find_repo_root, shared_root
 from trufor.training.data import held_out, in_calibration_part
 
@@ -62,6 +68,10 @@ def main(argv: list[str]) -> int:
         name = path.relative_to(data / "pristine" / "camera").as_posix()
         if path.is_file() and path.suffix.lower() in (".jpg", ".jpeg", ".png") and held_out(name, CAMERA_HOLDOUT):
             lists.setdefault("camera_val_real", []).append(f"pristine/camera/{name}")
+    for path, name in scan_images(data / "pristine" / "bsds500"):
+        if held_out(name, CAMERA_HOLDOUT):
+            part = "calib" if in_calibration_part(name, 0.5) else "val"
+            lists.setdefault(f"bsds500_{part}_real", []).append(f"pristine/bsds500/{name}")
     for key, lines in sorted(lists.items()):
         (out / f"{key}.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
         print(f"{out / (key + '.txt')}: {len(lines)}")
@@ -70,6 +80,11 @@ def main(argv: list[str]) -> int:
         "camera_val_real", []) + lists.get("imd2020_val_real", [])) + "\n", encoding="utf-8")
     (out / "calib_real.txt").write_text("\n".join(lists.get("digicam_calib_real", []) + lists.get(
         "imd2020_calib_real", [])) + "\n", encoding="utf-8")
+    (out / "heldout_real.txt").write_text("\n".join(lists.get("digicam_val_real", []) + lists.get(
+        "camera_val_real", []) + lists.get("imd2020_val_real", []) + lists.get("bsds500_val_real", [])) + "\n",
+        encoding="utf-8")
+    (out / "calib_groups_real.txt").write_text("\n".join(lists.get("digicam_calib_real", []) + lists.get(
+        "imd2020_calib_real", []) + lists.get("bsds500_calib_real", [])) + "\n", encoding="utf-8")
     print(f"data root: {data}")
     return 0
 

@@ -203,6 +203,11 @@ def test_bundled_configs_load(name, monkeypatch, tmp_path):
     elif name.startswith("lite0_arm_") or name == "lite0_run4_phase3_long.yaml":  # equal-budget arms beside run 4
         assert f"trufor train configs/{name}" in (REPO / "scripts" / "train_lite0_run4_arms.sh").read_text()
         assert cfg.model.init.endswith(("bundled/trufor_lite0.safetensors", "_phase2/best.pt"))
+    elif name.startswith("lite0_run5_"):  # run 5: the GPU recipe, also run on CPU at run 4's budget
+        for script in ("train_lite0_run5_gpu.sh", "train_lite0_run5_cpu.sh"):
+            assert f"trufor train configs/{name}" in (REPO / "scripts" / script).read_text()
+        assert cfg.model.init.endswith(("bundled/trufor_lite0.safetensors", "lite0_run5_gpu_phase2/best.pt"))
+        assert all(s.get("donor_jpeg") == 0.5 for s in cfg.data.train if s["type"] == "synthetic")
     elif name.startswith("lite0_run4_"):  # run 4: phase 1 with camera positives, then phases 2-3 from the bundled model
         assert f"trufor train configs/{name}" in (REPO / "scripts" / "train_bundled_lite0_run4.sh").read_text()
         assert cfg.model.init.endswith(("bundled/trufor_lite0.safetensors", "lite0_run4_phase2/best.pt"))
