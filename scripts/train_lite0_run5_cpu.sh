@@ -6,7 +6,8 @@
 #                   re-fitted on run 5's data: donor-JPEG splices, IMD2020 repeated less);
 #   arm A (run 5a): phases 2 + 3 from the shipped model on run 5's data (against run 4's arm old-np: the
 #                   synthesis changes alone).
-# Then each is exported; calibrate + evaluate with scripts/evaluate_bundled.sh (docs/MODEL_CARD.md, run 5).
+# Then each is exported; calibrate with scripts/calibrate_bundled.sh UNCALIBRATED OUT, evaluate with
+# scripts/evaluate_bundled.sh OUT NAME (docs/MODEL_CARD.md, run 5).
 #   scripts/train_lite0_run5_cpu.sh [ARMS="c a"]     # rerun to continue a stopped run
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Run 5 of the bundled trufor_lite0 on one GPU: three arms side by side, each phase under a wall-clock cap (at the cap the trainer gets SIGTERM, saves and stops; the best checkpoint of the finished
-# epochs goes on), then both exported in half precision. Calibration and evaluation follow on any machine:
-# scripts/evaluate_bundled.sh (see docs/MODEL_CARD.md, run 5).
+# Run 5 of the bundled trufor_lite0 on one GPU: three arms side by side, each phase under a wall-clock cap
+# (at the cap the trainer gets SIGTERM, saves and stops; the best checkpoint of the finished
+# epochs goes on), then all exported in half precision. Then, on any machine: scripts/calibrate_bundled.sh and
+# scripts/evaluate_bundled.sh (see docs/MODEL_CARD.md, run 5). Prepared for a GPU; not yet run on one.
 #   arm A (run 5a): configs/lite0_run5_gpu_phase{2,3}.yaml as written (run 3's Noiseprint++);
 #   arm B (run 5b): the same with the camera-trained Noiseprint++ of configs/lite0_run4_phase1.yaml;
 #   arm C (run 5c): phase 3 only, from the shipped model (run 3's localization kept, confidence and
