@@ -16,7 +16,8 @@ python scripts/make_heldout_lists.py out/lists > /dev/null
 trufor eval list:fake_list.txt,real_list.txt --root out/testsets/synthetic_holdout \
   -o "out/reports/synthetic_holdout_$name" --weights "$weights" --no-plots -q
 # (b) IMD2020 val part (real manipulations, never trained on, not used for calibration) and the
-#     held-out authentic photos (digicam val half, camera 10 % holdout, IMD2020 val originals)
+#     held-out authentic photos (digicam val half, camera 10 % holdout, IMD2020 val originals; bsds500 test half
+#     unless REAL_LIST=pristine_val_real)
 trufor eval list:"$PWD/out/lists/imd2020_val_fake.txt","$PWD/out/lists/$real_list.txt" --root "$data" \
   -o "out/reports/heldout_$name" --weights "$weights" --no-plots -q
 python benchmarks/heldout_table.py "out/reports/heldout_$name"
