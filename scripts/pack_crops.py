@@ -67,9 +67,8 @@ def pack_folder(data: Path, out: Path, folder: str, crop: int, holdout: float) -
             continue
         _crop_file(path, out / folder / name, _window(_size(path), crop))
         n += 1
-    for extra in ("manifest.csv",):
-        if (data / folder / extra).exists():
-            shutil.copy2(data / folder / extra, out / folder / extra)
+    if (data / folder / "manifest.csv").exists():  # digicam's camera models by source folder
+        shutil.copy2(data / folder / "manifest.csv", out / folder / "manifest.csv")
     return n
 
 

@@ -21,6 +21,12 @@ npinit=${NOISEPRINT_INIT:-out/train/lite0_phase1_cameras/best.pt}
 mkdir -p "$out"
 runs=out/train
 
+export_arm() {  # export_arm NAME: the arm's best phase-3 checkpoint, in half precision
+  $trufor train export "$runs/lite0_${1}_gpu_phase3/best.pt" "$out/lite0_${1}.safetensors" --half \
+    > "$out/${1}_export.log" 2>&1
+  echo "$1 export exit $?"
+}
+
 arm() {  # arm NAME [phase-2 overrides...]
   local name=$1; shift
   timeout -s TERM -k 60 "$p2" $trufor train configs/lite0_run5_gpu_phase2.yaml ${EXTRA:-} \
@@ -30,9 +36,7 @@ arm() {  # arm NAME [phase-2 overrides...]
     model.init="$runs/lite0_${name}_gpu_phase2/best.pt" output.dir="$runs/lite0_${name}_gpu_phase3" \
     > "$out/${name}_phase3.log" 2>&1
   echo "$name phase 3 exit $?"
-  $trufor train export "$runs/lite0_${name}_gpu_phase3/best.pt" "$out/lite0_${name}.safetensors" --half \
-    > "$out/${name}_export.log" 2>&1
-  echo "$name export exit $?"
+  export_arm "$name"
 }
 
 phase3_only() {  # phase3_only NAME
@@ -41,9 +45,7 @@ phase3_only() {  # phase3_only NAME
     model.init=src/trufor/bundled/trufor_lite0.safetensors output.dir="$runs/lite0_${name}_gpu_phase3" \
     > "$out/${name}_phase3.log" 2>&1
   echo "$name phase 3 exit $?"
-  $trufor train export "$runs/lite0_${name}_gpu_phase3/best.pt" "$out/lite0_${name}.safetensors" --half \
-    > "$out/${name}_export.log" 2>&1
-  echo "$name export exit $?"
+  export_arm "$name"
 }
 
 arm run5a &
