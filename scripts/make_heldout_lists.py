@@ -14,7 +14,9 @@ The splits are the ones the training configs use (a hash of each file name, func
   of every phase, half for calibration and half for the false-positive test (by the calibration hash).
 
 Unions: ``pristine_val_real`` and ``calib_real`` (digicam, camera, IMD2020 originals: the sets of runs 1-4),
-``heldout_real`` and ``calib_groups_real`` (the same with the bsds500 halves: run 5 on).
+``heldout_real`` and ``calib_groups_real`` (the same with the bsds500 halves: run 5 on); ``fit_real``: the
+training side's authentic photos (IMD2020 train originals, camera and bsds500 training parts) for re-fitting the
+detection head on whole images (``trufor train fit-head``, with ``imd2020_train_fake``).
 
 Usage: python scripts/make_heldout_lists.py [OUT_DIR] (default out/lists; data from $TRUFOR_SHARED
 or ../shared). Writes ``<set>_<part>_fake.txt`` / ``_real.txt`` in the authors' list format, with
@@ -66,10 +68,13 @@ def main(argv: list[str]) -> int:
         lists.setdefault(f"digicam_{part}_real", []).append(f"pristine/digicam/{path.name}")
     for path in sorted((data / "pristine" / "camera").rglob("*")):
         name = path.relative_to(data / "pristine" / "camera").as_posix()
-        if path.is_file() and path.suffix.lower() in (".jpg", ".jpeg", ".png") and held_out(name, CAMERA_HOLDOUT):
-            lists.setdefault("camera_val_real", []).append(f"pristine/camera/{name}")
+        if path.is_file() and path.suffix.lower() in (".jpg", ".jpeg", ".png"):
+            part = "val" if held_out(name, CAMERA_HOLDOUT) else "train"
+            lists.setdefault(f"camera_{part}_real", []).append(f"pristine/camera/{name}")
     for path, name in scan_images(data / "pristine" / "bsds500"):
-        if held_out(name, CAMERA_HOLDOUT):
+        if not held_out(name, CAMERA_HOLDOUT):
+            lists.setdefault("bsds500_train_real", []).append(f"pristine/bsds500/{name}")
+        else:
             part = "calib" if in_calibration_part(name, 0.5) else "val"
             lists.setdefault(f"bsds500_{part}_real", []).append(f"pristine/bsds500/{name}")
     for key, lines in sorted(lists.items()):
@@ -85,6 +90,9 @@ def main(argv: list[str]) -> int:
         encoding="utf-8")
     (out / "calib_groups_real.txt").write_text("\n".join(lists.get("digicam_calib_real", []) + lists.get(
         "imd2020_calib_real", []) + lists.get("bsds500_calib_real", [])) + "\n", encoding="utf-8")
+    # The whole-image fitting set of the detection head (trufor train fit-head): training side only.
+    (out / "fit_real.txt").write_text("\n".join(lists.get("imd2020_train_real", []) + lists.get(
+        "camera_train_real", []) + lists.get("bsds500_train_real", [])) + "\n", encoding="utf-8")
     print(f"data root: {data}")
     return 0
 

@@ -1,9 +1,10 @@
 #!/usr/bin/env python
-"""Write the held-out synthetic test set of the model card.
+"""Write the held-out synthetic test set of the model card (or, with ``--part train``, its training-side twin).
 
 Forgeries are made only from the photos that training held out (the same hash-based 10 % holdout of
 ``configs/bundled_phase*.yaml``), with a seed no training run uses, so no test pixel was seen in
-training. Output: the authors' list-file layout (fake_list.txt, real_list.txt), for `trufor eval`:
+training. ``--part train`` takes the other 90 % instead (the photos training used), for fitting the detection head
+on whole images (``trufor train fit-head``, docs/TRAINING.md); use another seed. Output: the authors' list-file layout (fake_list.txt, real_list.txt), for `trufor eval`:
 
     python scripts/make_synthetic_testset.py out/testsets/synthetic_holdout -n 300
     trufor eval list:out/testsets/synthetic_holdout/fake_list.txt,out/testsets/synthetic_holdout/real_list.txt \
@@ -32,13 +33,15 @@ def main() -> None:
     p.add_argument("--shared", default=str(REPO.parent / "shared"))
     p.add_argument("--donor-jpeg", type=float, default=0.0,
                    help="probability that a splice donor has a JPEG history of its own (trufor synth --donor-jpeg)")
+    p.add_argument("--part", choices=("heldout", "train"), default="heldout",
+                   help="heldout (default): photos every training phase held out; train: the others")
     p.add_argument("--kinds", default=None, help="comma-separated forgery kinds (default: all)")
     args = p.parse_args()
     sources = []
     for folder in FOLDERS:
         sources += [s for s in scan_sources(Path(args.shared) / "data" / "pristine" / folder)
-                    if held_out(s.name, args.holdout)]
-    print(f"{len(sources)} held-out photos")
+                    if held_out(s.name, args.holdout) == (args.part == "heldout")]
+    print(f"{len(sources)} {'held-out' if args.part == 'heldout' else 'training-side'} photos")
     extra = {"kinds": tuple(args.kinds.split(","))} if args.kinds else {}
     config = SynthConfig(size=args.size or None, pristine_fraction=0.4, donor_jpeg_prob=args.donor_jpeg, **extra)
     counts = write_dataset(sources, args.out, args.n, seed=args.seed, config=config)

@@ -5,6 +5,7 @@
     trufor train noiseprint-figure WEIGHTS IMAGE -o OUT.png [--mask MASK]
     trufor train validate CHECKPOINT [KEY=VALUE ...] [--json]
     trufor train calibrate WEIGHTS.safetensors DATASET --root DIR -o OUT.safetensors [--max-fpr F]
+    trufor train fit-head WEIGHTS.safetensors -d DATASET ROOT [-d DATASET ROOT ...] -o OUT.safetensors
 
 Rerunning the same ``trufor train CONFIG.yaml`` continues from the run's ``last.pt``. Several GPUs:
 ``torchrun --nproc_per_node=N -m trufor train CONFIG.yaml``.
@@ -18,7 +19,7 @@ import sys
 
 from ._common import add_device_arguments, console, device_from_args, fail
 
-ACTIONS = ("export", "noiseprint-figure", "validate", "calibrate")
+ACTIONS = ("export", "noiseprint-figure", "validate", "calibrate", "fit-head")
 
 
 def register(subparsers) -> None:
@@ -30,8 +31,9 @@ def register(subparsers) -> None:
                     "`trufor train noiseprint-figure WEIGHTS IMAGE -o OUT.png` shows a Noiseprint++; "
                     "`trufor train validate CKPT` reruns a checkpoint's validation with the current metrics; "
                     "`trufor train calibrate WEIGHTS DATASET --root DIR -o OUT` fits the integrity score on "
-                    "held-out training-side images (never a benchmark) so that 0.5 means something. "
-                    "See docs/TRAINING.md.",
+                    "held-out training-side images (never a benchmark) so that 0.5 means something; "
+                    "`trufor train fit-head WEIGHTS -d DATASET ROOT ... -o OUT` re-fits the detection head on "
+                    "whole training-side images (the rest of the network frozen). See docs/TRAINING.md.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n"
                "  trufor train configs/bundled_phase1.yaml\n"
@@ -39,10 +41,11 @@ def register(subparsers) -> None:
                "  trufor train export out/train/bundled_phase3/best.pt trufor_small.safetensors --half\n"
                "  trufor train validate out/train/bundled_phase1/best.pt\n"
                "  trufor train calibrate model.safetensors list:calib_fake.txt,calib_real.txt --root DATA -o cal.safetensors\n"
+               "  trufor train fit-head model.safetensors -d list:train_fake.txt,train_real.txt DATA -o head.safetensors\n"
                "  torchrun --nproc_per_node=4 -m trufor train configs/bundled_phase2.yaml data.crop_size=512",
     )
     p.add_argument("config", metavar="CONFIG.yaml",
-                   help="training config (or the action export / noiseprint-figure / validate / calibrate)")
+                   help="training config (or the action export / noiseprint-figure / validate / calibrate / fit-head)")
     p.add_argument("rest", nargs=argparse.REMAINDER, metavar="KEY=VALUE",
                    help="config overrides (e.g. train.lr=0.01 data.crop_size=256); --print-config shows the "
                         "resolved config and exits")
@@ -188,7 +191,78 @@ def _calibrate(rest: list[str]) -> int:
     return 0
 
 
+def _fit_head(rest: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="trufor train fit-head",
+        description="Re-fit the detection head on whole images: the rest of the network is frozen and run once per "
+                    "image at full size, the head's eight pooled statistics are recorded, and the head (same shape) "
+                    "is fitted to the image labels, each class weighing half and each data folder the same within "
+                    "its class. Manipulated photos without a mask count (image label only). Use training-side "
+                    "images only (never a benchmark, nor the calibration part); calibrate afterwards.")
+    parser.add_argument("weights", help="one of our .safetensors files (e.g. from trufor train export)")
+    parser.add_argument("-d", "--data", nargs=2, action="append", required=True, metavar=("DATASET", "ROOT"),
+                        help="a fitting set as for trufor eval (list:FAKE_LIST,REAL_LIST, a known layout or folder) "
+                             "and the folder its paths are relative to; repeat for several")
+    parser.add_argument("-o", "--out", required=True, help="output .safetensors file")
+    parser.add_argument("--cache", help="feature cache (.npz): reused while the network's other weights are the "
+                                        "same, so a stopped run resumes and refits are instant")
+    parser.add_argument("--folds", type=int, default=5, help="report a cross-validated AUC over this many folds "
+                                                             "first (default 5; 0 or 1: none)")
+    parser.add_argument("--steps", type=int, default=1500, help="full-batch AdamW steps (default 1500)")
+    parser.add_argument("--lr", type=float, default=3e-3, help="learning rate (default 0.003)")
+    parser.add_argument("--weight-decay", type=float, default=1e-2, help="AdamW weight decay (default 0.01)")
+    parser.add_argument("--seed", type=int, default=0)
+    add_device_arguments(parser)
+    args = parser.parse_args(rest)
+    from pathlib import Path
+
+    from .. import load_model
+    from ..errors import TruForError
+    from ..evaluation.datasets import load_dataset
+    from ..training.calibration import group_of
+    from ..training.head_refit import (FitSettings, PooledSet, cross_validate, describe, fit_head, load_cache,
+                                       pooled_features, save_cache, trunk_digest, write_refitted)
+
+    err = console(err=True)
+    settings = FitSettings(steps=args.steps, lr=args.lr, weight_decay=args.weight_decay, seed=args.seed)
+    try:
+        model = load_model(args.weights, device=device_from_args(args))
+        digest = trunk_digest(model.net.state_dict())
+        cache = load_cache(args.cache, digest) if args.cache else {}
+        data: PooledSet | None = None
+        notes = []
+        for spec, root in args.data:
+            dataset = load_dataset(spec, root)
+            label = Path(root).resolve().name
+
+            def on_progress(i: int, n: int, name: str = dataset.name) -> None:
+                if i % 50 == 0:
+                    err.print(f"{name}: image {i}/{n}")
+                    if args.cache:  # a stopped run resumes from here
+                        save_cache(args.cache, digest, cache)
+
+            part = pooled_features(model, dataset.samples, cache=cache,
+                                   group=lambda p, r=root, n=label: f"{n}/{group_of(p, r)}",
+                                   log=lambda m: err.print(f"[yellow]{m}[/]"), progress=on_progress)
+            if args.cache:
+                save_cache(args.cache, digest, cache)
+            data = part if data is None else data.extend(part)
+            notes.append(f"{dataset.name} ({len(part)} images)")
+        assert data is not None
+        if args.folds > 1:
+            err.print(f"cross-validated AUC ({args.folds} folds, weighted): {cross_validate(data, settings, args.folds):.3f}")
+        state = fit_head(data, settings)
+        err.print(describe(data, state))
+        path = write_refitted(args.weights, args.out, state, data_note=", ".join(notes) + f" ({settings})")
+    except TruForError as exc:
+        return fail(str(exc))
+    err.print(f"wrote {path}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.config == "fit-head":
+        return _fit_head(args.rest)
     if args.config == "calibrate":
         return _calibrate(args.rest)
     if args.config == "validate":
