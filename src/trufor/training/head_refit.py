@@ -249,14 +249,15 @@ def write_refitted(weights: str | os.PathLike, out: str | os.PathLike, state: di
 
 
 def describe(data: PooledSet, state: dict) -> str:
-    """In-sample figures of a fitted head, by group."""
+    """In-sample figures of a fitted head (before calibration), by group and class."""
     logits = head_logits(state, data.features)
     w = sample_weights(data.labels, data.groups)
     parts = [f"{len(data)} images ({int(data.labels.sum())} manipulated), weighted in-sample AUC "
              f"{_auc(logits, data.labels, w):.3f}"]
+    groups = np.asarray(data.groups, dtype=object)
     for name in sorted(set(data.groups)):
-        sel = np.asarray([g == name for g in data.groups])
-        rate = float((logits[sel] >= 0).mean())
-        kind = "manipulated" if data.labels[sel].all() else "authentic" if (~data.labels[sel]).all() else "mixed"
-        parts.append(f"{name}: {sel.sum()} {kind}, {rate:.2f} at >= 0.5 (uncalibrated)")
+        for cls, kind in ((True, "manipulated"), (False, "authentic")):
+            sel = (groups == name) & (data.labels == cls)
+            if sel.any():
+                parts.append(f"{name}: {int(sel.sum())} {kind}, {float((logits[sel] >= 0).mean()):.2f} at >= 0.5")
     return "; ".join(parts)
