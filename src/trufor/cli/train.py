@@ -208,8 +208,8 @@ def _fit_head(rest: list[str]) -> int:
                                         "same, so a stopped run resumes and refits are instant")
     parser.add_argument("--folds", type=int, default=5, help="report a cross-validated AUC over this many folds "
                                                              "first (default 5; 0 or 1: none)")
-    parser.add_argument("--steps", type=int, default=1500, help="full-batch AdamW steps (default 1500)")
-    parser.add_argument("--lr", type=float, default=3e-3, help="learning rate (default 0.003)")
+    parser.add_argument("--steps", type=int, default=300, help="full-batch AdamW steps (default 300)")
+    parser.add_argument("--lr", type=float, default=1e-3, help="learning rate (default 0.001)")
     parser.add_argument("--weight-decay", type=float, default=1e-2, help="AdamW weight decay (default 0.01)")
     parser.add_argument("--seed", type=int, default=0)
     add_device_arguments(parser)

@@ -149,8 +149,8 @@ def sample_weights(labels: np.ndarray, groups: Sequence[str]) -> np.ndarray:
 
 @dataclass(frozen=True)
 class FitSettings:
-    steps: int = 1500
-    lr: float = 3e-3
+    steps: int = 300
+    lr: float = 1e-3
     weight_decay: float = 1e-2
     seed: int = 0
 
