@@ -37,7 +37,7 @@ def group_of(name: str) -> str:
     return "/".join(parts[:2]) if len(parts) > 2 else parts[0]
 
 
-def head_scores(report: Path, rows: list[dict], weights: str) -> None:
+def head_scores(rows: list[dict], weights: str) -> None:
     """Replace each row's score by the detection head of ``weights`` applied to the report's cached maps."""
     import torch
 
@@ -64,7 +64,7 @@ def head_scores(report: Path, rows: list[dict], weights: str) -> None:
 def table(report: Path, head: str | None = None) -> str:
     rows = list(csv.DictReader((report / "per_image.csv").open(encoding="utf-8")))
     if head:
-        head_scores(report, rows, head)
+        head_scores(rows, head)
     groups: dict[tuple[str, int], list[float]] = defaultdict(list)
     scores, labels = [], []
     for r in rows:

@@ -3,8 +3,9 @@
 
 Forgeries are made only from the photos that training held out (the same hash-based 10 % holdout of
 ``configs/bundled_phase*.yaml``), with a seed no training run uses, so no test pixel was seen in
-training. ``--part train`` takes the other 90 % instead (the photos training used), for fitting the detection head
-on whole images (``trufor train fit-head``, docs/TRAINING.md); use another seed. Output: the authors' list-file layout (fake_list.txt, real_list.txt), for `trufor eval`:
+training. ``--part train`` takes the other 90 % instead (the photos training used), for fitting the
+detection head on whole images (``trufor train fit-head``, docs/TRAINING.md); use another seed.
+Output: the authors' list-file layout (fake_list.txt, real_list.txt), for `trufor eval`:
 
     python scripts/make_synthetic_testset.py out/testsets/synthetic_holdout -n 300
     trufor eval list:out/testsets/synthetic_holdout/fake_list.txt,out/testsets/synthetic_holdout/real_list.txt \

@@ -148,27 +148,42 @@ def detection_logits(model, samples, *, log=None) -> tuple[list[float], list[boo
     return logits, labels, paths
 
 
+def rewrite_weights(weights: str | os.PathLike, out: str | os.PathLike, update, *, action: str,
+                    provenance_line: str, extra: dict[str, str] | None = None, half: bool = True) -> Path:
+    """A copy of our weights file after ``update(state_dict)`` changed its (float32) tensors in place.
+
+    The one writer of a modified copy (calibration, a re-fitted detection head): the architecture, licence and
+    training metadata are kept, ``provenance_line`` is appended to the provenance, ``extra`` added to the metadata.
+    ``action`` names the step in the error for a file of another format.
+    """
+    from ..weights import config_of, read_weights, save_safetensors
+
+    loaded = read_weights(weights)
+    if loaded.format != "safetensors":
+        raise TrainingError(f"{weights}: {action} writes our .safetensors format; convert the file first")
+    sd = {k: v.float() if v.is_floating_point() else v for k, v in loaded.state_dict.items()}
+    update(sd)
+    meta = loaded.metadata
+    provenance = str(meta.get("provenance", "")) + "\n" + provenance_line
+    kept = {k: str(v) for k, v in meta.items() if k in ("training_phase", "training_steps")}
+    kept.update(extra or {})
+    return save_safetensors(sd, out, config_of(loaded), provenance=provenance, licence=str(meta.get("licence", "")),
+                            half=half, extra=kept)
+
+
 def write_calibrated(weights: str | os.PathLike, out: str | os.PathLike, calibration: Calibration, *,
                      data_note: str, half: bool = True) -> Path:
     """A copy of our weights file with the calibration folded into the detection head."""
     import torch
 
-    from ..weights import config_of, read_weights, save_safetensors
+    def fold(sd: dict) -> None:
+        if DETECTION_WEIGHT not in sd or DETECTION_BIAS not in sd:
+            raise TrainingError(f"{weights}: no detection head ({DETECTION_WEIGHT}) to calibrate")
+        with torch.no_grad():
+            sd[DETECTION_WEIGHT] = sd[DETECTION_WEIGHT] * calibration.a
+            sd[DETECTION_BIAS] = sd[DETECTION_BIAS] * calibration.a + calibration.b
 
-    loaded = read_weights(weights)
-    if loaded.format != "safetensors":
-        raise TrainingError(f"{weights}: calibration writes our .safetensors format; convert the file first")
-    sd = {k: v.float() if v.is_floating_point() else v for k, v in loaded.state_dict.items()}
-    if DETECTION_WEIGHT not in sd or DETECTION_BIAS not in sd:
-        raise TrainingError(f"{weights}: no detection head ({DETECTION_WEIGHT}) to calibrate")
-    with torch.no_grad():
-        sd[DETECTION_WEIGHT] = sd[DETECTION_WEIGHT] * calibration.a
-        sd[DETECTION_BIAS] = sd[DETECTION_BIAS] * calibration.a + calibration.b
-    meta = loaded.metadata
-    provenance = str(meta.get("provenance", "")) + f"\ncalibrated with `trufor train calibrate` on {data_note}: " \
-        + calibration.describe()
-    extra = {k: str(v) for k, v in meta.items()
-             if k in ("training_phase", "training_steps")}
-    extra["calibration"] = f"{calibration.a:.6g} {calibration.b:.6g}"
-    return save_safetensors(sd, out, config_of(loaded), provenance=provenance, licence=str(meta.get("licence", "")),
-                            half=half, extra=extra)
+    return rewrite_weights(weights, out, fold, action="calibration", half=half,
+                           provenance_line=f"calibrated with `trufor train calibrate` on {data_note}: "
+                                           + calibration.describe(),
+                           extra={"calibration": f"{calibration.a:.6g} {calibration.b:.6g}"})

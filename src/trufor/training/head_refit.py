@@ -229,23 +229,18 @@ def cross_validate(data: PooledSet, settings: FitSettings, folds: int = 5) -> fl
 def write_refitted(weights: str | os.PathLike, out: str | os.PathLike, state: dict, *, data_note: str,
                    half: bool = True) -> Path:
     """A copy of our weights file with the detection head replaced by ``state``."""
-    from ..weights import config_of, read_weights, save_safetensors
+    from .calibration import rewrite_weights
 
-    loaded = read_weights(weights)
-    if loaded.format != "safetensors":
-        raise TrainingError(f"{weights}: fit-head writes our .safetensors format; convert the file first")
-    sd = {k: v.float() if v.is_floating_point() else v for k, v in loaded.state_dict.items()}
-    for key, value in state.items():
-        full = HEAD_PREFIX + key
-        if full not in sd or tuple(sd[full].shape) != tuple(value.shape):
-            raise TrainingError(f"{weights}: no detection-head tensor {full} of shape {tuple(value.shape)}")
-        sd[full] = value.float()
-    meta = loaded.metadata
-    provenance = str(meta.get("provenance", "")) + \
-        f"\ndetection head re-fitted on whole images with `trufor train fit-head` on {data_note}"
-    extra = {k: str(v) for k, v in meta.items() if k in ("training_phase", "training_steps")}
-    return save_safetensors(sd, out, config_of(loaded), provenance=provenance, licence=str(meta.get("licence", "")),
-                            half=half, extra=extra)
+    def replace(sd: dict) -> None:
+        for key, value in state.items():
+            full = HEAD_PREFIX + key
+            if full not in sd or tuple(sd[full].shape) != tuple(value.shape):
+                raise TrainingError(f"{weights}: no detection-head tensor {full} of shape {tuple(value.shape)}")
+            sd[full] = value.float()
+
+    return rewrite_weights(weights, out, replace, action="fit-head", half=half,
+                           provenance_line=f"detection head re-fitted on whole images with `trufor train fit-head` "
+                                           f"on {data_note}")
 
 
 def describe(data: PooledSet, state: dict) -> str:
