@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Pack the training side of ../shared/data into small lossless crops, for a machine the data must travel to.
 
-    python scripts/pack_crops.py OUT [--data ../shared/data] [--camera 512] [--other 768] [--no-bsds]
+    python scripts/pack_crops.py OUT [--data ../shared/data] [--camera 512] [--other 768] [--no-bsds] [--digicam 0]
 
 Used for the GPU run of the bundled model (configs/lite0_run5_gpu_phase{2,3}.yaml), whose machine takes only
 a few tens of MB of files. OUT/data/... mirrors the folder layout and file names of the data root, so the same
@@ -11,6 +11,8 @@ Crops keep the forensic traces: a JPEG is cut with ``jpegtran -crop`` at an offs
 (the MCU), which copies the DCT coefficients as they are (no re-compression, same 8x8 grid phase, EXIF kept);
 PNG files and masks are cut as pixels. Taken:
   * pristine/camera: every photo (the held-out 10 % serve validation there), one centred crop of --camera px;
+  * pristine/digicam (with --digicam N > 0, for phase 1): every photo, one centred crop of N px without its
+    metadata (maker notes of up to 700 kB; the camera model comes from manifest.csv, copied beside);
   * pristine/wallpapers and (unless --no-bsds) pristine/bsds500: the training 90 % only, crops of --other px;
   * forgeries/imd2020_subset: the training part of fake_list.txt and real_list.txt only (holdout 0.4 by
     name: the held-out and calibration parts never leave this machine), crops of --other px centred on the
@@ -44,11 +46,11 @@ def _window(size: tuple[int, int], crop: int, centre: tuple[float, float] | None
     return x, y, w, h
 
 
-def _crop_file(src: Path, dst: Path, window: tuple[int, int, int, int]) -> None:
+def _crop_file(src: Path, dst: Path, window: tuple[int, int, int, int], metadata: str = "all") -> None:
     dst.parent.mkdir(parents=True, exist_ok=True)
     x, y, w, h = window
     if src.suffix.lower() in (".jpg", ".jpeg"):
-        subprocess.run(["jpegtran", "-copy", "all", "-crop", f"{w}x{h}+{x}+{y}", "-outfile", str(dst), str(src)],
+        subprocess.run(["jpegtran", "-copy", metadata, "-crop", f"{w}x{h}+{x}+{y}", "-outfile", str(dst), str(src)],
                        check=True)
     else:
         with Image.open(src) as im:
@@ -60,12 +62,12 @@ def _size(path: Path) -> tuple[int, int]:
         return im.size
 
 
-def pack_folder(data: Path, out: Path, folder: str, crop: int, holdout: float) -> int:
+def pack_folder(data: Path, out: Path, folder: str, crop: int, holdout: float, metadata: str = "all") -> int:
     n = 0
     for path, name in scan_images(data / folder):
         if holdout and held_out(name, holdout):
             continue
-        _crop_file(path, out / folder / name, _window(_size(path), crop))
+        _crop_file(path, out / folder / name, _window(_size(path), crop), metadata)
         n += 1
     if (data / folder / "manifest.csv").exists():  # digicam's camera models by source folder
         shutil.copy2(data / folder / "manifest.csv", out / folder / "manifest.csv")
@@ -112,6 +114,8 @@ def main() -> int:
     p.add_argument("--camera", type=int, default=512, help="crop side for pristine/camera (default 512)")
     p.add_argument("--other", type=int, default=768, help="crop side for the other folders (default 768)")
     p.add_argument("--no-bsds", action="store_true", help="leave pristine/bsds500 out")
+    p.add_argument("--digicam", type=int, default=0,
+                   help="crop side for pristine/digicam, whose photos phase 1 needs (default 0: left out)")
     args = p.parse_args()
     if shutil.which("jpegtran") is None:
         sys.exit("jpegtran not found: install libjpeg-turbo-progs (Debian) or libjpeg-turbo (conda, brew)")
@@ -120,6 +124,8 @@ def main() -> int:
         "pristine/camera": pack_folder(args.data, out, "pristine/camera", args.camera, 0.0),
         "pristine/wallpapers": pack_folder(args.data, out, "pristine/wallpapers", args.other, 0.1),
     }
+    if args.digicam > 0:
+        counts["pristine/digicam"] = pack_folder(args.data, out, "pristine/digicam", args.digicam, 0.0, "none")
     if not args.no_bsds:
         counts["pristine/bsds500"] = pack_folder(args.data, out, "pristine/bsds500", args.other, 0.1)
     for name in ("fake_list.txt", "real_list.txt"):

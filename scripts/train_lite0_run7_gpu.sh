@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Run 7 of the bundled trufor_lite0 on one GPU: three jobs side by side, each phase under a wall-clock cap (at
+# the cap the trainer gets SIGTERM, saves and stops; the best checkpoint of the finished epochs goes on):
+#   7a: phases 2 + 3 from the committed model (run 3) with run 6's camera-trained Noiseprint++
+#       (configs/lite0_run7_gpu_phase{2,3}.yaml, model.noiseprint_init);
+#   7b: the same with the shipped Noiseprint++ (the control: what the larger budget alone does);
+#   phase 1 continued from run 6 at 4x its batch (configs/lite0_run7_gpu_phase1.yaml).
+# Then 7a and 7b exported in half precision. Afterwards, on any machine: scripts/calibrate_bundled.sh and
+# scripts/evaluate_bundled.sh (docs/MODEL_CARD.md, run 7); `trufor train validate` for the phase-1 extractor.
+# The data: the real folders (TRUFOR_SHARED), or their lossless crops where the data must travel:
+#   python scripts/pack_crops.py .gpu/shared --no-bsds --camera 384 --digicam 256 --other 640
+#   TRUFOR_SHARED=.gpu/shared scripts/train_lite0_run7_gpu.sh OUTDIR [PHASE1_S=380] [PHASE2_S=270] [PHASE3_S=110]
+# Environment: TRUFOR (the command, default `trufor`), NOISEPRINT_INIT (7a's extractor, default
+# out/train/lite0_run6_phase1/best.pt), EXTRA (overrides given to every phase, e.g. for a short test).
+# On CPU the same configs run with train.device=cpu data.workers=1 train.batch_size=4 (EXTRA).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+out=${1:?usage: scripts/train_lite0_run7_gpu.sh OUTDIR [PHASE1_S] [PHASE2_S] [PHASE3_S]}
+p1=${2:-380}; p2=${3:-270}; p3=${4:-110}
+trufor=${TRUFOR:-trufor}
+npinit=${NOISEPRINT_INIT:-out/train/lite0_run6_phase1/best.pt}
+runs=out/train
+mkdir -p "$out"
+
+arm() {  # arm NAME [phase-2 overrides...]: phases 2 and 3 under their caps, then the export
+  local name=$1; shift
+  timeout --foreground -s TERM -k 60 "$p2" $trufor train configs/lite0_run7_gpu_phase2.yaml ${EXTRA:-} \
+    output.dir="$runs/lite0_${name}_gpu_phase2" "$@" > "$out/${name}_phase2.log" 2>&1
+  echo "$name phase 2 exit $?"
+  timeout --foreground -s TERM -k 60 "$p3" $trufor train configs/lite0_run7_gpu_phase3.yaml ${EXTRA:-} \
+    model.init="$runs/lite0_${name}_gpu_phase2/best.pt" output.dir="$runs/lite0_${name}_gpu_phase3" \
+    > "$out/${name}_phase3.log" 2>&1
+  echo "$name phase 3 exit $?"
+  $trufor train export "$runs/lite0_${name}_gpu_phase3/best.pt" "$out/lite0_${name}.safetensors" --half \
+    > "$out/${name}_export.log" 2>&1
+  echo "$name export exit $?"
+}
+
+phase1() {
+  timeout --foreground -s TERM -k 60 "$p1" $trufor train configs/lite0_run7_gpu_phase1.yaml ${EXTRA:-} \
+    output.dir="$runs/lite0_run7_gpu_phase1" > "$out/run7_phase1.log" 2>&1
+  echo "phase 1 exit $?"
+  cp "$runs/lite0_run7_gpu_phase1/best.pt" "$out/lite0_run7_phase1_best.pt" 2>/dev/null
+}
+
+arm run7a model.noiseprint_init="$npinit" &
+arm run7b &
+phase1 &
+wait
+for d in "$runs"/lite0_run7*_gpu_phase?; do
+  cp "$d/metrics.csv" "$out/$(basename "$d")_metrics.csv" 2>/dev/null
+done
+ls -la "$out"
