@@ -43,8 +43,8 @@ arm() {  # arm NAME PHASE3_OVERRIDES [phase-2 overrides...]: phases 2 and 3 unde
   echo "$name export exit $?"
 }
 
-phase1() {  # phase1 CONFIG-SUFFIX: phase 1 under its cap
-  timeout --foreground -s TERM -k 60 "$p1" $trufor train "configs/lite0_run7_gpu_${1}.yaml" ${EXTRA:-} \
+phase1() {  # phase1 NAME CONFIG: phase 1 under its cap
+  timeout --foreground -s TERM -k 60 "$p1" $trufor train "$2" ${EXTRA:-} \
     output.dir="$runs/lite0_run7_gpu_$1" > "$out/run7_$1.log" 2>&1
   echo "$1 exit $?"
   cp "$runs/lite0_run7_gpu_$1/best.pt" "$out/lite0_run7_${1}_best.pt" 2>/dev/null
@@ -56,7 +56,8 @@ for job in $jobs; do
     run7a) arm run7a "" model.noiseprint_init="$npinit" & ;;
     run7b) arm run7b "" & ;;
     run7c) arm run7c "train.epochs=3" model.noiseprint_init="$npinit7c" $c7 & ;;
-    phase1|phase1b) phase1 "$job" & ;;
+    phase1) phase1 phase1 configs/lite0_run7_gpu_phase1.yaml & ;;
+    phase1b) phase1 phase1b configs/lite0_run7_gpu_phase1b.yaml & ;;
     *) echo "unknown job $job"; exit 2 ;;
   esac
 done

@@ -209,7 +209,7 @@ def test_bundled_configs_load(name, monkeypatch, tmp_path):
         assert cfg.model.init.endswith(("bundled/trufor_lite0.safetensors", "lite0_run5_gpu_phase2/best.pt"))
         assert all(s.get("donor_jpeg") == 0.5 for s in cfg.data.train if s["type"] == "synthetic")
     elif name.startswith("lite0_run7_"):  # run 7: the GPU recipe (phase 1 from run 6; phases 2-3 from the bundled model)
-        assert f"trufor train configs/{name}" in (REPO / "scripts" / "train_lite0_run7_gpu.sh").read_text()
+        assert f"configs/{name}" in (REPO / "scripts" / "train_lite0_run7_gpu.sh").read_text()
         assert cfg.model.init.endswith(("bundled/trufor_lite0.safetensors", "lite0_run7_gpu_phase2/best.pt",
                                         "lite0_run6_phase1/best.pt", "lite0_run7_gpu_phase1/best.pt"))
         assert cfg.phase != "noiseprint" or cfg.val.best_metric == "camera_auc"
