@@ -208,6 +208,9 @@ def test_bundled_configs_load(name, monkeypatch, tmp_path):
             assert f"trufor train configs/{name}" in (REPO / "scripts" / script).read_text()
         assert cfg.model.init.endswith(("bundled/trufor_lite0.safetensors", "lite0_run5_gpu_phase2/best.pt"))
         assert all(s.get("donor_jpeg") == 0.5 for s in cfg.data.train if s["type"] == "synthetic")
+    elif name.startswith("lite0_run7_cpu_"):  # run 7d: run 3's phase 3 on a network of run 7's GPU call
+        assert f"trufor train configs/{name}" in (REPO / "scripts" / "train_lite0_run7_cpu.sh").read_text()
+        assert cfg.phase == "confidence" and cfg.model.init.endswith(".safetensors")
     elif name.startswith("lite0_run7_"):  # run 7: the GPU recipe (phase 1 from run 6; phases 2-3 from the bundled model)
         assert f"configs/{name}" in (REPO / "scripts" / "train_lite0_run7_gpu.sh").read_text()
         assert cfg.model.init.endswith(("bundled/trufor_lite0.safetensors", "lite0_run7_gpu_phase2/best.pt",

@@ -1,0 +1,96 @@
+#!/usr/bin/env python
+"""The held-out comparison table of docs/MODEL_CARD.md for several evaluated models, side by side.
+
+    python benchmarks/compare_models.py NAME [NAME ...] [--reports out/reports]
+
+NAME is what `scripts/evaluate_bundled.sh WEIGHTS NAME` was given: the figures come from its two reports,
+``synthetic_holdout_NAME`` (a: synthetic forgeries of held-out photos) and ``heldout_NAME`` (b, c: the IMD2020
+val part against the held-out authentic photos; metrics.json and per_image.csv). Prints one Markdown table,
+one column per model, the best value of each row in bold (lowest for false-positive rates).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+
+from sklearn.metrics import roc_auc_score
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from heldout_table import group_of  # noqa: E402
+
+
+def _rows(report: Path) -> list[dict]:
+    with open(report / "per_image.csv", newline="", encoding="utf-8") as f:
+        return [r for r in csv.DictReader(f) if r["status"] != "skipped" and r["score"] not in ("", "nan")]
+
+
+def _auc(fakes: list[float], reals: list[float]) -> float:
+    if not fakes or not reals:
+        return float("nan")
+    return float(roc_auc_score([1] * len(fakes) + [0] * len(reals), fakes + reals))
+
+
+def figures(reports: Path, name: str) -> dict[str, float]:
+    syn = json.loads((reports / f"synthetic_holdout_{name}" / "metrics.json").read_text())
+    held = json.loads((reports / f"heldout_{name}" / "metrics.json").read_text())
+    rows = _rows(reports / f"heldout_{name}")
+    by: dict[str, list[float]] = {}  # authentic images by group
+    fakes: list[float] = []  # every manipulated image (with or without a mask)
+    for r in rows:
+        if r["label"] in ("1", "fake"):
+            fakes.append(float(r["score"]))
+        else:
+            by.setdefault(group_of(r["name"]), []).append(float(r["score"]))
+    reals = [s for v in by.values() for s in v]
+    fpr = {g: sum(s >= 0.5 for s in v) / len(v) for g, v in by.items()}
+    tpr = sum(s >= 0.5 for s in fakes) / len(fakes) if fakes else float("nan")
+    all_fpr = sum(s >= 0.5 for s in reals) / len(reals) if reals else float("nan")
+    return {
+        "(a) F1 best": syn["localization"]["f1_best"],
+        "(a) F1 at 0.5": syn["localization"]["f1_th"],
+        "(a) pixel AUC (pooled)": syn["localization"]["pixel_auc_pooled"],
+        "(a) detection AUC": syn["detection"]["auc"],
+        "(a) balanced accuracy at 0.5": syn["detection"]["balanced_accuracy"],
+        "(b) IMD2020 masked F1 best": held["localization"]["f1_best"],
+        "(b) IMD2020 masked F1 at 0.5": held["localization"]["f1_th"],
+        "(b) AUC, IMD2020 fakes vs IMD2020 originals": _auc(fakes, by.get("imd2020_subset/real", [])),
+        "(c) AUC, IMD2020 fakes vs all authentic": _auc(fakes, reals),
+        "(c) AUC vs camera originals": _auc(fakes, by.get("pristine/camera", [])),
+        "(c) AUC vs bsds500 test half": _auc(fakes, by.get("pristine/bsds500", [])),
+        "(c) AUC vs digicam test half": _auc(fakes, by.get("pristine/digicam", [])),
+        "(c) TPR at 0.5 (IMD2020 fakes)": tpr,
+        "(c) balanced accuracy at 0.5": (tpr + 1 - all_fpr) / 2,
+        "FPR at 0.5, IMD2020 originals": fpr.get("imd2020_subset/real", float("nan")),
+        "FPR at 0.5, camera originals": fpr.get("pristine/camera", float("nan")),
+        "FPR at 0.5, bsds500 test half": fpr.get("pristine/bsds500", float("nan")),
+        "FPR at 0.5, digicam test half": fpr.get("pristine/digicam", float("nan")),
+    }
+
+
+def table(reports: Path, names: list[str]) -> str:
+    cols = {n: figures(reports, n) for n in names}
+    lines = ["| held-out figure | " + " | ".join(names) + " |", "| --- |" + " --- |" * len(names)]
+    for key in cols[names[0]]:
+        values = [cols[n][key] for n in names]
+        finite = [v for v in values if v == v]
+        best = (min if key.startswith("FPR") else max)(finite) if finite else None
+        cells = [("**%.3f**" % v if v == best and len(names) > 1 else "%.3f" % v) if v == v else "-" for v in values]
+        lines.append(f"| {key} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("names", nargs="+")
+    p.add_argument("--reports", type=Path, default=Path("out/reports"))
+    args = p.parse_args(argv[1:])
+    print(table(args.reports, args.names))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv))
