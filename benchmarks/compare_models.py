@@ -20,12 +20,7 @@ from pathlib import Path
 from sklearn.metrics import roc_auc_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from heldout_table import group_of  # noqa: E402
-
-
-def _rows(report: Path) -> list[dict]:
-    with open(report / "per_image.csv", newline="", encoding="utf-8") as f:
-        return [r for r in csv.DictReader(f) if r["status"] != "skipped" and r["score"] not in ("", "nan")]
+from heldout_table import group_scores  # noqa: E402
 
 
 def _auc(fakes: list[float], reals: list[float]) -> float:
@@ -37,14 +32,10 @@ def _auc(fakes: list[float], reals: list[float]) -> float:
 def figures(reports: Path, name: str) -> dict[str, float]:
     syn = json.loads((reports / f"synthetic_holdout_{name}" / "metrics.json").read_text())
     held = json.loads((reports / f"heldout_{name}" / "metrics.json").read_text())
-    rows = _rows(reports / f"heldout_{name}")
-    by: dict[str, list[float]] = {}  # authentic images by group
-    fakes: list[float] = []  # every manipulated image (with or without a mask)
-    for r in rows:
-        if r["label"] in ("1", "fake"):
-            fakes.append(float(r["score"]))
-        else:
-            by.setdefault(group_of(r["name"]), []).append(float(r["score"]))
+    with open(reports / f"heldout_{name}" / "per_image.csv", newline="", encoding="utf-8") as f:
+        groups = group_scores(list(csv.DictReader(f)))
+    fakes = [s for (_, lab), vals in groups.items() if lab == 1 for s in vals]  # with or without a mask
+    by = {g: vals for (g, lab), vals in groups.items() if lab == 0}  # authentic images by group
     reals = [s for v in by.values() for s in v]
     fpr = {g: sum(s >= 0.5 for s in v) / len(v) for g, v in by.items()}
     tpr = sum(s >= 0.5 for s in fakes) / len(fakes) if fakes else float("nan")

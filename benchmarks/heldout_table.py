@@ -37,6 +37,18 @@ def group_of(name: str) -> str:
     return "/".join(parts[:2]) if len(parts) > 2 else parts[0]
 
 
+def group_scores(rows: list[dict]) -> dict[tuple[str, int], list[float]]:
+    """The scored images of per_image.csv rows by (group, label): label 1 manipulated, 0 authentic."""
+    groups: dict[tuple[str, int], list[float]] = defaultdict(list)
+    for r in rows:
+        if r["status"] == "skipped" or r["score"] in ("", "nan"):
+            continue
+        s = float(r["score"])
+        if not math.isnan(s):
+            groups[(group_of(r["name"]), int(r["label"] in ("1", "fake")))].append(s)
+    return groups
+
+
 def head_scores(rows: list[dict], weights: str) -> None:
     """Replace each row's score by the detection head of ``weights`` applied to the report's cached maps."""
     import torch
@@ -65,17 +77,9 @@ def table(report: Path, head: str | None = None) -> str:
     rows = list(csv.DictReader((report / "per_image.csv").open(encoding="utf-8")))
     if head:
         head_scores(rows, head)
-    groups: dict[tuple[str, int], list[float]] = defaultdict(list)
-    scores, labels = [], []
-    for r in rows:
-        if r["status"] == "skipped" or r["score"] in ("", "nan"):
-            continue
-        s, lab = float(r["score"]), int(r["label"] in ("1", "fake"))
-        if math.isnan(s):
-            continue
-        groups[(group_of(r["name"]), lab)].append(s)
-        scores.append(s)
-        labels.append(lab)
+    groups = group_scores(rows)
+    labels = [lab for (_, lab), vals in groups.items() for _ in vals]
+    scores = [s for vals in groups.values() for s in vals]
     title = f"### {report}" + (f" (detection head of {head})" if head else "")
     out = [title, "", "| images | label | n | share scored >= 0.5 | median score |", "| --- | --- | --- | --- | --- |"]
     for (group, lab), vals in sorted(groups.items()):
