@@ -6,6 +6,7 @@
     trufor train validate CHECKPOINT [KEY=VALUE ...] [--json]
     trufor train calibrate WEIGHTS.safetensors DATASET --root DIR -o OUT.safetensors [--max-fpr F]
     trufor train fit-head WEIGHTS.safetensors -d DATASET ROOT [-d DATASET ROOT ...] -o OUT.safetensors
+    trufor train average A.safetensors B.safetensors [...] -o OUT.safetensors [--coefficients 0.5,0.5]
 
 Rerunning the same ``trufor train CONFIG.yaml`` continues from the run's ``last.pt``. Several GPUs:
 ``torchrun --nproc_per_node=N -m trufor train CONFIG.yaml``.
@@ -19,7 +20,7 @@ import sys
 
 from ._common import add_device_arguments, console, device_from_args, fail
 
-ACTIONS = ("export", "noiseprint-figure", "validate", "calibrate", "fit-head")
+ACTIONS = ("export", "noiseprint-figure", "validate", "calibrate", "fit-head", "average")
 
 
 def register(subparsers) -> None:
@@ -33,7 +34,9 @@ def register(subparsers) -> None:
                     "`trufor train calibrate WEIGHTS DATASET --root DIR -o OUT` fits the integrity score on "
                     "held-out training-side images (never a benchmark) so that 0.5 means something; "
                     "`trufor train fit-head WEIGHTS -d DATASET ROOT ... -o OUT` re-fits the detection head on "
-                    "whole training-side images (the rest of the network frozen). See docs/TRAINING.md.",
+                    "whole training-side images (the rest of the network frozen); "
+                    "`trufor train average A B ... -o OUT` writes the weight average (model soup) of models "
+                    "fine-tuned from one starting point. See docs/TRAINING.md.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n"
                "  trufor train configs/bundled_phase1.yaml\n"
@@ -42,10 +45,12 @@ def register(subparsers) -> None:
                "  trufor train validate out/train/bundled_phase1/best.pt\n"
                "  trufor train calibrate model.safetensors list:calib_fake.txt,calib_real.txt --root DATA -o cal.safetensors\n"
                "  trufor train fit-head model.safetensors -d list:train_fake.txt,train_real.txt DATA -o head.safetensors\n"
+               "  trufor train average run_a_uncal.safetensors run_b_uncal.safetensors -o soup.safetensors\n"
                "  torchrun --nproc_per_node=4 -m trufor train configs/bundled_phase2.yaml data.crop_size=512",
     )
     p.add_argument("config", metavar="CONFIG.yaml",
-                   help="training config (or the action export / noiseprint-figure / validate / calibrate / fit-head)")
+                   help="training config (or the action export / noiseprint-figure / validate / calibrate / fit-head / "
+                        "average)")
     p.add_argument("rest", nargs=argparse.REMAINDER, metavar="KEY=VALUE",
                    help="config overrides (e.g. train.lr=0.01 data.crop_size=256); --print-config shows the "
                         "resolved config and exits")
@@ -260,7 +265,43 @@ def _fit_head(rest: list[str]) -> int:
     return 0
 
 
+def _average(rest: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="trufor train average",
+        description="Write the weighted average of several of our .safetensors files (a 'model soup'): models "
+                    "fine-tuned from one starting point, of one architecture. Floating tensors are averaged, "
+                    "integer ones taken from the first file. Calibrated files are refused: average the "
+                    "uncalibrated exports, then run trufor train calibrate on the result. Prints how far each "
+                    "part of the network is from the average (averaging unrelated networks gives nonsense).")
+    parser.add_argument("weights", nargs="+", help="two or more of our .safetensors files (uncalibrated)")
+    parser.add_argument("-o", "--out", required=True, help="output .safetensors file")
+    parser.add_argument("--coefficients", default=None,
+                        help="comma-separated weights, one per file, scaled to sum 1 (default: uniform)")
+    parser.add_argument("--fp32", action="store_true", help="store float32 tensors (default float16, half the size)")
+    args = parser.parse_args(rest)
+    from ..errors import TruForError
+    from ..training.averaging import average_weights
+
+    coefficients = None
+    if args.coefficients is not None:
+        try:
+            coefficients = [float(c) for c in args.coefficients.split(",")]
+        except ValueError:
+            return fail(f"--coefficients: expected numbers separated by commas, got {args.coefficients!r}")
+    try:
+        result = average_weights(args.weights, args.out, coefficients=coefficients, half=not args.fp32)
+    except TruForError as exc:
+        return fail(str(exc))
+    err = console(err=True)
+    err.print("relative distance of the inputs from the average, by part: " + ", ".join(
+        f"{part} {d:.3g}" for part, d in sorted(result.relative_distance.items())))
+    err.print(f"wrote {result.path}  (calibrate it: trufor train calibrate {result.path} DATASET --root DIR -o OUT)")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.config == "average":
+        return _average(args.rest)
     if args.config == "fit-head":
         return _fit_head(args.rest)
     if args.config == "calibrate":

@@ -1,0 +1,139 @@
+"""Weight averaging ("model soup", Wortsman et al., ICML 2022) of fine-tuned models of one architecture.
+
+Models fine-tuned from one starting point often lie in one basin of the loss, where the average of
+their weights is a model as good as each, or better on data unlike the training set. This module
+writes that average as one of our ``.safetensors`` files:
+
+* every input is one of our files, of one architecture, with the same tensor names and shapes;
+* floating tensors (weights, biases, BatchNorm running statistics) are averaged in float32 with the
+  given coefficients (uniform by default, normalised to sum 1); integer tensors (BatchNorm's
+  ``num_batches_tracked``) are taken from the first file;
+* files with a calibration folded into their detection head are refused: average the uncalibrated
+  exports, then run ``trufor train calibrate`` on the average (the average of two Platt scalings of
+  two different heads is not a calibration of anything);
+* the provenance of the result lists the coefficients and every input's own provenance; the licence
+  is kept when all inputs share it, else every input's licence is named.
+
+Averaging only helps models that share their starting point (e.g. two runs continued from the
+bundled model); averaging unrelated networks, or two different Noiseprint++ extractors, gives
+nonsense. :func:`parameter_distance` reports, per part, how far the inputs are from their average.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from ..errors import TrainingError
+
+#: Top-level parts of the network, for :func:`parameter_distance` (first name component -> part).
+PART_NAMES = {"dncnn": "Noiseprint++", "backbone": "encoder", "decode_head": "localization decoder",
+              "decode_head_conf": "confidence decoder", "detection": "detection head"}
+
+
+@dataclass(frozen=True)
+class AveragedWeights:
+    """What :func:`average_weights` wrote."""
+
+    path: Path
+    coefficients: tuple[float, ...]
+    relative_distance: dict[str, float]  # part -> mean over inputs of ||w_i - avg|| / ||avg||
+
+
+def normalised_coefficients(n: int, coefficients: Sequence[float] | None) -> tuple[float, ...]:
+    """Coefficients for ``n`` inputs: uniform when None, else the given ones scaled to sum 1."""
+    if n < 2:
+        raise TrainingError(f"averaging needs at least two weights files, got {n}")
+    if coefficients is None:
+        return tuple(1.0 / n for _ in range(n))
+    if len(coefficients) != n:
+        raise TrainingError(f"{len(coefficients)} coefficients for {n} weights files")
+    values = [float(c) for c in coefficients]
+    if any(not (c >= 0.0) or c == float("inf") for c in values) or sum(values) <= 0:
+        raise TrainingError(f"coefficients must be finite, >= 0 and not all 0, got {values}")
+    total = sum(values)
+    return tuple(c / total for c in values)
+
+
+def _part(name: str) -> str:
+    head = name.split(".", 1)[0]
+    return PART_NAMES.get(head, head)
+
+
+def parameter_distance(state_dicts: Sequence[dict[str, torch.Tensor]],
+                       average: dict[str, torch.Tensor]) -> dict[str, float]:
+    """Per part of the network: mean over inputs of ``||w_i - avg|| / ||avg||`` (floating tensors only)."""
+    diff: dict[str, list[float]] = {}
+    norm: dict[str, float] = {}
+    for name, avg in average.items():
+        if not avg.is_floating_point():
+            continue
+        part = _part(name)
+        norm[part] = norm.get(part, 0.0) + float(avg.double().pow(2).sum())
+        sums = diff.setdefault(part, [0.0] * len(state_dicts))
+        for i, sd in enumerate(state_dicts):
+            sums[i] += float((sd[name].double() - avg.double()).pow(2).sum())
+    return {part: (sum(v ** 0.5 for v in sums) / len(sums)) / max(norm[part] ** 0.5, 1e-30)
+            for part, sums in diff.items()}
+
+
+def average_weights(paths: Sequence[str | os.PathLike], out: str | os.PathLike, *,
+                    coefficients: Sequence[float] | None = None, half: bool = True) -> AveragedWeights:
+    """Write the weighted average of our ``.safetensors`` files ``paths`` to ``out`` (see the module doc)."""
+    from ..weights import config_of, read_weights, save_safetensors
+
+    coeffs = normalised_coefficients(len(paths), coefficients)
+    loaded = []
+    for p in paths:
+        w = read_weights(p)
+        if w.format != "safetensors":
+            raise TrainingError(f"{p}: averaging reads our .safetensors files; convert the file first "
+                                "(trufor convert)")
+        if "calibration" in w.metadata:
+            raise TrainingError(f"{p}: a calibrated file (its detection head holds a Platt scaling); average the "
+                                "uncalibrated exports, then calibrate the average with trufor train calibrate")
+        loaded.append(w)
+    first = loaded[0]
+    config = config_of(first)
+    for w in loaded[1:]:
+        if config_of(w) != config:
+            raise TrainingError(f"{w.path}: another architecture than {first.path}; only models of one "
+                                "architecture can be averaged")
+        if set(w.state_dict) != set(first.state_dict):
+            missing = sorted(set(first.state_dict) ^ set(w.state_dict))
+            raise TrainingError(f"{w.path}: its tensors differ from {first.path}'s (first: {missing[:3]})")
+        for name, t in w.state_dict.items():
+            if t.shape != first.state_dict[name].shape:
+                raise TrainingError(f"{w.path}: tensor {name} has shape {tuple(t.shape)}, "
+                                    f"{tuple(first.state_dict[name].shape)} in {first.path}")
+    average: dict[str, torch.Tensor] = {}
+    for name, t in first.state_dict.items():
+        if t.is_floating_point():
+            acc = torch.zeros(t.shape, dtype=torch.float64)
+            for c, w in zip(coeffs, loaded):
+                acc += c * w.state_dict[name].double()
+            average[name] = acc.float()
+        else:
+            average[name] = t.clone()
+    distance = parameter_distance([{k: v.float() for k, v in w.state_dict.items()} for w in loaded], average)
+    licences = [w.licence for w in loaded]
+    licence = licences[0] if len(set(licences)) == 1 else \
+        "weights averaged from files under these licences: " + " | ".join(
+            f"{Path(w.path).name}: {lic}" for w, lic in zip(loaded, licences))
+    lines = [f"weight average (model soup) written by `trufor train average` of {len(loaded)} files, "
+             "coefficients " + ", ".join(f"{c:.4g} x {Path(w.path).name}" for c, w in zip(coeffs, loaded)) + ":"]
+    for c, w in zip(coeffs, loaded):
+        lines.append(f"--- {Path(w.path).name} (coefficient {c:.4g}):")
+        lines += ["  " + line for line in w.provenance.splitlines()]
+    extra = {"averaged_from": ", ".join(Path(w.path).name for w in loaded),
+             "average_coefficients": " ".join(f"{c:.6g}" for c in coeffs)}
+    phases = {w.metadata.get("training_phase") for w in loaded}
+    if len(phases) == 1 and None not in phases:
+        extra["training_phase"] = str(phases.pop())
+    path = save_safetensors(average, out, config, provenance="\n".join(lines), licence=licence, half=half,
+                            extra=extra)
+    return AveragedWeights(path=path, coefficients=coeffs, relative_distance=distance)
