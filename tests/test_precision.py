@@ -94,3 +94,76 @@ def test_low_precision_blocked_dncnn_approximates_the_exact_one():
     model_bf16 = load_model(None, precision="bf16")
     model_bf16.analyze(np.zeros((200, 240, 3), np.uint8) + 90)
     assert model_bf16._efficient._low[torch.bfloat16][1] is not None  # the bf16 run took the blocked path
+
+
+# --------------------------------------------------------------------------- native low-precision encoder
+
+def test_fold_conv_bn_is_the_same_function_for_any_stride_and_groups():
+    from trufor.modeling.low_precision import fold_conv_bn
+
+    g = torch.Generator().manual_seed(5)
+    for stride, groups, bias in ((1, 1, False), (2, 1, True), (2, 8, False), (1, 8, True)):
+        conv = torch.nn.Conv2d(8, 16, 3, stride=stride, padding=1, groups=groups, bias=bias)
+        bn = torch.nn.BatchNorm2d(16, eps=1e-3)
+        with torch.no_grad():
+            for t in (bn.weight, bn.bias, bn.running_mean):
+                t.copy_(torch.randn(16, generator=g))
+            bn.running_var.copy_(torch.rand(16, generator=g) + 0.1)
+        bn.eval()
+        x = torch.randn(2, 8, 21, 17, generator=g)
+        with torch.no_grad():
+            torch.testing.assert_close(fold_conv_bn(conv, bn)(x), bn(conv(x)), rtol=1e-5, atol=1e-5)
+
+
+def test_low_precision_encoder_approximates_the_float32_one():
+    from trufor.modeling.low_precision import LowPrecisionEncoder
+
+    model = load_model(None)
+    encoder = model.net.backbone
+    low = LowPrecisionEncoder.build(encoder)
+    if low is None:
+        pytest.skip("no bf16 kernels for the encoder on this CPU")
+    assert low.folded > 0 and all(p.dtype == torch.bfloat16 for p in low.inner.parameters())
+    assert all(p.dtype == torch.float32 for p in encoder.parameters())  # the model itself is untouched
+    g = torch.Generator().manual_seed(4)
+    rgb, npp = torch.randn(1, 3, 96, 130, generator=g), torch.randn(1, 3, 96, 130, generator=g)
+    with torch.inference_mode():
+        exact = encoder(rgb, npp)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            auto = [f.float() for f in encoder(rgb, npp)]
+    got = low(rgb, npp)
+    for e, a, o in zip(exact, auto, got):
+        assert o.dtype == torch.float32 and o.shape == e.shape and o.is_contiguous()
+        dev = float((o - e).abs().mean() / e.abs().mean())
+        dev_auto = float((a - e).abs().mean() / e.abs().mean())
+        assert 0 < dev < max(0.05, 2 * dev_auto)  # of the order of autocast's rounding
+
+
+def test_bf16_engine_takes_the_native_encoder(photo):
+    model = load_model(None, precision="bf16")
+    model.analyze(photo)
+    cached = model._efficient._low_encoder.get(torch.bfloat16)
+    assert cached is not None and cached[1] is not None
+    mixed = load_model(None, precision="bf16-mixed")  # the encoder is lowered there too
+    mixed.analyze(photo)
+    assert mixed._efficient._low_encoder[torch.bfloat16][1] is not None
+    exact = load_model(None)
+    exact.analyze(photo)
+    assert exact._efficient._low_encoder == {}  # never built in the exact default
+
+
+@pytest.mark.parametrize("block", [1 << 30, 3000])  # one block, and blocks of a few rows
+def test_low_precision_attention_is_attention(monkeypatch, block):
+    import torch.nn.functional as F
+
+    from trufor.modeling import mit
+
+    monkeypatch.setattr(mit, "ATTENTION_BLOCK_BYTES", block)
+    g = torch.Generator().manual_seed(6)
+    q, k, v = (torch.randn(2, 3, n, 16, generator=g) for n in (37, 11, 11))
+    torch.testing.assert_close(mit.low_precision_attention(q, k, v), F.scaled_dot_product_attention(q, k, v),
+                               rtol=1e-5, atol=1e-5)
+    qb, kb, vb = q.bfloat16(), k.bfloat16(), v.bfloat16()
+    got = mit.low_precision_attention(qb, kb, vb)
+    assert got.dtype == torch.bfloat16
+    torch.testing.assert_close(got.float(), F.scaled_dot_product_attention(q, k, v), rtol=0.05, atol=0.05)

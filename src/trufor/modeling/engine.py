@@ -34,6 +34,7 @@ from torch import Tensor, nn
 from ..allocator import heap_reuse
 from .blocked_dncnn import BlockedNoiseprint, LowPrecisionNoiseprint, _OneDNNNoiseprint
 from .decoder import MLPDecoderHead
+from .low_precision import LowPrecisionEncoder
 from .noiseprint import NoiseprintExtractor
 
 
@@ -219,6 +220,7 @@ class EfficientTruFor(nn.Module):
         self.band_bytes = band_bytes
         self.part_dtypes: dict[str, torch.dtype | None] = dict.fromkeys(PARTS)
         self._low: dict[torch.dtype, tuple[tuple[int, ...], LowPrecisionNoiseprint | None]] = {}
+        self._low_encoder: dict[torch.dtype, tuple[tuple[int, ...], LowPrecisionEncoder | None]] = {}
         from .mit import MixFFN
 
         for module in net.modules():  # the encoder's feed-forward layers run in bands from now on
@@ -245,6 +247,16 @@ class EfficientTruFor(nn.Module):
         if cached is None or cached[0] != versions:
             cached = (versions, LowPrecisionNoiseprint.build(fold_batchnorm(self.net.dncnn), dtype))
             self._low[dtype] = cached
+        return cached[1]
+
+    def _low_precision_encoder(self, dtype: torch.dtype) -> LowPrecisionEncoder | None:
+        """The encoder in ``dtype``, BatchNorm folded, channels-last (built once per weights version), or None."""
+        backbone = self.net.backbone
+        versions = tuple(t._version for t in (*backbone.parameters(), *backbone.buffers()))
+        cached = self._low_encoder.get(dtype)
+        if cached is None or cached[0] != versions:
+            cached = (versions, LowPrecisionEncoder.build(backbone, dtype))
+            self._low_encoder[dtype] = cached
         return cached[1]
 
     def _noiseprint_for(self, image: Tensor):
@@ -280,8 +292,15 @@ class EfficientTruFor(nn.Module):
                                            self.fast_noiseprint)
         rgb = (image - net.rgb_mean) / net.rgb_std
         npp = npp.float()  # a float32 part takes float32 inputs (a no-op in the exact default)
-        with self._part("encoder", image.device):
-            feats = net.backbone(rgb, npp.expand(-1, 3, -1, -1))
+        low_enc = self.part_dtypes.get("encoder")
+        encoder = None
+        if low_enc is not None and image.device.type == "cpu" and not _cpu_autocast_on():
+            encoder = self._low_precision_encoder(low_enc)  # faster than autocast of the float32 encoder
+        if encoder is not None:
+            feats = encoder(rgb, npp.expand(-1, 3, -1, -1))
+        else:
+            with self._part("encoder", image.device):
+                feats = net.backbone(rgb, npp.expand(-1, 3, -1, -1))
         del rgb
         feats = [f.float() for f in feats]
         rows = band_rows_for(feats[0].shape[-1], self.loc_head.width, self.band_bytes)

@@ -8,6 +8,7 @@ Tokens are kept as (B, N, C) with the grid size passed alongside.
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -30,6 +31,29 @@ class OverlapPatchEmbed(nn.Module):
         h, w = x.shape[-2:]
         x = x.flatten(2).transpose(1, 2)
         return self.norm(x), h, w
+
+
+#: bytes of one block of the attention matrix in :func:`low_precision_attention`
+ATTENTION_BLOCK_BYTES = 16 << 20
+
+
+def low_precision_attention(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+    """``softmax(q k^T / sqrt(d)) v`` in blocks of query rows, for bf16 / fp16 inference on CPU.
+
+    There PyTorch's fused attention kernel gains nothing over float32 (measured: the same time at the
+    first MiT-b2 stage of a 1 MP image), while two matrix products in bf16 run ~1.4x faster than it. The
+    attention matrix is formed one block of rows at a time (:data:`ATTENTION_BLOCK_BYTES`), so memory stays
+    bounded on large photos. Never used in float32, nor where gradients are recorded.
+    """
+    b, heads, n, d = q.shape
+    m = k.shape[-2]
+    rows = max(1, ATTENTION_BLOCK_BYTES // max(1, b * heads * m * q.element_size()))
+    kt = k.transpose(-1, -2) * (d ** -0.5)
+    out = q.new_empty(b, heads, n, v.shape[-1])
+    for start in range(0, n, rows):
+        scores = torch.matmul(q[:, :, start:start + rows], kt)
+        out[:, :, start:start + rows] = torch.matmul(torch.softmax(scores, dim=-1), v)
+    return out
 
 
 class EfficientSelfAttention(nn.Module):
@@ -58,7 +82,10 @@ class EfficientSelfAttention(nn.Module):
         k, v = self.kv(x).reshape(b, -1, 2, heads, c // heads).permute(2, 0, 3, 1, 4)
         # Scaled dot-product attention (scale = head_dim ** -0.5): memory-efficient kernels never
         # build the whole N x M attention matrix, which matters for large photos.
-        out = F.scaled_dot_product_attention(q, k, v)
+        if q.dtype in (torch.bfloat16, torch.float16) and q.device.type == "cpu" and not torch.is_grad_enabled():
+            out = low_precision_attention(q, k, v)
+        else:
+            out = F.scaled_dot_product_attention(q, k, v)
         return self.proj(out.transpose(1, 2).reshape(b, n, c))
 
 
