@@ -41,7 +41,7 @@ class AveragedWeights:
 
     path: Path
     coefficients: tuple[float, ...]
-    relative_distance: dict[str, float]  # part -> mean over inputs of ||w_i - avg|| / ||avg||
+    relative_distance: dict[str, float]  # part -> mean over inputs of ||w_i - avg|| / ||avg|| (learned tensors)
 
 
 def normalised_coefficients(n: int, coefficients: Sequence[float] | None) -> tuple[float, ...]:
@@ -66,11 +66,12 @@ def _part(name: str) -> str:
 
 def parameter_distance(state_dicts: Sequence[dict[str, torch.Tensor]],
                        average: dict[str, torch.Tensor]) -> dict[str, float]:
-    """Per part of the network: mean over inputs of ``||w_i - avg|| / ||avg||`` (floating tensors only)."""
+    """Per part of the network: mean over inputs of ``||w_i - avg|| / ||avg||`` over its learned tensors
+    (BatchNorm's running statistics, whose variances would dominate the norms, and integer tensors left out)."""
     diff: dict[str, list[float]] = {}
     norm: dict[str, float] = {}
     for name, avg in average.items():
-        if not avg.is_floating_point():
+        if not avg.is_floating_point() or name.endswith(("running_mean", "running_var")):
             continue
         part = _part(name)
         norm[part] = norm.get(part, 0.0) + float(avg.double().pow(2).sum())
@@ -134,6 +135,9 @@ def average_weights(paths: Sequence[str | os.PathLike], out: str | os.PathLike, 
     phases = {w.metadata.get("training_phase") for w in loaded}
     if len(phases) == 1 and None not in phases:
         extra["training_phase"] = str(phases.pop())
-    path = save_safetensors(average, out, config, provenance="\n".join(lines), licence=licence, half=half,
+    from .export import relative_paths
+
+    path = save_safetensors(average, out, config, provenance=relative_paths("\n".join(lines)), licence=licence,
+                            half=half,
                             extra=extra)
     return AveragedWeights(path=path, coefficients=coeffs, relative_distance=distance)
