@@ -64,7 +64,8 @@ def register(subparsers) -> None:
                         "deviations: docs/DEPLOY.md")
     p.add_argument("--batch-size", type=int, default=1, metavar="N",
                    help="analyse up to N consecutive images of one size in one forward pass (default 1). Same "
-                        "outputs within float rounding, not bit for bit; see docs/PERFORMANCE.md for when it pays")
+                        "outputs within float rounding, not bit for bit. It pays on a GPU; on a CPU it measured no faster "
+                        "than one by one (docs/PERFORMANCE.md)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary table")
     p.add_argument("--provenance", action="store_true",
                    help="also report each file's metadata, JPEG coding and C2PA content credentials (results.json, "
