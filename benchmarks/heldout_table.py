@@ -5,7 +5,8 @@
 
 Reads each report's per_image.csv (written by `trufor eval`) and groups the images by the folder
 their name starts with (e.g. ``pristine/digicam``, ``pristine/camera``, ``forgeries/imd2020_subset/real``,
-``forgeries/imd2020_subset/fake``). For every group: how many images, and the share scored >= 0.5
+``forgeries/imd2020_subset/fake``; a web-sized copy written by scripts/make_web_jpeg_set.py joins "web copies of"
+its original's group). For every group: how many images, and the share scored >= 0.5
 (for authentic images this is the false-positive rate, for manipulated ones the true-positive
 rate). Then over the whole report: detection AUC and balanced accuracy at 0.5, and the AUC of all the
 manipulated images against each authentic group alone. Prints a Markdown table per report.
@@ -32,6 +33,8 @@ from sklearn.metrics import roc_auc_score
 
 def group_of(name: str) -> str:
     parts = name.split("/")
+    if parts[0].startswith("web__"):  # a copy of scripts/make_web_jpeg_set.py: the group of its original
+        return "web copies of " + group_of(parts[-1].replace("__", "/"))
     if parts[0] == "forgeries" and len(parts) > 2:
         return "/".join(parts[1:3])
     return "/".join(parts[:2]) if len(parts) > 2 else parts[0]

@@ -1,0 +1,104 @@
+#!/usr/bin/env python
+"""Write web-sized JPEG copies of authentic photos: the form most photos reach a fact-checker in.
+
+Photos shared online are downscaled and re-compressed, often several times; a detector whose score
+rises with that history flags authentic pictures. This writes, for each photo of a list (paths relative
+to the data root, e.g. ``out/lists/heldout_real.txt``), one copy with its longer side drawn from
+``--sides`` (never enlarged), EXIF dropped, saved as JPEG at a quality drawn from ``--quality`` (4:2:0
+chroma, PIL's default), a second time with probability ``--twice`` (at another quality). Draws are seeded by
+file name, so a rerun writes the same files. Output: ``OUT/web__<first two folders>/<path with / as __>.jpg``
+(one folder per source group, so that ``trufor train calibrate --groups folder`` bounds the false positives of
+each kind of photo on its own) and ``OUT/real_list.txt`` (the authors' list layout, relative to OUT), for
+``trufor eval`` and calibration:
+
+    python scripts/make_web_jpeg_set.py out/lists/heldout_real.txt out/testsets/web_jpeg_heldout
+    python scripts/make_web_jpeg_set.py out/lists/calib_groups_real.txt out/testsets/web_jpeg_calib
+
+Only held-out photos make the held-out copies and only calibration-part photos the calibration copies
+(the lists of ``scripts/make_heldout_lists.py``), so the split of the originals carries over.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from trufor.training.config import find_repo_root, shared_root
+
+
+def rng_for(name: str, seed: int) -> np.random.Generator:
+    digest = hashlib.sha256(f"{seed}:{name}".encode("utf-8")).digest()
+    return np.random.default_rng(int.from_bytes(digest[:8], "big"))
+
+
+def web_copy(image: Image.Image, rng: np.random.Generator, sides: list[int], quality: tuple[int, int],
+             twice: float) -> tuple[bytes, str]:
+    """The re-saved JPEG bytes of ``image`` and a description of what was done."""
+    image = ImageOps.exif_transpose(image).convert("RGB")
+    side = int(rng.choice(sides))
+    scale = min(1.0, side / max(image.size))
+    if scale < 1.0:
+        size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+        image = image.resize(size, Image.Resampling.LANCZOS)
+    steps = []
+    rounds = 2 if rng.random() < twice else 1
+    data = b""
+    for _ in range(rounds):
+        q = int(rng.integers(quality[0], quality[1] + 1))
+        buf = io.BytesIO()
+        image.save(buf, "JPEG", quality=q)
+        data = buf.getvalue()
+        image = Image.open(io.BytesIO(data)).convert("RGB")
+        steps.append(f"q{q}")
+    return data, f"{image.width}x{image.height} {'+'.join(steps)}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("list", help="a list of authentic photos, paths relative to --root")
+    p.add_argument("out", help="output folder")
+    p.add_argument("--root", default=None, help="data root (default: ../shared/data)")
+    p.add_argument("--sides", default="384,512,640,800,1024", help="longer sides to draw from")
+    p.add_argument("--quality", default="60,95", help="JPEG quality range, inclusive")
+    p.add_argument("--twice", type=float, default=0.3, help="probability of a second compression")
+    p.add_argument("--seed", type=int, default=20261204)
+    args = p.parse_args(argv)
+    root = Path(args.root) if args.root else shared_root(find_repo_root()) / "data"
+    sides = [int(s) for s in args.sides.split(",")]
+    lo, hi = (int(q) for q in args.quality.split(","))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    names, failed = [], 0
+    for line in Path(args.list).read_text(encoding="utf-8").splitlines():
+        rel = line.split(",")[0].strip()
+        if not rel:
+            continue
+        src = root / rel
+        folder = "web__" + "__".join(rel.split("/")[:2])
+        name = folder + "/" + rel.replace("/", "__").rsplit(".", 1)[0] + ".jpg"
+        try:
+            with Image.open(src) as image:
+                data, what = web_copy(image, rng_for(rel, args.seed), sides, (lo, hi), args.twice)
+        except (OSError, ValueError) as exc:
+            print(f"{src}: skipped ({exc})", file=sys.stderr)
+            failed += 1
+            continue
+        (out / folder).mkdir(exist_ok=True)
+        tmp = out / folder / f".{Path(name).name}.tmp"
+        tmp.write_bytes(data)
+        tmp.replace(out / name)
+        names.append(name)
+    (out / "real_list.txt").write_text("\n".join(names) + "\n", encoding="utf-8")
+    (out / "fake_list.txt").write_text("", encoding="utf-8")
+    print(f"{out}: {len(names)} web-sized copies ({failed} unreadable)")
+    return 0 if names else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

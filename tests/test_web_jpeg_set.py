@@ -1,0 +1,84 @@
+"""scripts/make_web_jpeg_set.py (web-sized JPEG copies of authentic photos) and how the held-out table groups them."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _module(rel: str, name: str):
+    spec = importlib.util.spec_from_file_location(name, REPO / rel)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _photo(path: Path, size: tuple[int, int], seed: int, exif: bool = False) -> None:
+    rng = np.random.default_rng(seed)
+    pixels = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image = Image.fromarray(pixels)
+    if exif:
+        ex = Image.Exif()
+        ex[0x0112] = 6  # rotated: the copy must be upright
+        image.save(path, quality=92, exif=ex.tobytes())
+    else:
+        image.save(path, quality=92)
+
+
+def test_copies_are_web_sized_jpegs_in_one_folder_per_group(tmp_path):
+    web = _module("scripts/make_web_jpeg_set.py", "make_web_jpeg_set")
+    root = tmp_path / "data"
+    _photo(root / "pristine" / "camera" / "a.jpg", (1600, 1200), 1, exif=True)
+    _photo(root / "pristine" / "digicam" / "b.jpg", (300, 200), 2)  # smaller than every side: never enlarged
+    _photo(root / "forgeries" / "imd" / "real" / "c.png", (900, 700), 3)
+    (root / "pristine" / "camera" / "broken.jpg").write_bytes(b"\xff\xd8 not a jpeg")
+    lst = tmp_path / "list.txt"
+    lst.write_text("pristine/camera/a.jpg\npristine/digicam/b.jpg\nforgeries/imd/real/c.png\n"
+                   "pristine/camera/broken.jpg\n\n", encoding="utf-8")
+    out = tmp_path / "out"
+    assert web.main([str(lst), str(out), "--root", str(root), "--sides", "512,640", "--quality", "70,80"]) == 0
+    names = (out / "real_list.txt").read_text(encoding="utf-8").split()
+    assert names == ["web__pristine__camera/pristine__camera__a.jpg",
+                     "web__pristine__digicam/pristine__digicam__b.jpg",
+                     "web__forgeries__imd/forgeries__imd__real__c.jpg"]
+    sizes = {}
+    for name in names:
+        with Image.open(out / name) as im:
+            assert im.format == "JPEG" and not im.getexif()
+            sizes[name] = im.size
+    assert max(sizes[names[0]]) in (512, 640) and sizes[names[0]][1] > sizes[names[0]][0]  # upright (EXIF 6)
+    assert sizes[names[1]] == (300, 200)
+    assert not list(out.rglob(".*.tmp"))
+    first = {n: (out / n).read_bytes() for n in names}
+    assert web.main([str(lst), str(out), "--root", str(root), "--sides", "512,640", "--quality", "70,80"]) == 0
+    assert {n: (out / n).read_bytes() for n in names} == first  # seeded by name: the same files again
+
+
+def test_quality_and_second_compression_are_drawn_in_range():
+    web = _module("scripts/make_web_jpeg_set.py", "make_web_jpeg_set")
+    image = Image.fromarray(np.random.default_rng(0).integers(0, 256, (100, 150, 3), dtype=np.uint8))
+    twice = 0
+    for i in range(40):
+        data, what = web.web_copy(image, web.rng_for(f"x{i}", 1), [100], (60, 95), twice=0.5)
+        steps = what.split()[1].split("+")
+        assert 1 <= len(steps) <= 2 and all(60 <= int(s[1:]) <= 95 for s in steps)
+        twice += len(steps) == 2
+        assert Image.open(io.BytesIO(data)).size == (100, 67)
+    assert 5 < twice < 35
+
+
+def test_held_out_table_groups_a_copy_with_its_original():
+    table = _module("benchmarks/heldout_table.py", "heldout_table")
+    assert table.group_of("web__pristine__camera/pristine__camera__sub__a.jpg") == "web copies of pristine/camera"
+    assert table.group_of("web__forgeries__imd2020_subset/forgeries__imd2020_subset__real__x.jpg") == \
+        "web copies of imd2020_subset/real"
+    assert table.group_of("pristine/camera/a.jpg") == "pristine/camera"
