@@ -22,41 +22,19 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import io
 import sys
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
 
+from trufor.synthesis.processing import web_copy
 from trufor.training.config import find_repo_root, shared_root
 
 
 def rng_for(name: str, seed: int) -> np.random.Generator:
     digest = hashlib.sha256(f"{seed}:{name}".encode("utf-8")).digest()
     return np.random.default_rng(int.from_bytes(digest[:8], "big"))
-
-
-def web_copy(image: Image.Image, rng: np.random.Generator, sides: list[int], quality: tuple[int, int],
-             twice: float) -> tuple[bytes, str]:
-    """The re-saved JPEG bytes of ``image`` and a description of what was done."""
-    image = ImageOps.exif_transpose(image).convert("RGB")
-    side = int(rng.choice(sides))
-    scale = min(1.0, side / max(image.size))
-    if scale < 1.0:
-        size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-        image = image.resize(size, Image.Resampling.LANCZOS)
-    steps = []
-    rounds = 2 if rng.random() < twice else 1
-    data = b""
-    for _ in range(rounds):
-        q = int(rng.integers(quality[0], quality[1] + 1))
-        buf = io.BytesIO()
-        image.save(buf, "JPEG", quality=q)
-        data = buf.getvalue()
-        image = Image.open(io.BytesIO(data)).convert("RGB")
-        steps.append(f"q{q}")
-    return data, f"{image.width}x{image.height} {'+'.join(steps)}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -84,7 +62,9 @@ def main(argv: list[str] | None = None) -> int:
         name = folder + "/" + rel.replace("/", "__").rsplit(".", 1)[0] + ".jpg"
         try:
             with Image.open(src) as image:
-                data, what = web_copy(image, rng_for(rel, args.seed), sides, (lo, hi), args.twice)
+                pixels = np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
+            _, _, data, what = web_copy(pixels, rng_for(rel, args.seed), sides=tuple(sides), quality_range=(lo, hi),
+                                        twice=args.twice)
         except (OSError, ValueError) as exc:
             print(f"{src}: skipped ({exc})", file=sys.stderr)
             failed += 1

@@ -208,6 +208,10 @@ def test_bundled_configs_load(name, monkeypatch, tmp_path):
             assert f"trufor train configs/{name}" in (REPO / "scripts" / script).read_text()
         assert cfg.model.init.endswith(("bundled/trufor_lite0.safetensors", "lite0_run5_gpu_phase2/best.pt"))
         assert all(s.get("donor_jpeg") == 0.5 for s in cfg.data.train if s["type"] == "synthetic")
+    elif name.startswith("lite0_run8_"):  # run 8b: run 3's phase 3 with web copies of the IMD2020 items
+        assert f"trufor train configs/{name}" in (REPO / "scripts" / "train_lite0_run8.sh").read_text()
+        assert cfg.model.init.endswith("lite0_run3_phase2/best.pt")
+        assert [s.get("web_copies", 0) for s in cfg.data.train if s["type"] == "list"] == [0.5, 0.5]
     elif name.startswith("lite0_run7_cpu_"):  # run 7d: run 3's phase 3 on a network of run 7's GPU call
         assert f"trufor train configs/{name}" in (REPO / "scripts" / "train_lite0_run7_cpu.sh").read_text()
         assert cfg.phase == "confidence" and cfg.model.init.endswith(".safetensors")
@@ -262,6 +266,32 @@ def test_pair_sources(tiny_data):
     assert item["image"].shape == (3, 80, 80) and item["mask"].shape == (80, 80) and item["label"] == 1
     assert set(item["mask"].unique().tolist()) == {-1, 0, 1}  # 72 px high: padded rows are ignored
     assert float(item["image"].max()) < 1.0  # uint8 / 256
+
+
+def test_web_copies_of_list_items(tmp_path):
+    """``web_copies``: the item is a downscaled, re-saved copy before cropping (mask following), on its own random
+    stream; 0 leaves items exactly as before; the key is checked."""
+    big = np.random.default_rng(1).integers(0, 256, (1400, 2000, 3), dtype=np.uint8)
+    Image.fromarray(big).save(tmp_path / "big.png")
+    m = np.zeros((1400, 2000), np.uint8)
+    m[200:1200, 300:1700] = 255  # most of the image: every crop holds forged pixels
+    Image.fromarray(m).save(tmp_path / "big_gt.png")
+    (tmp_path / "l.txt").write_text("big.png,big_gt.png\n")
+    spec = {"type": "list", "file": str(tmp_path / "l.txt")}
+    plain = build_pair_dataset([spec], 256, seed=3, default_split="all")
+    again = build_pair_dataset([{**spec, "web_copies": 0.0}], 256, seed=3, default_split="all")
+    web = build_pair_dataset([{**spec, "web_copies": 1.0}], 256, seed=3, default_split="all")
+    a, b, c = plain[0], again[0], web[0]
+    assert torch.equal(a["image"], b["image"]) and torch.equal(a["mask"], b["mask"])
+    assert c["image"].shape == (3, 256, 256) and not torch.equal(a["image"], c["image"])
+    assert set(c["mask"].unique().tolist()) <= {-1, 0, 1} and int((c["mask"] == 1).sum()) > 0 and c["label"] == 1
+    assert torch.equal(web[0]["image"], c["image"])  # a function of (seed, epoch, index)
+    for bad in (1.5, -0.1, "often"):
+        with pytest.raises(ConfigError, match="web_copies"):
+            build_pair_dataset([{**spec, "web_copies": bad}], 256, seed=3, default_split="all")
+    with pytest.raises(ConfigError, match="web_copies"):  # synthetic sources have their own processing chain
+        build_pair_dataset([{"type": "synthetic", "sources": [str(tmp_path)], "web_copies": 0.5}], 64, seed=0,
+                           default_split="all")
 
 
 def test_crop_pair_grid_and_padding():

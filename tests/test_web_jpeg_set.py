@@ -64,11 +64,13 @@ def test_copies_are_web_sized_jpegs_in_one_folder_per_group(tmp_path):
 
 
 def test_quality_and_second_compression_are_drawn_in_range():
+    from trufor.synthesis.processing import web_copy
+
     web = _module("scripts/make_web_jpeg_set.py", "make_web_jpeg_set")
-    image = Image.fromarray(np.random.default_rng(0).integers(0, 256, (100, 150, 3), dtype=np.uint8))
+    image = np.random.default_rng(0).integers(0, 256, (100, 150, 3), dtype=np.uint8)
     twice = 0
     for i in range(40):
-        data, what = web.web_copy(image, web.rng_for(f"x{i}", 1), [100], (60, 95), twice=0.5)
+        _, _, data, what = web_copy(image, web.rng_for(f"x{i}", 1), sides=(100,), quality_range=(60, 95), twice=0.5)
         steps = what.split()[1].split("+")
         assert 1 <= len(steps) <= 2 and all(60 <= int(s[1:]) <= 95 for s in steps)
         twice += len(steps) == 2
@@ -82,3 +84,19 @@ def test_held_out_table_groups_a_copy_with_its_original():
     assert table.group_of("web__forgeries__imd2020_subset/forgeries__imd2020_subset__real__x.jpg") == \
         "web copies of imd2020_subset/real"
     assert table.group_of("pristine/camera/a.jpg") == "pristine/camera"
+
+
+def test_web_copy_resizes_the_mask_with_the_image():
+    from trufor.synthesis.processing import web_copy
+
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (900, 1200, 3), dtype=np.uint8)
+    mask = np.zeros((900, 1200), np.int64)
+    mask[300:600, 400:800] = 1
+    out, m, data, what = web_copy(image, np.random.default_rng(5), sides=(600,), quality_range=(80, 80), twice=0.0,
+                                  mask=mask)
+    assert out.shape == (450, 600, 3) and m.shape == (450, 600) and m.dtype == np.int64
+    assert what == "600x450 q80" and data[:2] == b"\xff\xd8"
+    assert set(np.unique(m)) == {0, 1} and abs(int(m.sum()) - 300 * 400 // 4) < 1000
+    small, m2, _, _ = web_copy(image[:100, :100], np.random.default_rng(5), sides=(600,), mask=mask[:100, :100])
+    assert small.shape == (100, 100, 3) and m2.shape == (100, 100)  # never enlarged

@@ -121,6 +121,46 @@ def jpeg_decode(data: bytes) -> np.ndarray:
         return np.ascontiguousarray(np.asarray(im.convert("RGB"), dtype=np.uint8))
 
 
+#: longer sides a web copy is drawn from (:func:`web_copy`), and its JPEG quality range
+WEB_SIDES: tuple[int, ...] = (384, 512, 640, 800, 1024)
+WEB_QUALITY: tuple[int, int] = (60, 95)
+
+
+def web_copy(
+    image: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    sides: tuple[int, ...] = WEB_SIDES,
+    quality_range: tuple[int, int] = WEB_QUALITY,
+    twice: float = 0.3,
+    mask: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray | None, bytes, str]:
+    """``image`` (uint8 RGB) as it reaches a reader online: downscaled so that its longer side is drawn from
+    ``sides`` (Lanczos; never enlarged), saved as JPEG at a quality drawn from ``quality_range`` (4:2:0), a
+    second time with probability ``twice`` (another quality). Returns the decoded image, ``mask`` (any integer
+    or bool mask, resized by nearest neighbour) or None, the final JPEG bytes and what was done ("WxH q80+q71").
+    Used by ``scripts/make_web_jpeg_set.py`` and by the ``web_copies`` option of training sources."""
+    h, w = image.shape[:2]
+    side = int(rng.choice(np.asarray(sides)))
+    scale = min(1.0, side / max(h, w))
+    pil = Image.fromarray(image)
+    if scale < 1.0:
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        pil = pil.resize(size, Image.Resampling.LANCZOS)
+        if mask is not None:
+            dtype = mask.dtype
+            mask = cv2.resize(mask.astype(np.int32), size, interpolation=cv2.INTER_NEAREST).astype(dtype)
+    rounds = 2 if rng.random() < twice else 1
+    steps, data = [], b""
+    for _ in range(rounds):
+        q = int(rng.integers(quality_range[0], quality_range[1] + 1))
+        data = jpeg_encode(np.asarray(pil), q, subsampling=2)
+        pil = Image.open(io.BytesIO(data)).convert("RGB")
+        steps.append(f"q{q}")
+    return (np.ascontiguousarray(np.asarray(pil, dtype=np.uint8)), mask, data,
+            f"{pil.width}x{pil.height} {'+'.join(steps)}")
+
+
 def apply_chain(
     rng: np.random.Generator,
     image: np.ndarray,

@@ -22,7 +22,10 @@ the file name, so the same photo is held out in every phase) and ``split`` (``tr
 ``calibration`` (a fraction of the held-out images, by a second hash of the name) sets a part of
 the held-out images apart for calibrating the detector: ``split: calib`` selects it, and ``val``
 then leaves it out. ``folder`` and ``list`` sources take ``repeat`` (default 1): each image counts
-that many times per epoch, to weigh a small real set against a large synthetic one.
+that many times per epoch, to weigh a small real set against a large synthetic one, and ``web_copies``
+(a probability, default 0): an item is then, that often, the image as it reaches a reader online before it is
+cropped (downscaled, re-saved as JPEG once or twice: :func:`trufor.synthesis.processing.web_copy`; the mask
+follows), for authentic and manipulated images alike, so that a web history alone is never evidence.
 
 Items are dicts: ``image`` float32 (3, S, S) = uint8 / 256, ``mask`` int64 (S, S) with 1 forged,
 0 pristine, -1 ignore (padding), ``label`` int (1 fake). Crops are random in
@@ -51,8 +54,8 @@ from .config import ConfigError
 
 COMMON_KEYS = {"type", "holdout", "split", "calibration"}
 SOURCE_KEYS: dict[str, set[str]] = {
-    "folder": COMMON_KEYS | {"images", "masks", "mask_suffix", "pristine", "repeat"},
-    "list": COMMON_KEYS | {"file", "root", "repeat"},
+    "folder": COMMON_KEYS | {"images", "masks", "mask_suffix", "pristine", "repeat", "web_copies"},
+    "list": COMMON_KEYS | {"file", "root", "repeat", "web_copies"},
     "synthetic": COMMON_KEYS | {"sources", "length", "seed", "pristine_fraction", "kinds", "ignore_unchanged",
                                 "donor_jpeg"},
     "pristine": COMMON_KEYS | {"folders", "exif", "camera_manifest", "camera_holdout"},
@@ -158,8 +161,9 @@ class PairDataset(Dataset):
     """Random crops of (image, mask) pairs read from disk (see the module docstring for items)."""
 
     def __init__(self, pairs: Sequence[Pair], crop_size: int, *, seed: int = 0, grid_aligned: bool = True,
-                 ignore_index: int = -1, fixed: bool = False, repeat: int = 1) -> None:
+                 ignore_index: int = -1, fixed: bool = False, repeat: int = 1, web_copies: float = 0.0) -> None:
         self.pairs = list(pairs) * max(1, int(repeat))
+        self.web_copies = float(web_copies)
         self.crop_size = int(crop_size)
         self.seed = int(seed)
         self.grid_aligned = grid_aligned
@@ -178,7 +182,14 @@ class PairDataset(Dataset):
         pixels = read_image(pair.image).pixels
         shape = pixels.shape[:2]
         target = np.zeros(shape, np.int64) if pair.mask is None else read_mask(pair.mask, shape)
-        rng = item_rng(self.seed, 0 if self.fixed else self.epoch, index)
+        epoch = 0 if self.fixed else self.epoch
+        if self.web_copies > 0:
+            web_rng = item_rng(self.seed, epoch, index, stream=1)  # its own stream: crops stay as without it
+            if web_rng.random() < self.web_copies:
+                from ..synthesis.processing import web_copy
+
+                pixels, target, _, _ = web_copy(pixels, web_rng, mask=target)
+        rng = item_rng(self.seed, epoch, index)
         img, tgt = crop_pair(pixels, target, self.crop_size, rng, self.grid_aligned, self.ignore_index)
         return {"image": to_tensor_image(img), "mask": torch.from_numpy(tgt), "label": int(pair.mask is not None)}
 
@@ -348,7 +359,7 @@ def build_pair_dataset(specs: Sequence[dict[str, Any]], crop_size: int, *, seed:
         if not isinstance(repeat, int) or isinstance(repeat, bool) or repeat < 1:
             raise ConfigError(f"{w}: repeat must be a positive integer, got {repeat!r}")
         parts.append(PairDataset(pairs, crop_size, seed=seed + 7919 * i, grid_aligned=grid_aligned, fixed=fixed,
-                                 repeat=repeat))
+                                 repeat=repeat, web_copies=_fraction_key(spec, "web_copies", w)))
     return EpochConcat(parts)
 
 
