@@ -278,3 +278,18 @@ def test_group_of_uses_the_folders_under_the_root(tmp_path):
     assert group_of(tmp_path / "pristine" / "digicam" / "a.jpg", tmp_path) == "pristine/digicam"
     assert group_of(tmp_path / "forgeries" / "imd" / "real" / "b.jpg", tmp_path) == "forgeries/imd"
     assert group_of(tmp_path / "c.jpg", tmp_path) == "."
+
+
+def test_rewrite_weights_can_restore_a_licence_and_keeps_the_tensors(lite_weights, tmp_path):
+    from trufor.training.calibration import rewrite_weights
+
+    half = rewrite_weights(lite_weights, tmp_path / "h.safetensors", lambda sd: None, action="a test",
+                           provenance_line="first copy", extra={"calibration": "0.5 -1"})
+    out = rewrite_weights(half, tmp_path / "l.safetensors", lambda sd: None, action="a test",
+                          provenance_line="licence restored", licence="Apache-2.0: a corrected credit",
+                          extra={"calibration": "0.5 -1"})
+    a, b = read_weights(half), read_weights(out)
+    assert b.licence == "Apache-2.0: a corrected credit" and a.licence != b.licence
+    assert b.metadata["calibration"] == "0.5 -1" and b.provenance.endswith("first copy\nlicence restored")
+    assert a.state_dict.keys() == b.state_dict.keys()
+    assert all(torch.equal(a.state_dict[k], b.state_dict[k]) for k in a.state_dict)  # float16 round trip is exact
