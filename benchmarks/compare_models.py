@@ -5,7 +5,8 @@
 
 NAME is what `scripts/evaluate_bundled.sh WEIGHTS NAME` was given: the figures come from its two reports,
 ``synthetic_holdout_NAME`` (a: synthetic forgeries of held-out photos) and ``heldout_NAME`` (b, c: the IMD2020
-val part against the held-out authentic photos; metrics.json and per_image.csv). Prints one Markdown table,
+val part against the held-out authentic photos; metrics.json and per_image.csv), and ``synthetic_web_holdout_NAME``
+(a2: the same held-out photos edited at web scale) where it exists. Prints one Markdown table,
 one column per model, the best value of each row in bold (lowest for false-positive rates).
 """
 
@@ -59,7 +60,19 @@ def figures(reports: Path, name: str) -> dict[str, float]:
         "FPR at 0.5, camera originals": fpr.get("pristine/camera", float("nan")),
         "FPR at 0.5, bsds500 test half": fpr.get("pristine/bsds500", float("nan")),
         "FPR at 0.5, digicam test half": fpr.get("pristine/digicam", float("nan")),
+        **web_figures(reports, name),
     }
+
+
+def web_figures(reports: Path, name: str) -> dict[str, float]:
+    """(a2): the web-scale synthetic set (run 9 on), "-" for a model measured before it existed."""
+    path = reports / f"synthetic_web_holdout_{name}" / "metrics.json"
+    web = json.loads(path.read_text()) if path.is_file() else None
+    keys = {"(a2) web-scale F1 best": ("localization", "f1_best"),
+            "(a2) web-scale F1 at 0.5": ("localization", "f1_th"),
+            "(a2) web-scale detection AUC": ("detection", "auc"),
+            "(a2) web-scale balanced accuracy at 0.5": ("detection", "balanced_accuracy")}
+    return {k: (web[a][b] if web else float("nan")) for k, (a, b) in keys.items()}
 
 
 def table(reports: Path, names: list[str]) -> str:

@@ -472,3 +472,69 @@ def test_training_sources_take_donor_jpeg(src_dir):
     assert ds.datasets[0].inner.config.donor_jpeg_prob == 1.0
     with pytest.raises(ConfigError, match="donor_jpeg must be a probability"):
         build_pair_dataset([{**spec, "donor_jpeg": 2}], 64, seed=0, default_split="all")
+
+
+# ------------------------------------------------------------------------------------- web-scale edits
+@pytest.fixture(scope="module")
+def large_sources(tmp_path_factory):
+    """Two camera-sized stand-ins (larger than every web side), so a web copy really downscales them."""
+    root = tmp_path_factory.mktemp("large")
+    rng = np.random.default_rng(77)
+    for name, (h, w) in {"big1.jpg": (900, 1200), "big2.png": (1100, 820)}.items():
+        _save_with_camera(root / name, _photo(rng, h, w), None, None, "JPEG" if name.endswith("jpg") else "PNG")
+    return scan_sources(root)
+
+
+def test_web_scale_edits_a_web_copy_of_host_and_donor(large_sources):
+    from trufor.synthesis.processing import WEB_SIDES, web_copy
+
+    cfg = SynthConfig(size=None, chain=NO_CHAIN, kinds=("splice",), pristine_fraction=0.0, web_prob=1.0)
+    gen = SyntheticForgeries(large_sources, cfg, seed=3)
+    for i in range(3):
+        s = gen.sample(i)
+        assert s.kind == "splice" and s.mask.any() and set(s.params["web"]) == {"host", "donor"}
+        assert max(s.image.shape[:2]) in WEB_SIDES and "host_window" not in s.params
+        w, h = (int(v) for v in s.params["web"]["host"].split()[0].split("x"))
+        assert s.image.shape[:2] == (h, w)
+    # a pristine web-scale sample is exactly the web copy of its photo, drawn from the sample's own stream
+    pristine = SyntheticForgeries(large_sources, SynthConfig(size=None, chain=NO_CHAIN, pristine_fraction=1.0,
+                                                             web_prob=1.0), seed=3)
+    s = pristine.sample(1, epoch=2)
+    r_web = np.random.default_rng(np.random.SeedSequence([3, 2, 1]).spawn(6)[5])
+    assert r_web.random() < 1.0
+    expected, _, _, recipe = web_copy(read_image(large_sources[1].path).pixels, r_web)
+    assert s.kind == "pristine" and np.array_equal(s.image, expected) and s.params["web"] == {"host": recipe}
+    with pytest.raises(ValueError, match="web_prob"):
+        SynthConfig(web_prob=-0.1)
+
+
+def test_web_scale_leaves_the_other_samples_as_they_were(large_sources):
+    """Samples that were not drawn for a web-scale edit are those of the plain generator, byte for byte."""
+    plain = SyntheticForgeries(large_sources, SynthConfig(size=128), seed=9)
+    mixed = SyntheticForgeries(large_sources, SynthConfig(size=128, web_prob=0.5), seed=9)
+    kept = webbed = 0
+    for i in range(12):
+        a, b = plain.sample(i), mixed.sample(i)
+        if "web" in b.params:
+            webbed += 1
+            assert a.kind == b.kind  # the kind is drawn before, from another stream
+        else:
+            kept += 1
+            assert np.array_equal(a.image, b.image) and np.array_equal(a.mask, b.mask) and a.params == b.params
+    assert kept >= 2 and webbed >= 2
+
+
+def test_training_sources_and_cli_take_web_scale(src_dir, tmp_path):
+    from trufor.training.config import ConfigError
+    from trufor.training.data import build_pair_dataset
+
+    spec = {"type": "synthetic", "sources": [str(src_dir)], "length": 4, "web_scale": 0.25}
+    ds = build_pair_dataset([spec], 64, seed=0, default_split="all")
+    assert ds.datasets[0].inner.config.web_prob == 0.25
+    with pytest.raises(ConfigError, match="web_scale must be a probability"):
+        build_pair_dataset([{**spec, "web_scale": 2}], 64, seed=0, default_split="all")
+    out = tmp_path / "web"
+    assert main(["synth", str(src_dir), str(out), "-n", "3", "--web-scale", "1", "-q"]) == 0
+    with open(out / "manifest.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 3 and all("host" in json.loads(r["params"])["web"] for r in rows)

@@ -60,6 +60,12 @@ def register(subparsers) -> None:
              "shifted by 0-7 px), as a region copied from a web image (default 0)",
     )
     p.add_argument(
+        "--web-scale", type=_fraction, default=0.0, metavar="P",
+        help="probability that a sample is edited at web scale: host and donor first downscaled to a longer "
+             "side of 384-1024 px and saved as JPEG (quality 60-95, 30%% of them twice), as a photo found "
+             "online (default 0)",
+    )
+    p.add_argument(
         "--size", type=int, default=512, metavar="PX",
         help="crop outputs to at most PX x PX (default 512; 0 = no crop)",
     )
@@ -88,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     config = SynthConfig(
         kinds=args.kinds or KINDS, pristine_fraction=args.pristine_fraction, size=args.size or None,
-        donor_jpeg_prob=args.donor_jpeg,
+        donor_jpeg_prob=args.donor_jpeg, web_prob=args.web_scale,
     )
     n_cam = sum(s.camera is not None for s in sources)
     if not args.quiet:

@@ -14,6 +14,10 @@ One sample:
    photo, of another camera model when EXIF make+model of both are known and one exists; with
    probability ``donor_jpeg_prob`` the donor first gets a JPEG history of its own (saved at a quality
    drawn in ``donor_quality_range``, on a grid shifted by 0-7 px), as a region copied from a web image;
+   with probability ``web_prob`` the forgery is made **at web scale**: host and donor are first whole web
+   copies (:func:`trufor.synthesis.processing.web_copy`: downscaled to a longer side of 384-1024 px, saved
+   as JPEG once or twice), so the edit meets images whose camera traces the downscaling erased and whose
+   JPEG grid the host keeps, as when a photo found online is edited and saved again;
 4. the whole-image chain (:mod:`trufor.synthesis.processing`): resize, crop to ``size``, JPEG.
 """
 
@@ -33,7 +37,7 @@ from ..errors import OutputError
 from ..exif import camera_model
 from ..imageio import read_image, scan_images
 from .forgeries import DEFAULT_AREA, KINDS, ManipulationFailed, make_forgery
-from .processing import ChainConfig, apply_chain, jpeg_decode, jpeg_encode
+from .processing import ChainConfig, apply_chain, jpeg_decode, jpeg_encode, web_copy
 from .regions import SHAPES
 
 FAKE_LIST, REAL_LIST, MANIFEST = "fake_list.txt", "real_list.txt", "manifest.csv"
@@ -99,6 +103,7 @@ class SynthConfig:
     prefer_other_camera: bool = True
     donor_jpeg_prob: float = 0.0
     donor_quality_range: tuple[int, int] = (50, 95)
+    web_prob: float = 0.0
 
     def __post_init__(self):
         bad = [k for k in self.kinds if k not in KINDS]
@@ -112,6 +117,8 @@ class SynthConfig:
             raise ValueError("size must be at least 8 pixels (or None)")
         if not 0.0 <= self.donor_jpeg_prob <= 1.0:
             raise ValueError("donor_jpeg_prob must be in [0, 1]")
+        if not 0.0 <= self.web_prob <= 1.0:
+            raise ValueError("web_prob must be in [0, 1]")
         lo, hi = self.donor_quality_range
         if not 1 <= lo <= hi <= 100:
             raise ValueError("donor_quality_range must be two JPEG qualities 1 <= lo <= hi <= 100")
@@ -202,15 +209,27 @@ class SyntheticForgeries:
     def sample(self, index: int, epoch: int = 0) -> Sample:
         cfg = self.config
         ss = np.random.SeedSequence([self.seed, int(epoch), int(index)])
-        # spawn(5) keeps the first four streams of the former spawn(4): samples without a donor history are unchanged
-        r_kind, r_host, r_forge, r_chain, r_donor = (np.random.default_rng(s) for s in ss.spawn(5))
+        # spawn(6) keeps the first streams of the former spawn(4) and spawn(5): samples without a donor history
+        # or a web-scale edit are unchanged
+        r_kind, r_host, r_forge, r_chain, r_donor, r_web = (np.random.default_rng(s) for s in ss.spawn(6))
         host_i = int(index) % len(self.sources)
         pristine = r_kind.random() < cfg.pristine_fraction
         w = np.ones(len(cfg.kinds)) if cfg.kind_weights is None else np.asarray(cfg.kind_weights, float)
         kind = cfg.kinds[int(r_kind.choice(len(cfg.kinds), p=w / w.sum()))]
+        web = cfg.web_prob > 0 and r_web.random() < cfg.web_prob
+        params: dict = {}
+
+        def load(src: SourceImage, role: str) -> tuple[np.ndarray, list[int] | None]:
+            pixels = read_image(src.path).pixels
+            if web:  # the whole photo as found online, then the usual window (rarely needed at web sizes)
+                pixels, _, _, recipe = web_copy(pixels, r_web)
+                params.setdefault("web", {})[role] = recipe
+            return _window(r_host, pixels, cfg.window)
+
         host_src = self.sources[host_i]
-        host, host_win = _window(r_host, read_image(host_src.path).pixels, cfg.window)
-        params: dict = {"host_window": host_win} if host_win else {}
+        host, host_win = load(host_src, "host")
+        if host_win:
+            params["host_window"] = host_win
         names = [host_src.name]
         if host_src.camera:
             params["host_camera"] = host_src.camera
@@ -221,7 +240,7 @@ class SyntheticForgeries:
             donor = None
             if kind == "splice":
                 d_i, cross = choose_donor(r_host, self.sources, host_i, cfg.prefer_other_camera)
-                donor, d_win = _window(r_host, read_image(self.sources[d_i].path).pixels, cfg.window)
+                donor, d_win = load(self.sources[d_i], "donor")
                 names.append(self.sources[d_i].name)
                 params.update(donor_camera=self.sources[d_i].camera, cross_camera=cross, donor_window=d_win)
                 if cfg.donor_jpeg_prob > 0 and r_donor.random() < cfg.donor_jpeg_prob:
@@ -286,11 +305,12 @@ class SyntheticForgeryDataset(_TorchDataset):
         ignore_unchanged: bool = True,
         epoch: int = 0,
         donor_jpeg_prob: float = 0.0,
+        web_prob: float = 0.0,
     ):
         if config is None:
             config = SynthConfig(
                 kinds=tuple(kinds), pristine_fraction=pristine_fraction, size=size, chain=chain or ChainConfig(),
-                donor_jpeg_prob=donor_jpeg_prob,
+                donor_jpeg_prob=donor_jpeg_prob, web_prob=web_prob,
             )
         self.generator = SyntheticForgeries(sources, config, seed)
         self.length = len(self.generator) if length is None else int(length)

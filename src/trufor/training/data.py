@@ -12,7 +12,9 @@ A config's ``data.train`` / ``data.val`` is a list of *sources*; each is a mappi
 ``synthetic``
     ``sources: [DIR, ...]`` of pristine photos: forgeries generated on the fly by
     :class:`trufor.synthesis.SyntheticForgeryDataset` (``length`` items per epoch, ``pristine_fraction``,
-    ``kinds``, ``seed``). This module is the only place that knows that class.
+    ``kinds``, ``seed``, ``donor_jpeg`` and ``web_scale``: probabilities that a splice donor has a JPEG
+    history of its own and that an item is edited at web scale, docs/SYNTHESIS.md). This module is the only
+    place that knows that class.
 ``pristine`` (phase 1)
     ``folders: [DIR, ...]`` of camera-original photos; the camera model is read from EXIF.
 
@@ -57,7 +59,7 @@ SOURCE_KEYS: dict[str, set[str]] = {
     "folder": COMMON_KEYS | {"images", "masks", "mask_suffix", "pristine", "repeat", "web_copies"},
     "list": COMMON_KEYS | {"file", "root", "repeat", "web_copies"},
     "synthetic": COMMON_KEYS | {"sources", "length", "seed", "pristine_fraction", "kinds", "ignore_unchanged",
-                                "donor_jpeg"},
+                                "donor_jpeg", "web_scale"},
     "pristine": COMMON_KEYS | {"folders", "exif", "camera_manifest", "camera_holdout"},
 }
 
@@ -245,7 +247,8 @@ class SyntheticSource(Dataset):
 
     def __init__(self, folders: Sequence[str], crop_size: int, *, length: int | None, seed: int, holdout: float,
                  split: str, pristine_fraction: float = 0.2, kinds: Sequence[str] | None = None,
-                 ignore_unchanged: bool = True, fixed: bool = False, donor_jpeg: float = 0.0) -> None:
+                 ignore_unchanged: bool = True, fixed: bool = False, donor_jpeg: float = 0.0,
+                 web_scale: float = 0.0) -> None:
         try:
             from ..synthesis import SyntheticForgeryDataset, scan_sources
         except ImportError as exc:  # pragma: no cover - the package ships it
@@ -258,7 +261,8 @@ class SyntheticSource(Dataset):
         if not sources:
             raise ConfigError(f"synthetic source {list(folders)}: no images in split {split!r}")
         kwargs: dict[str, Any] = {"seed": seed, "size": crop_size, "pristine_fraction": pristine_fraction,
-                                  "ignore_unchanged": ignore_unchanged, "donor_jpeg_prob": donor_jpeg}
+                                  "ignore_unchanged": ignore_unchanged, "donor_jpeg_prob": donor_jpeg,
+                                  "web_prob": web_scale}
         if kinds:
             kwargs["kinds"] = tuple(kinds)
         self.inner = SyntheticForgeryDataset(sources, length, **kwargs)
@@ -341,7 +345,7 @@ def build_pair_dataset(specs: Sequence[dict[str, Any]], crop_size: int, *, seed:
                 folders, crop_size, length=spec.get("length"), seed=int(spec.get("seed", seed)) + i,
                 holdout=holdout, split=split, pristine_fraction=float(spec.get("pristine_fraction", 0.2)),
                 kinds=spec.get("kinds"), ignore_unchanged=bool(spec.get("ignore_unchanged", True)), fixed=fixed,
-                donor_jpeg=_fraction_key(spec, "donor_jpeg", w)))
+                donor_jpeg=_fraction_key(spec, "donor_jpeg", w), web_scale=_fraction_key(spec, "web_scale", w)))
             continue
         if kind == "folder":
             if "images" not in spec:
