@@ -7,7 +7,8 @@ Checks that the candidate is one of our files, calibrated (`trufor train calibra
 at most 25 MB; writes it to the bundled path with one provenance line ("shipped as the bundled model: NOTE"),
 its tensors bit for bit (checked after writing); ``--licence-from`` takes the licence text of another file
 (e.g. the bundled file it replaces, when the candidate was calibrated from an export that lost the credit of the
-pretrained weights). Prints the SHA-256 of the new file. Choose the candidate on the held-out sets first
+pretrained weights); a first provenance line that says "from scratch" under a licence that credits pretrained
+weights is replaced by what the licence says. Prints the SHA-256 of the new file. Choose the candidate on the held-out sets first
 (docs/MODEL_CARD.md); CASIA v1 is measured after, never used to choose.
 """
 
@@ -21,6 +22,8 @@ from pathlib import Path
 import torch
 
 from trufor.training.calibration import rewrite_weights
+from trufor.training.export import FROM_SCRATCH_SUMMARY, summary_line
+from trufor.weights.registry import OWN_LICENCE, OWN_WEIGHTS_LICENCE_PREFIX
 from trufor.weights import read_weights
 
 REPO = Path(__file__).resolve().parents[1]
@@ -47,9 +50,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.candidate}: " + "; ".join(problems), file=sys.stderr)
         return 2
     licence = read_weights(args.licence_from).licence if args.licence_from else None
+    final_licence = licence if licence is not None else cand.licence
+    first_line = None
+    if cand.provenance.split("\n")[0] == FROM_SCRATCH_SUMMARY and final_licence != OWN_LICENCE \
+            and final_licence.startswith(OWN_WEIGHTS_LICENCE_PREFIX):
+        # the chain passed through a weights file, which kept the pretrained credit in its licence only
+        first_line = summary_line([], final_licence)
+        print("first provenance line said 'from scratch' under a licence that credits pretrained weights: "
+              "replaced by what the licence says")
     out = rewrite_weights(args.candidate, args.out, lambda sd: None, action="shipping",
                           provenance_line=f"shipped as the bundled model (scripts/ship_bundled.py): {args.note}",
-                          extra={"calibration": cand.metadata["calibration"]}, licence=licence)
+                          extra={"calibration": cand.metadata["calibration"]}, licence=licence,
+                          first_line=first_line)
     written = read_weights(out)
     same = written.state_dict.keys() == cand.state_dict.keys() and all(
         torch.equal(written.state_dict[k], cand.state_dict[k]) for k in cand.state_dict)

@@ -293,3 +293,38 @@ def test_rewrite_weights_can_restore_a_licence_and_keeps_the_tensors(lite_weight
     assert b.metadata["calibration"] == "0.5 -1" and b.provenance.endswith("first copy\nlicence restored")
     assert a.state_dict.keys() == b.state_dict.keys()
     assert all(torch.equal(a.state_dict[k], b.state_dict[k]) for k in a.state_dict)  # float16 round trip is exact
+
+
+def test_ship_bundled_keeps_tensors_and_mends_a_from_scratch_summary(lite_weights, tmp_path):
+    """scripts/ship_bundled.py: a calibrated candidate whose provenance starts 'from scratch' while its licence
+    credits pretrained weights ships with a first line saying what the licence says; the rest is kept."""
+    import importlib.util
+
+    from trufor.training.calibration import rewrite_weights
+    from trufor.training.export import FROM_SCRATCH_SUMMARY, own_licence, summary_line
+    from trufor.weights.registry import OWN_LICENCE
+
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "ship_bundled.py"
+    spec = importlib.util.spec_from_file_location("ship_bundled", script)
+    ship = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ship)
+    credited = own_licence([{"encoder": "efficientnet_lite0", "licence": "Apache-2.0 (test record)"}])
+    base = rewrite_weights(lite_weights, tmp_path / "base.safetensors", lambda sd: None, action="a test",
+                           provenance_line="phase confidence (trufor_lite0): 3 steps", licence=credited,
+                           extra={"calibration": "0.5 -1"}, first_line=FROM_SCRATCH_SUMMARY)
+    assert read_weights(base).provenance.split("\n")[:2] == [FROM_SCRATCH_SUMMARY, "phase confidence (trufor_lite0): 3 steps"]
+    assert ship.main([str(base), "--note", "a test", "--out", str(tmp_path / "shipped.safetensors")]) == 0
+    a, b = read_weights(base), read_weights(tmp_path / "shipped.safetensors")
+    assert b.provenance.split("\n") == [summary_line([], credited), *a.provenance.split("\n")[1:],
+                                        "shipped as the bundled model (scripts/ship_bundled.py): a test"]
+    assert b.licence == credited and all(torch.equal(a.state_dict[k], b.state_dict[k]) for k in a.state_dict)
+    # a model that really used no third-party weights keeps its summary
+    plain = rewrite_weights(base, tmp_path / "plain.safetensors", lambda sd: None, action="a test",
+                            provenance_line="-", licence=OWN_LICENCE, extra={"calibration": "0.5 -1"})
+    assert ship.main([str(plain), "--note", "b", "--out", str(tmp_path / "p2.safetensors")]) == 0
+    assert read_weights(tmp_path / "p2.safetensors").provenance.split("\n")[0] == FROM_SCRATCH_SUMMARY
+    # and an uncalibrated candidate is refused, nothing written
+    assert ship.main([str(lite_weights), "--note", "c", "--out", str(tmp_path / "no.safetensors")]) == 2
+    assert not (tmp_path / "no.safetensors").exists()

@@ -429,6 +429,11 @@ def test_fine_tune_from_an_exported_model(chain, tiny_data, tmp_path):
     fine_tuned = read_weights(export_checkpoint(tmp_path / "ft3" / "best.pt", tmp_path / "ft.safetensors"))
     assert fine_tuned.licence == credited  # fine-tuning keeps the credit of the pretrained weights it descends from
     lines = fine_tuned.provenance
+    # and its summary says so: not "from scratch", which the chain's own records (no pretrained entry) would give
+    from trufor.training.export import FROM_SCRATCH_SUMMARY, summary_line
+
+    assert lines.split("\n")[0] == summary_line([], credited) != FROM_SCRATCH_SUMMARY
+    assert read_weights(exported).provenance.split("\n")[0] == FROM_SCRATCH_SUMMARY  # the tiny chain used none
     # the whole chain: phases 1-3 of the exported model, the file itself, then the fine-tuning phases
     order = [lines.index(s) for s in ("phase noiseprint", "phase confidence", "next phase starts from exported weights file ours.safetensors (sha256")]
     assert order == sorted(order)

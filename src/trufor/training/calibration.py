@@ -150,12 +150,13 @@ def detection_logits(model, samples, *, log=None) -> tuple[list[float], list[boo
 
 def rewrite_weights(weights: str | os.PathLike, out: str | os.PathLike, update, *, action: str,
                     provenance_line: str, extra: dict[str, str] | None = None, half: bool = True,
-                    licence: str | None = None) -> Path:
+                    licence: str | None = None, first_line: str | None = None) -> Path:
     """A copy of our weights file after ``update(state_dict)`` changed its (float32) tensors in place.
 
     The one writer of a modified copy (calibration, a re-fitted detection head): the architecture, licence and
     training metadata are kept, ``provenance_line`` is appended to the provenance, ``extra`` added to the metadata;
-    ``licence`` replaces the licence (e.g. to restore a credit an older export lost), None keeps it.
+    ``licence`` replaces the licence (e.g. to restore a credit an older export lost), None keeps it;
+    ``first_line`` replaces the provenance's first line (its summary, ``export.summary_line``), None keeps it.
     ``action`` names the step in the error for a file of another format.
     """
     from ..weights import config_of, read_weights, save_safetensors
@@ -166,7 +167,10 @@ def rewrite_weights(weights: str | os.PathLike, out: str | os.PathLike, update, 
     sd = {k: v.float() if v.is_floating_point() else v for k, v in loaded.state_dict.items()}
     update(sd)
     meta = loaded.metadata
-    provenance = str(meta.get("provenance", "")) + "\n" + provenance_line
+    lines = str(meta.get("provenance", "")).split("\n")
+    if first_line is not None:
+        lines[0] = first_line
+    provenance = "\n".join(lines + [provenance_line])
     kept = {k: str(v) for k, v in meta.items() if k in ("training_phase", "training_steps")}
     kept.update(extra or {})
     return save_safetensors(sd, out, config_of(loaded), provenance=provenance,

@@ -101,19 +101,37 @@ def _phase_lines(prov: Any, depth: int = 0) -> list[str]:
     return lines
 
 
-def provenance_text(ckpt: dict[str, Any], note: str | None = None) -> str:
-    """The provenance string of an exported model."""
-    pretrained = pretrained_used(ckpt.get("provenance", {}))
+#: The first provenance line of an export that used no third-party weights at all (the first generation).
+FROM_SCRATCH_SUMMARY = ("trained by the trufor project with `trufor train` (independent TruFor implementation), from "
+                        "scratch: no ImageNet-pretrained encoder and no official Noiseprint++/TruFor weights were used.")
+
+
+def summary_line(pretrained: list[dict[str, Any]], inherited: str | None = None) -> str:
+    """The first line of an export's provenance: what it started from, in one sentence.
+
+    ``pretrained``: the pretrained-weights records of its own chain (:func:`pretrained_used`); ``inherited``: the
+    licence of an earlier export it was fine-tuned from, when that licence credits third-party weights
+    (:func:`inherited_licence`): the chain then passed through a weights file, which keeps the credit in its
+    licence, not the record.
+    """
     if pretrained:
         used = "; ".join(f"{p.get('encoder')} ({p.get('data')}; {p.get('weights')}, sha256 {p.get('sha256')}; "
                          f"{p.get('licence')})" for p in pretrained)
-        lines = ["trained by the trufor project with `trufor train` (independent TruFor implementation); "
-                 f"encoder branches initialised from openly licensed ImageNet weights: {used}; "
-                 "no official Noiseprint++/TruFor weights were used."]
-    else:
-        lines = ["trained by the trufor project with `trufor train` (independent TruFor implementation), from "
-                 "scratch: no ImageNet-pretrained encoder and no official Noiseprint++/TruFor weights were used."]
-    lines += _phase_lines(ckpt.get("provenance", {}))
+        return ("trained by the trufor project with `trufor train` (independent TruFor implementation); "
+                f"encoder branches initialised from openly licensed ImageNet weights: {used}; "
+                "no official Noiseprint++/TruFor weights were used.")
+    if inherited:
+        return ("trained by the trufor project with `trufor train` (independent TruFor implementation); fine-tuned "
+                "from an earlier export of ours whose encoder branches were initialised from openly licensed "
+                f"pretrained weights (its licence: {inherited}); no official Noiseprint++/TruFor weights were used.")
+    return FROM_SCRATCH_SUMMARY
+
+
+def provenance_text(ckpt: dict[str, Any], note: str | None = None) -> str:
+    """The provenance string of an exported model."""
+    prov = ckpt.get("provenance", {})
+    lines = [summary_line(pretrained_used(prov), inherited_licence(prov))]
+    lines += _phase_lines(prov)
     if note:
         lines.append(note)
     return relative_paths("\n".join(lines))
