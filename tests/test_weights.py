@@ -216,6 +216,13 @@ def test_registry_bundled_entry_matches_the_bundled_file():
         meta = f.metadata()
     assert meta["variant"] == entry.variant == "trufor_lite0"
     assert meta["licence"].startswith(entry.licence) and meta["licence"].startswith(OWN_WEIGHTS_LICENCE_PREFIXES)
+    # its provenance opens with what it started from, as its licence says (ImageNet weights: not "from scratch");
+    # data folders are named relative to the data root, never as the training machine's paths
+    from trufor.training.export import summary_line
+
+    assert "efficientnet_lite0 ImageNet weights" in meta["licence"]
+    assert meta["provenance"].split("\n")[0] == summary_line([], meta["licence"])
+    assert "/work/" not in meta["provenance"] and "${shared}/data/" in meta["provenance"]
 
 
 def test_display_names_come_from_the_registry(tmp_path):
