@@ -22,8 +22,7 @@ from pathlib import Path
 import torch
 
 from trufor.training.calibration import rewrite_weights
-from trufor.training.export import FROM_SCRATCH_SUMMARY, summary_line
-from trufor.weights.registry import OWN_LICENCE, OWN_WEIGHTS_LICENCE_PREFIX
+from trufor.training.export import FROM_SCRATCH_SUMMARY, credits_pretrained, summary_line
 from trufor.weights import read_weights
 
 REPO = Path(__file__).resolve().parents[1]
@@ -52,8 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     licence = read_weights(args.licence_from).licence if args.licence_from else None
     final_licence = licence if licence is not None else cand.licence
     first_line = None
-    if cand.provenance.split("\n")[0] == FROM_SCRATCH_SUMMARY and final_licence != OWN_LICENCE \
-            and final_licence.startswith(OWN_WEIGHTS_LICENCE_PREFIX):
+    if cand.provenance.split("\n")[0] == FROM_SCRATCH_SUMMARY and credits_pretrained(final_licence):
         # the chain passed through a weights file, which kept the pretrained credit in its licence only
         first_line = summary_line([], final_licence)
         print("first provenance line said 'from scratch' under a licence that credits pretrained weights: "

@@ -30,12 +30,17 @@ def own_licence(pretrained: list[dict[str, Any]]) -> str:
             "see the provenance for the training data and their own terms")
 
 
+def credits_pretrained(licence: str) -> bool:
+    """Whether a licence of ours names third-party (openly licensed) weights the model started from."""
+    return licence.startswith(OWN_WEIGHTS_LICENCE_PREFIX) and licence != OWN_LICENCE
+
+
 def inherited_licence(prov: Any) -> str | None:
     """The licence of an exported model this training chain was fine-tuned from, when that licence names
     third-party (openly licensed) weights: a fine-tuned model keeps that credit."""
     if isinstance(prov, dict):
         text = prov.get("exported_licence")
-        if isinstance(text, str) and text.startswith(OWN_WEIGHTS_LICENCE_PREFIX) and text != OWN_LICENCE:
+        if isinstance(text, str) and credits_pretrained(text):
             return text
         init = prov.get("init_info", {})
         if isinstance(init, dict):
