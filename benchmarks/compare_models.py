@@ -72,7 +72,26 @@ def web_figures(reports: Path, name: str) -> dict[str, float]:
             "(a2) web-scale F1 at 0.5": ("localization", "f1_th"),
             "(a2) web-scale detection AUC": ("detection", "auc"),
             "(a2) web-scale balanced accuracy at 0.5": ("detection", "balanced_accuracy")}
-    return {k: (web[a][b] if web else float("nan")) for k, (a, b) in keys.items()}
+    out = {k: (web[a][b] if web else float("nan")) for k, (a, b) in keys.items()}
+    shares = kind_shares(path.parent / "per_image.csv") if web else {}
+    out["FPR at 0.5, (a2) web-scale authentic"] = shares.get("pristine", float("nan"))
+    out["(a2) TPR at 0.5, web-scale splices"] = shares.get("splice", float("nan"))
+    return out
+
+
+def kind_shares(per_image: Path) -> dict[str, float]:
+    """Share of each kind of a synthetic test set (its manifest.csv: splice, copymove, ..., pristine) scored >= 0.5."""
+    with open(per_image, newline="", encoding="utf-8") as f:
+        rows = [r for r in csv.DictReader(f) if r["status"] == "ok"]
+    if not rows:
+        return {}
+    manifest = Path(rows[0]["image"]).resolve().parents[1] / "manifest.csv"
+    with open(manifest, newline="", encoding="utf-8") as f:
+        kinds = {r["file"]: r["kind"] for r in csv.DictReader(f)}
+    scores: dict[str, list[float]] = {}
+    for r in rows:
+        scores.setdefault(kinds[r["name"]], []).append(float(r["score"]))
+    return {k: sum(v >= 0.5 for v in vals) / len(vals) for k, vals in scores.items()}
 
 
 def table(reports: Path, names: list[str]) -> str:
