@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -155,3 +156,102 @@ def test_fit_head_command(lite_weights, tmp_path):
     rc = main(["train", "fit-head", str(lite_weights), "-d", "list:nothere.txt,real.txt", str(tmp_path),
                "-o", str(tmp_path / "h2.safetensors"), "--device", "cpu"])
     assert rc != 0 and not (tmp_path / "h2.safetensors").exists()
+
+
+# ------------------------------------------------------------------ phase-3 variants scored in one pass
+def _variant(base: Path, path: Path, *, trunk_too: bool = False, seed: int = 1) -> Path:
+    """``base`` with its confidence decoder and detection head perturbed (and a trunk tensor when asked)."""
+    from trufor.weights import load_network, save_safetensors
+
+    net = load_network(base).net
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in net.named_parameters():
+            if name.startswith(("decode_head_conf.", "detection.")) or (trunk_too and name.startswith("decode_head.")):
+                p.add_(0.2 * torch.randn(p.shape, generator=g) * p.abs().mean().clamp_min(0.05))
+    save_safetensors(net.state_dict(), path, net.config, provenance="test variant", licence="test only")
+    return path
+
+
+def _images(folder: Path) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for i, (w, h) in enumerate(((96, 80), (40, 24), (72, 72))):  # (40, 24): below MIN_SIDE, mirror-padded
+        rng = np.random.default_rng(i)
+        pixels = np.clip(rng.normal(128, 40, (h, w, 3)), 0, 255).astype(np.uint8)
+        pixels[h // 4: h // 2, w // 4: w // 2] = rng.integers(0, 256, (h // 2 - h // 4, w // 2 - w // 4, 3))
+        p = folder / f"im{i}.{'png' if i % 2 else 'jpg'}"
+        Image.fromarray(pixels).save(p)
+        out.append(p)
+    return out
+
+
+def test_score_heads_gives_each_variant_its_own_score(small_weights, tmp_path):
+    from trufor import load_model
+    from trufor.training.head_refit import same_trunk
+    from trufor.weights import load_network
+
+    variants = [_variant(small_weights, tmp_path / f"v{i}.safetensors", seed=i) for i in (1, 2)]
+    base = load_model(small_weights)
+    nets = [load_network(v).net for v in variants]
+    assert all(same_trunk(base.net.state_dict(), n.state_dict()) for n in nets)
+    assert not same_trunk(base.net.state_dict(),
+                          load_network(_variant(small_weights, tmp_path / "t.safetensors", trunk_too=True)).net.state_dict())
+    alone = [load_model(v) for v in variants]
+    for image in _images(tmp_path / "img"):
+        score, scores = base.score_heads(image, nets)
+        assert score == pytest.approx(base.analyze(image).score, abs=1e-6)
+        expected = [m.analyze(image).score for m in alone]
+        assert scores == pytest.approx(expected, abs=1e-5)
+        assert len({round(s, 6) for s in (score, *scores)}) == 3  # the variants really score differently
+    with pytest.raises(ValueError, match="efficient engine in fp32"):
+        load_model(small_weights, precision="bf16").score_heads(image, nets)
+
+
+def test_head_variants_benchmark_writes_the_variants_reports(small_weights, tmp_path, capsys):
+    """benchmarks/head_variants.py: the variant's report equals a `trufor eval` of the variant (detection)."""
+    import csv
+    import importlib.util
+    import json
+    import sys
+
+    from trufor.cli import main as cli
+
+    spec = importlib.util.spec_from_file_location("head_variants", Path(__file__).resolve().parents[1]
+                                                  / "benchmarks" / "head_variants.py")
+    hv = importlib.util.module_from_spec(spec)
+    sys.modules["head_variants"] = hv
+    spec.loader.exec_module(hv)
+
+    images = _images(tmp_path / "data" / "img")
+    mask = np.zeros((80, 96), np.uint8)
+    mask[20:40, 24:48] = 255
+    Image.fromarray(mask).save(tmp_path / "data" / "m0.png")
+    (tmp_path / "data" / "fake.txt").write_text(f"img/{images[0].name},m0.png\nimg/{images[2].name}\n")
+    (tmp_path / "data" / "real.txt").write_text(f"img/{images[1].name}\n")
+    variant = _variant(small_weights, tmp_path / "v.safetensors")
+    reports = tmp_path / "reports"
+    for weights, name in ((small_weights, "base"), (variant, "direct")):
+        assert cli(["eval", "list:fake.txt,real.txt", "--root", str(tmp_path / "data"), "-o",
+                    str(reports / f"toy_{name}"), "--weights", str(weights), "--no-plots", "-q"]) == 0
+    assert hv.main([str(small_weights), "base", f"hv={variant}", "--reports", str(reports), "--sets", "toy"]) == 0
+
+    def scores(name):
+        with open(reports / f"toy_{name}" / "per_image.csv", newline="") as f:
+            return {r["name"]: float(r["score"]) for r in csv.DictReader(f)}
+
+    direct, derived = scores("direct"), scores("hv")
+    assert derived.keys() == direct.keys() and all(abs(derived[k] - direct[k]) < 1e-5 for k in direct)
+    assert any(abs(derived[k] - scores("base")[k]) > 1e-4 for k in direct)
+    m_direct, m_hv = (json.loads((reports / f"toy_{n}" / "metrics.json").read_text()) for n in ("direct", "hv"))
+    assert m_hv["detection"]["auc"] == pytest.approx(m_direct["detection"]["auc"])
+    assert m_hv["localization"] == json.loads((reports / "toy_base" / "metrics.json").read_text())["localization"]
+    # resumes from its progress file: nothing is scored again, the same report comes out
+    assert hv.main([str(small_weights), "base", f"hv={variant}", "--reports", str(reports), "--sets", "toy"]) == 0
+    assert scores("hv") == derived
+    # a variant of another network is refused; a report of other weights is caught
+    other = _variant(small_weights, tmp_path / "t.safetensors", trunk_too=True)
+    with pytest.raises(SystemExit):
+        hv.main([str(small_weights), "base", f"x={other}", "--reports", str(reports), "--sets", "toy"])
+    with pytest.raises(SystemExit, match="not a report of the base weights"):
+        hv.main([str(small_weights), "direct", f"y={variant}", "--reports", str(reports), "--sets", "toy"])

@@ -781,3 +781,49 @@ def test_phase_table_follows_the_protocol():
         assert phase.begin_step(5) is None  # an optional hook: a no-op unless the phase needs it
     with pytest.raises(ConfigError, match="unknown phase"):
         make_phase(TrainingConfig(phase="nope"))
+
+
+def test_phase3_heads_from_random_or_another_file(chain, tiny_data, tmp_path):
+    """model.heads_from: where the two parts phase 3 trains start; everything else always comes from init."""
+    from trufor.training.phases import make_phase
+
+    from conftest import random_weights
+
+    out, _ = chain
+    init = load_training_checkpoint(out / "p3" / "best.pt")["model"]
+    from trufor.training import export_checkpoint
+
+    cfg = phase_config("confidence", tiny_data, tmp_path / "o3", model={"init": str(out / "p2" / "best.pt")})
+    cfg["train"]["seed"] = 7
+    run(cfg)  # another phase 3 from the same phase 2: other heads
+    other_path = export_checkpoint(tmp_path / "o3" / "best.pt", tmp_path / "other.safetensors")
+    other = load_training_checkpoint(other_path)["model"]
+    heads = ("decode_head_conf.", "detection.")
+
+    def start(heads_from):
+        model = {"init": str(out / "p3" / "best.pt"), "heads_from": heads_from}
+        phase = make_phase(config_from_dict(phase_config("confidence", tiny_data, tmp_path / "x", model=model)))
+        torch.manual_seed(5)
+        net = phase.build_model()
+        built = {k: v.clone() for k, v in net.state_dict().items()}
+        info = phase.init_weights(net)
+        return net.state_dict(), built, info
+
+    def same(a, b, keys):
+        return all(torch.equal(a[k], b[k]) for k in keys)
+
+    trunk = [k for k in init if not k.startswith(heads)]
+    head_keys = [k for k in init if k.startswith(heads) and init[k].is_floating_point()]
+    state, _, info = start(None)
+    assert same(state, init, init) and "heads_from" not in info
+    state, built, info = start("random")
+    assert same(state, init, trunk) and same(state, built, head_keys) and not same(state, init, head_keys)
+    assert info["heads_from"] == "random"
+    state, _, info = start(str(other_path))
+    assert same(state, init, trunk) and same(state, other, head_keys) and not same(state, init, head_keys)
+    assert info["heads_from"]["path"] == str(other_path)
+    with pytest.raises(TrainingError, match="only from our own weights"):  # the same guard as model.init
+        start(str(random_weights("trufor_small", tmp_path / "foreign.safetensors")))
+    for phase, model in (("localization", {"noiseprint_init": "x.pt"}), ("noiseprint", {})):
+        with pytest.raises(ConfigError, match="heads_from: phase 3"):
+            config_from_dict(phase_config(phase, tiny_data, tmp_path / "y", model={**model, "heads_from": "random"}))

@@ -12,6 +12,7 @@ import contextlib
 import os
 import time
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -22,7 +23,7 @@ from PIL import Image
 from .errors import TruForError
 from .imageio import LoadedImage, read_image
 from .modeling import TruForNet
-from .modeling.engine import DEFAULT_BAND_BYTES, PARTS, EfficientTruFor
+from .modeling.engine import DEFAULT_BAND_BYTES, PARTS, EfficientTruFor, FusedDecoder
 from .modeling.variants import variant_name
 from .results import AnalysisResult
 from .weights import find_weights, load_network
@@ -146,6 +147,7 @@ class TruFor:
         #: tests switch it on for the CPU to check the logic)
         self.oom_fallback = self.device.type == "cuda"
         self._cpu_engine: EfficientTruFor | None = None
+        self._head_cache: dict[int, tuple[TruForNet, FusedDecoder, torch.nn.Module]] = {}  # score_heads
         self.name = name
         self.weights_path = weights_path
         self.provenance = provenance
@@ -236,6 +238,50 @@ class TruFor:
         finally:
             self.device = device
 
+    def _input(self, loaded: list[LoadedImage], warnings: list[str]) -> tuple[torch.Tensor, tuple[int, int]]:
+        """The network's input (B, 3, H', W') of images of one size, and their own size (H, W): below
+        MIN_SIDE the network cannot run, so the images are mirrored up to that size (a warning says so) and the
+        caller keeps the outputs of the original pixels only (the score is pooled over them alone)."""
+        h, w = loaded[0].pixels.shape[:2]
+        if any(item.pixels.shape[:2] != (h, w) for item in loaded):
+            raise ValueError("analyze_batch needs images of one size; analyse the others one by one")
+        pad_h, pad_w = max(0, MIN_SIDE - h), max(0, MIN_SIDE - w)
+        batch = np.stack([item.pixels for item in loaded])
+        if pad_h or pad_w:
+            batch = np.pad(batch, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="symmetric")
+            warnings.append(f"image {w}x{h} is below {MIN_SIDE} px: analysed mirror-padded to "
+                            f"{batch.shape[2]}x{batch.shape[1]}, outputs cropped back")
+        x = torch.from_numpy(np.ascontiguousarray(batch.transpose(0, 3, 1, 2))).to(self.device)
+        return x.float().div_(256.0), (h, w)
+
+    @torch.inference_mode()
+    def score_heads(self, image: ImageLike, nets: Sequence[TruForNet]) -> tuple[float, list[float]]:
+        """This model's score of one image, and the score each of ``nets`` gives it, the shared part run once.
+
+        ``nets`` differ from this model in the confidence decoder and the detection head only (phase-3 draws of
+        one frozen network: ``trufor.training.head_refit.same_trunk`` checks it); each score is the one that net
+        would give alone, within float rounding, for the cost of one pass and a confidence decoder per net.
+        Exact float32 on the efficient engine only (the comparison of draws must not mix arithmetic).
+
+        Raises:
+            ValueError: the reference engine or a lower precision.
+        """
+        if self.engine != "efficient" or self.precision != "fp32":
+            raise ValueError("score_heads needs the efficient engine in fp32")
+        heads = []
+        for net in nets:
+            cached = self._head_cache.get(id(net))
+            if cached is None or cached[0] is not net:
+                cached = (net, FusedDecoder(net.decode_head_conf.eval()).to(self.device),
+                          net.detection.eval().to(self.device))
+                self._head_cache[id(net)] = cached
+            heads.append(cached[1:])
+        x, (h, w) = self._input([as_loaded_image(image)], [])
+        out, others = self._efficient.forward_with_heads(x, [fused for fused, _ in heads])
+        loc, conf = out.loc_logits[..., :h, :w], out.conf_logits[..., :h, :w]
+        score = torch.sigmoid(self.net.detection(loc, conf)).item()
+        return score, [torch.sigmoid(det(loc, c[..., :h, :w])).item() for c, (_, det) in zip(others, heads)]
+
     def _autocast(self):
         """Autocast of the whole forward pass for the reference engine's bf16 / fp16 (the efficient engine
         sets its parts' precisions itself); a no-op context otherwise."""
@@ -264,21 +310,10 @@ class TruFor:
         loaded = [as_loaded_image(image) for image in images]
         if not loaded:
             return []
-        h, w = loaded[0].pixels.shape[:2]
-        if any(item.pixels.shape[:2] != (h, w) for item in loaded):
-            raise ValueError("analyze_batch needs images of one size; analyse the others one by one")
-        pad_h, pad_w = max(0, MIN_SIDE - h), max(0, MIN_SIDE - w)
-        warnings = []
-        batch = np.stack([item.pixels for item in loaded])
-        if pad_h or pad_w:
-            # The network cannot run below MIN_SIDE; mirror the image up to that size, analyse, and
-            # keep the outputs of the original pixels only (the score is pooled over them alone).
-            batch = np.pad(batch, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="symmetric")
-            warnings.append(f"image {w}x{h} is below {MIN_SIDE} px: analysed mirror-padded to "
-                            f"{batch.shape[2]}x{batch.shape[1]}, outputs cropped back")
+        warnings: list[str] = []
         start = time.perf_counter()
-        x = torch.from_numpy(np.ascontiguousarray(batch.transpose(0, 3, 1, 2))).to(self.device)
-        x = x.float().div_(256.0)
+        x, (h, w) = self._input(loaded, warnings)
+        pad_h, pad_w = x.shape[-2] - h, x.shape[-1] - w
         out = self._forward_with_fallback(x, warnings)
         if self.precision != "fp32":
             out = type(out)(*(t.float() for t in out))

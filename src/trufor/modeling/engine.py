@@ -25,6 +25,7 @@ tolerances), computed so that peak memory grows about linearly with the pixels:
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 import copy
 
 import torch
@@ -275,6 +276,13 @@ class EfficientTruFor(nn.Module):
 
     @torch.inference_mode()
     def forward(self, image: Tensor):
+        return self.forward_with_heads(image)[0]
+
+    @torch.inference_mode()
+    def forward_with_heads(self, image: Tensor, conf_heads: Sequence[FusedDecoder] = ()):
+        """:meth:`forward`, plus the confidence logits (B, 1, H, W) of other confidence decoders on the same
+        encoder features: networks that differ from this one in the confidence decoder and detection head only
+        (phase-3 draws of one frozen network) are scored for the cost of one pass. Returns (output, logits)."""
         from .trufor import TruForOutput
 
         net = self.net
@@ -307,9 +315,11 @@ class EfficientTruFor(nn.Module):
         with self._part("decoders", image.device):
             loc = self.loc_head(feats, rows)
             conf = self.conf_head(feats, rows)
+            others = [head(feats, rows) for head in conf_heads]
         del feats
         loc, conf = loc.float(), conf.float()
         loc = F.interpolate(loc, size=size, mode="bilinear", align_corners=False)
         conf = F.interpolate(conf, size=size, mode="bilinear", align_corners=False)
+        others = [F.interpolate(c.float(), size=size, mode="bilinear", align_corners=False) for c in others]
         det = net.detection(loc, conf)
-        return TruForOutput(loc, conf, det, npp)
+        return TruForOutput(loc, conf, det, npp), others

@@ -59,8 +59,23 @@ class ConfidencePhase(PairPhase):
         if ckpt.get("phase") not in ("localization", "confidence"):
             raise TrainingError(f"{m.init}: phase 3 starts from a phase-2 (localization) checkpoint, "
                                 f"this one is of phase {ckpt.get('phase')!r}")
+        info: dict[str, Any] = {"init": ckpt.get("provenance", {})}
+        heads = None
+        if m.heads_from == "random":  # the two parts as built (drawn from train.seed), not the init's
+            heads = {k: v.clone() for k, v in net.state_dict().items() if k.startswith(self.trainable)}
+            info["heads_from"] = "random"
+        elif m.heads_from:
+            other = load_checkpoint(m.heads_from)
+            heads = {k: v for k, v in other["model"].items() if k.startswith(self.trainable)}
+            expected = {k for k in net.state_dict() if k.startswith(self.trainable)}
+            if set(heads) != expected:
+                raise TrainingError(f"{m.heads_from}: its confidence decoder and detection head do not fit "
+                                    f"variant {m.variant!r} (model.heads_from)")
+            info["heads_from"] = {"path": m.heads_from, "provenance": other.get("provenance", {})}
         load_weights(net, ckpt["model"], m.init, f"its weights do not fit variant {m.variant!r}")
-        return {"init": ckpt.get("provenance", {})}
+        if heads is not None:
+            load_weights(net, {**net.state_dict(), **heads}, m.heads_from, f"its heads do not fit variant {m.variant!r}")
+        return info
 
     def training_module(self, net: TruForNet) -> nn.Module:
         return ConfidenceModule(net)

@@ -63,12 +63,18 @@ class ModelSection:
         pretrained: phase 2 without ``init`` only: start both encoder branches from these openly
             licensed ImageNet weights (the encoder's name, e.g. ``efficientnet_lite0``; see
             :mod:`trufor.training.pretrained`), instead of from scratch.
+        heads_from: phase 3 only: where the two trained parts (confidence decoder, detection head) start:
+            null (default: the init's), ``random`` (afresh, drawn from ``train.seed``), or another weights file
+            of ours (e.g. an earlier bundled model) whose two parts are taken; the rest (Noiseprint++, encoder,
+            localization decoder) always comes from ``init``. An exported model's heads carry its folded
+            calibration and its own phase 3.
     """
 
     variant: str = "trufor_small"
     init: str | None = None
     noiseprint_init: str | None = None
     pretrained: str | None = None
+    heads_from: str | None = None
 
 
 @dataclass
@@ -490,6 +496,10 @@ def validate(cfg: TrainingConfig) -> None:
         raise ConfigError("loss.border: must leave pixels inside noiseprint.patch_size")
     if cfg.phase == "confidence" and not cfg.model.init:
         raise ConfigError("model.init: phase 3 (confidence) starts from phase 2's checkpoint; set model.init")
+    if cfg.model.heads_from is not None and cfg.phase != "confidence":
+        raise ConfigError("model.heads_from: phase 3 (confidence) only: it sets where the parts phase 3 trains start")
+    if cfg.model.heads_from == "":
+        raise ConfigError("model.heads_from: null, 'random' or a weights file")
     if cfg.phase == "localization" and not cfg.model.noiseprint_init and not cfg.model.init:
         raise ConfigError("model.noiseprint_init: phase 2 needs phase 1's checkpoint (our own Noiseprint++); "
                           "set model.noiseprint_init (or model.init to resume from a phase-2 checkpoint)")

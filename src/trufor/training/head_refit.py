@@ -53,17 +53,28 @@ class PooledSet:
                          self.groups + other.groups, self.paths + other.paths)
 
 
-def trunk_digest(state_dict) -> str:
-    """A digest of every tensor but the detection head's: equal digests give equal pooled statistics."""
+#: The state-dict prefixes phase 3 trains (the confidence decoder and the detection head).
+PHASE3_PREFIXES = ("decode_head_conf.", HEAD_PREFIX)
+
+
+def trunk_digest(state_dict, exclude: tuple[str, ...] = (HEAD_PREFIX,)) -> str:
+    """A digest of every tensor but those under ``exclude`` (default: the detection head's, so that equal
+    digests give equal pooled statistics)."""
     h = hashlib.sha256()
     for key in sorted(state_dict):
-        if key.startswith(HEAD_PREFIX):
+        if key.startswith(exclude):
             continue
         t = state_dict[key].detach().to("cpu").contiguous()
         h.update(key.encode())
         h.update(str(t.dtype).encode())
         h.update(t.float().numpy().tobytes() if t.is_floating_point() else t.numpy().tobytes())
     return h.hexdigest()
+
+
+def same_trunk(a, b) -> bool:
+    """Whether two state dicts differ at most in what phase 3 trains (:data:`PHASE3_PREFIXES`): the networks
+    then share Noiseprint++, encoder and localization decoder (what ``TruFor.score_heads`` needs)."""
+    return trunk_digest(a, PHASE3_PREFIXES) == trunk_digest(b, PHASE3_PREFIXES)
 
 
 def pooled_features(model, samples, *, group: Callable[[str], str], cache: dict[str, np.ndarray] | None = None,
