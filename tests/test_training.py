@@ -213,6 +213,12 @@ def test_bundled_configs_load(name, monkeypatch, tmp_path):
         assert cfg.model.init.endswith(("bundled/trufor_lite0.safetensors", "lite0_run9b_phase2/best.pt"))
         web = [s.get("web_scale") for s in cfg.data.train + cfg.data.val if s["type"] == "synthetic"]
         assert web == ([None, None] if name == "lite0_run9_phase3c.yaml" else [0.5, 0.5])  # 9c: 9a's control
+    elif name.startswith("lite0_run10_"):  # run 10: run 3's phase 3 drawn again on the bundled model's network
+        assert f"trufor train configs/{name}" in (REPO / "scripts" / "train_lite0_run10.sh").read_text()
+        assert cfg.phase == "confidence" and cfg.model.init.endswith("bundled/trufor_lite0.safetensors")
+        run3 = load_config(REPO / "configs" / "lite0_continue_phase3.yaml")
+        assert (cfg.data.train, cfg.train.lr, cfg.train.epochs, cfg.train.steps_per_epoch, cfg.loss) == \
+            (run3.data.train, run3.train.lr, run3.train.epochs, run3.train.steps_per_epoch, run3.loss)
     elif name.startswith("lite0_run8_"):  # run 8b: run 3's phase 3 with web copies of the IMD2020 items
         assert f"trufor train configs/{name}" in (REPO / "scripts" / "train_lite0_run8.sh").read_text()
         assert cfg.model.init.endswith("lite0_run3_phase2/best.pt")
