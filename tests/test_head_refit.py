@@ -255,3 +255,16 @@ def test_head_variants_benchmark_writes_the_variants_reports(small_weights, tmp_
         hv.main([str(small_weights), "base", f"x={other}", "--reports", str(reports), "--sets", "toy"])
     with pytest.raises(SystemExit, match="not a report of the base weights"):
         hv.main([str(small_weights), "direct", f"y={variant}", "--reports", str(reports), "--sets", "toy"])
+
+
+def test_same_trunk_ignores_what_phase3_trains_and_the_sign_of_zero():
+    from trufor.training.head_refit import same_trunk
+
+    a = {"backbone.w": torch.tensor([0.0, 1.0]), "detection.0.weight": torch.ones(2),
+         "decode_head_conf.linear_pred.bias": torch.zeros(1), "decode_head.linear_pred.bias": torch.zeros(1)}
+    # a weight average writes 0.0 where its inputs held -0.0: the same network
+    b = {**a, "backbone.w": torch.tensor([-0.0, 1.0]), "detection.0.weight": torch.zeros(2),
+         "decode_head_conf.linear_pred.bias": torch.ones(1)}
+    assert same_trunk(a, b)
+    assert not same_trunk(a, {**a, "backbone.w": torch.tensor([0.0, 1.5])})
+    assert not same_trunk(a, {**a, "decode_head.linear_pred.bias": torch.ones(1)})  # the localization decoder is trunk

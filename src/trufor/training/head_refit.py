@@ -67,7 +67,7 @@ def trunk_digest(state_dict, exclude: tuple[str, ...] = (HEAD_PREFIX,)) -> str:
         t = state_dict[key].detach().to("cpu").contiguous()
         h.update(key.encode())
         h.update(str(t.dtype).encode())
-        h.update(t.float().numpy().tobytes() if t.is_floating_point() else t.numpy().tobytes())
+        h.update((t.float() + 0.0).numpy().tobytes() if t.is_floating_point() else t.numpy().tobytes())  # -0.0 as 0.0
     return h.hexdigest()
 
 
