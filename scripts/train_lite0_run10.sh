@@ -9,7 +9,8 @@
 # then the weight averages of the draws that share a start (c1-c3 + run 9c; r3 + r4; f1 + f2), and every draw
 # scored in one pass per set by benchmarks/head_variants.py on the held-out reports of the bundled model (run3_1)
 # and on the calibration part (training side: 20 IMD2020 calibration fakes vs the 197 calibration authentic photos).
-# Each export is uncalibrated (AUCs do not depend on calibration). Rerun to resume.
+# Each export is uncalibrated (AUCs do not depend on calibration). Run 9c is scored too, under its own name: the tool
+# rewrites its reports with scores that give back its recorded figures (a check of the tool). Rerun to resume.
 #   scripts/train_lite0_run10.sh [draws] [score]
 set -euo pipefail
 cd "$(dirname "$0")/.."
