@@ -6,7 +6,8 @@
 NAME is what `scripts/evaluate_bundled.sh WEIGHTS NAME` was given: the figures come from its two reports,
 ``synthetic_holdout_NAME`` (a: synthetic forgeries of held-out photos) and ``heldout_NAME`` (b, c: the IMD2020
 val part against the held-out authentic photos; metrics.json and per_image.csv), and ``synthetic_web_holdout_NAME``
-(a2: the same held-out photos edited at web scale) where it exists. Prints one Markdown table,
+(a2: the same held-out photos edited at web scale) and ``calibpart_NAME`` (d: the calibration part's real fakes
+against its authentic photos; with (c) pooled, the larger real-life set) where they exist. Prints one Markdown table,
 one column per model, the best value of each row in bold (lowest for false-positive rates).
 """
 
@@ -61,7 +62,32 @@ def figures(reports: Path, name: str) -> dict[str, float]:
         "FPR at 0.5, bsds500 test half": fpr.get("pristine/bsds500", float("nan")),
         "FPR at 0.5, digicam test half": fpr.get("pristine/digicam", float("nan")),
         **web_figures(reports, name),
+        **calibration_part_figures(reports, name, fakes, by),
     }
+
+
+def calibration_part_figures(reports: Path, name: str, held_fakes: list[float],
+                             held_by: dict[str, list[float]]) -> dict[str, float]:
+    """(d): the calibration part (run 10 on; ``calibpart_NAME``: the 20 IMD2020 calibration fakes against its 197
+    authentic photos, training-side images no phase trained on), and (c+d): the held-out and calibration parts
+    pooled (41 real fakes), the larger real-life set; "-" where the model has no calibration-part report."""
+    groups = {"IMD2020 originals": "imd2020_subset/real", "bsds500": "pristine/bsds500", "digicam": "pristine/digicam"}
+    path = reports / f"calibpart_{name}" / "per_image.csv"
+    if not path.is_file():
+        keys = [f"(d) calibration part: AUC vs {g}" for g in groups] + ["(d) mean of the three"] + \
+               [f"(c+d) pooled: AUC vs {g}" for g in ("IMD2020 originals", "bsds500", "all authentic")]
+        return dict.fromkeys(keys, float("nan"))
+    with open(path, newline="", encoding="utf-8") as f:
+        part = group_scores(list(csv.DictReader(f)))
+    fakes = [s for (_, lab), vals in part.items() if lab == 1 for s in vals]
+    by = {g: vals for (g, lab), vals in part.items() if lab == 0}
+    out = {f"(d) calibration part: AUC vs {label}": _auc(fakes, by.get(g, [])) for label, g in groups.items()}
+    out["(d) mean of the three"] = sum(out.values()) / 3
+    pooled = held_fakes + fakes
+    for label, g in (("IMD2020 originals", "imd2020_subset/real"), ("bsds500", "pristine/bsds500")):
+        out[f"(c+d) pooled: AUC vs {label}"] = _auc(pooled, held_by.get(g, []) + by.get(g, []))
+    out["(c+d) pooled: AUC vs all authentic"] = _auc(pooled, [s for v in (*held_by.values(), *by.values()) for s in v])
+    return out
 
 
 def web_figures(reports: Path, name: str) -> dict[str, float]:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The figures of docs/MODEL_CARD.md for one model: held-out sets first (the ones models are chosen on),
-# then CASIA v1 (a test set: measured once for the chosen model, never used to choose).
+# the calibration part (d), then CASIA v1 (a test set: measured once for the chosen model, never used to choose).
 #   scripts/evaluate_bundled.sh WEIGHTS NAME [--casia]     (WEB_ONLY=1 before it: only the web-scale set)
 # Reports go to out/reports/<set>_<NAME>; each eval caches its outputs, so a rerun resumes.
 # Authentic held-out photos: out/lists/heldout_real.txt (204, with bsds500's held-out half: run 5 on); set
@@ -27,6 +27,10 @@ trufor eval list:fake_list.txt,real_list.txt --root out/testsets/synthetic_holdo
 trufor eval list:"$PWD/out/lists/imd2020_val_fake.txt","$PWD/out/lists/$real_list.txt" --root "$data" \
   -o "out/reports/heldout_$name" --weights "$weights" --no-plots -q
 python benchmarks/heldout_table.py "out/reports/heldout_$name"
+# (d) the calibration part (run 10 on): its 20 IMD2020 fakes against its 197 authentic photos, training-side images no
+#     phase trained on (the calibration saw them; it changes no AUC); pooled with (c) by benchmarks/compare_models.py
+trufor eval list:"$PWD/out/lists/imd2020_calib_fake.txt","$PWD/out/lists/calib_groups_real.txt" --root "$data" \
+  -o "out/reports/calibpart_$name" --weights "$weights" --no-plots -q
 if [ "$casia" = "--casia" ]; then
   trufor eval casia1 --root "$data/benchmarks/casia1" -o "out/reports/casia1_$name" --weights "$weights" -q
 fi
