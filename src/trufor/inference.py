@@ -11,8 +11,8 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from pathlib import Path
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np

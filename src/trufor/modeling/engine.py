@@ -25,8 +25,8 @@ tolerances), computed so that peak memory grows about linearly with the pixels:
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
 import copy
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
