@@ -219,6 +219,13 @@ def test_bundled_configs_load(name, monkeypatch, tmp_path):
         run3 = load_config(REPO / "configs" / "lite0_continue_phase3.yaml")
         assert (cfg.data.train, cfg.train.lr, cfg.train.epochs, cfg.train.steps_per_epoch, cfg.loss) == \
             (run3.data.train, run3.train.lr, run3.train.epochs, run3.train.steps_per_epoch, run3.loss)
+    elif name.startswith("lite0_run11_"):  # run 11: phase 2 from the bundled model with real-life photos weighted up
+        script = (REPO / "scripts" / "train_lite0_run11.sh").read_text()
+        assert f"trufor train configs/{name}" in script and "configs/lite0_run10_phase3.yaml" in script
+        assert cfg.phase == "localization" and cfg.model.init.endswith("bundled/trufor_lite0.safetensors")
+        imd = [s for s in cfg.data.train if s["type"] == "list"]
+        assert [(s["repeat"], s["web_copies"], s["holdout"], s["calibration"]) for s in imd] == \
+            [(36, 0.5, 0.4, 0.4), (12, 0.5, 0.4, 0.4)]  # the IMD2020 split of every run, weighted up
     elif name.startswith("lite0_run8_"):  # run 8b: run 3's phase 3 with web copies of the IMD2020 items
         assert f"trufor train configs/{name}" in (REPO / "scripts" / "train_lite0_run8.sh").read_text()
         assert cfg.model.init.endswith("lite0_run3_phase2/best.pt")
