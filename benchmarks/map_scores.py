@@ -9,7 +9,8 @@ map do not depend on that draw: they are the same for every phase 3 on one netwo
 phase 2 changed) without the lottery. For each model NAME the cached maps of the reports ``SET_NAME`` (``trufor eval``
 writes them, one ``.npz`` per image, with ``map`` and ``conf``) are pooled over the sets, and for each statistic the
 detection AUC of the fakes against each authentic group and against all of them is printed (one Markdown table,
-one column per model; the report's own score, the head's, is the first row).
+one column per model; first the mean F1 at the best threshold of the fakes with a mask, then the report's own
+score, the head's).
 
 Statistics of the map ``m`` (values in [0, 1]) and the confidence ``c``: ``max`` and the 99th / 95th percentiles of
 ``m``; ``conf-max``: the largest ``m * c`` (a hot pixel the network also trusts).
@@ -63,26 +64,35 @@ def aucs(images: list[tuple[str, int, dict[str, float]]]) -> dict[str, float]:
     return out
 
 
+def localization_f1(rows: list[dict]) -> list[float]:
+    """F1 at the best threshold of every manipulated image with a mask (status ok)."""
+    return [float(r["f1_best"]) for r in rows if r["status"] == "ok" and r["label"] in ("1", "fake")
+            and r.get("f1_best") not in (None, "", "nan")]
+
+
 def model_figures(reports: Path, name: str, sets: list[str]) -> tuple[dict[str, float], int]:
-    images = []
+    images, f1 = [], []
     for s in sets:
         path = reports / f"{s}_{name}" / "per_image.csv"
         if not path.is_file():
             raise SystemExit(f"{path}: no such report (run `scripts/evaluate_bundled.sh WEIGHTS {name}` first)")
         with open(path, newline="", encoding="utf-8") as f:
-            found = image_statistics(list(csv.DictReader(f)))
+            rows = list(csv.DictReader(f))
+        found = image_statistics(rows)
+        f1 += localization_f1(rows)
         if not found:  # e.g. the reports of benchmarks/head_variants.py: the maps are their base model's
             raise SystemExit(f"{path.parent}: no cached maps (a report of benchmarks/head_variants.py? its maps are "
                              "those of the base model: give the base model's name)")
         images += found
-    return aucs(images), sum(lab for _, lab, _ in images)
+    figs = {f"localization: mean F1 best of the {len(f1)} masked fakes": float(np.mean(f1)) if f1 else float("nan")}
+    return figs | aucs(images), sum(lab for _, lab, _ in images)
 
 
 def table(reports: Path, names: list[str], sets: list[str]) -> str:
     cols = {n: model_figures(reports, n, sets) for n in names}
     keys = list(dict.fromkeys(k for figs, _ in cols.values() for k in figs))
     head = [f"{n} ({cols[n][1]} fakes)" for n in names]
-    lines = [f"| AUC ({' + '.join(sets)}) | " + " | ".join(head) + " |", "| --- |" + " --- |" * len(names)]
+    lines = [f"| figure ({' + '.join(sets)}) | " + " | ".join(head) + " |", "| --- |" + " --- |" * len(names)]
     for key in keys:
         values = [cols[n][0].get(key, float("nan")) for n in names]
         finite = [v for v in values if v == v]

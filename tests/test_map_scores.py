@@ -38,7 +38,7 @@ def _report(root: Path, set_name: str, images: list[tuple[str, str, float, float
             np.savez(path, map=m, conf=c, score=np.float64(score), imgsize=np.array([10, 10]))
             npz = str(path)
         rows.append({"name": name, "label": label, "status": "ok" if label == "real" or i % 2 else "detection only",
-                     "score": score, "npz": npz})
+                     "score": score, "f1_best": 0.5 + i / 10 if label == "fake" else "", "npz": npz})
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / "per_image.csv", "w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
@@ -69,6 +69,7 @@ def test_aucs_of_map_statistics_pooled_over_sets(tmp_path):
     assert figs["conf-max vs pristine/camera"] == pytest.approx(4 / 6)
     assert figs["head score vs all authentic"] == pytest.approx(6 / 9)  # 0.9 / 0.2 / 0.4 vs 0.5 / 0.3 / 0.1
     assert figs["p99 vs imd2020_subset/real"] == 1.0
+    assert figs["localization: mean F1 best of the 1 masked fakes"] == pytest.approx(0.6)  # b only: a, c have no mask
     text = ms.table(tmp_path, ["m"], ["heldout", "calibpart"])
     assert "| max vs pristine/camera | 0.667 |" in text and "m (3 fakes)" in text
 
