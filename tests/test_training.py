@@ -837,6 +837,17 @@ def test_phase3_heads_from_random_or_another_file(chain, tiny_data, tmp_path):
     assert info["heads_from"]["path"] == str(other_path)
     with pytest.raises(TrainingError, match="only from our own weights"):  # the same guard as model.init
         start(str(random_weights("trufor_small", tmp_path / "foreign.safetensors")))
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    with safe_open(str(other_path), "pt") as f:  # our own file, one tensor of its detection head missing
+        meta = f.metadata()
+    tensors = load_file(str(other_path))
+    dropped = sorted(k for k in tensors if k.startswith("detection."))[-1]
+    partial = {k: v for k, v in tensors.items() if k != dropped}
+    save_file(partial, str(tmp_path / "partial.safetensors"), metadata=meta)
+    with pytest.raises(TrainingError, match="do not fit variant 'trufor_small'"):
+        start(str(tmp_path / "partial.safetensors"))
     for phase, model in (("localization", {"noiseprint_init": "x.pt"}), ("noiseprint", {})):
         with pytest.raises(ConfigError, match="heads_from: phase 3"):
             config_from_dict(phase_config(phase, tiny_data, tmp_path / "y", model={**model, "heads_from": "random"}))
