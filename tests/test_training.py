@@ -220,12 +220,16 @@ def test_bundled_configs_load(name, monkeypatch, tmp_path):
         assert (cfg.data.train, cfg.train.lr, cfg.train.epochs, cfg.train.steps_per_epoch, cfg.loss) == \
             (run3.data.train, run3.train.lr, run3.train.epochs, run3.train.steps_per_epoch, run3.loss)
     elif name.startswith("lite0_run11_"):  # run 11: phase 2 from the bundled model with real-life photos weighted up
-        script = (REPO / "scripts" / "train_lite0_run11.sh").read_text()
-        assert f"trufor train configs/{name}" in script and "configs/lite0_run10_phase3.yaml" in script
+        control = name == "lite0_run11_control_phase2.yaml"  # ... and its control, run 3's weighting
+        script = (REPO / "scripts" / ("train_lite0_run11_control.sh" if control else "train_lite0_run11.sh")).read_text()
+        assert f"trufor train configs/{name}" in script
+        assert control or "configs/lite0_run10_phase3.yaml" in script
         assert cfg.phase == "localization" and cfg.model.init.endswith("bundled/trufor_lite0.safetensors")
         imd = [s for s in cfg.data.train if s["type"] == "list"]
-        assert [(s["repeat"], s["web_copies"], s["holdout"], s["calibration"]) for s in imd] == \
-            [(36, 0.5, 0.4, 0.4), (12, 0.5, 0.4, 0.4)]  # the IMD2020 split of every run, weighted up
+        assert [(s["repeat"], s.get("web_copies", 0), s["holdout"], s["calibration"]) for s in imd] == \
+            ([(12, 0, 0.4, 0.4), (3, 0, 0.4, 0.4)] if control else [(36, 0.5, 0.4, 0.4), (12, 0.5, 0.4, 0.4)])
+        main = load_config(REPO / "configs" / "lite0_run11_phase2.yaml")  # the control differs only there
+        assert (cfg.data.train[0], cfg.train, cfg.loss) == (main.data.train[0], main.train, main.loss)
     elif name.startswith("lite0_run8_"):  # run 8b: run 3's phase 3 with web copies of the IMD2020 items
         assert f"trufor train configs/{name}" in (REPO / "scripts" / "train_lite0_run8.sh").read_text()
         assert cfg.model.init.endswith("lite0_run3_phase2/best.pt")
