@@ -37,13 +37,18 @@ STATISTICS = {
 }
 
 
-def image_statistics(rows: list[dict]) -> list[tuple[str, int, dict[str, float]]]:
-    """(group, label, {statistic: value}) of every scored image with cached maps; label 1 manipulated."""
+def image_statistics(rows: list[dict], folder: Path) -> list[tuple[str, int, dict[str, float]]]:
+    """(group, label, {statistic: value}) of every scored image with cached maps; label 1 manipulated.
+    ``folder`` is the report's: a cached map is found there when its recorded path (relative to where the
+    evaluation ran) is not found from here."""
     out = []
     for r in rows:
         if r["status"] == "skipped" or r["score"] in ("", "nan") or not r.get("npz"):
             continue
-        with np.load(r["npz"]) as z:
+        path = Path(r["npz"])
+        if not path.is_file():
+            path = folder / "npz" / f"{r['name']}.npz"
+        with np.load(path) as z:
             m = z["map"].astype(np.float64)
             c = z["conf"].astype(np.float64) if "conf" in z.files else np.ones_like(m)
         stats = {"head score": float(r["score"])} | {k: f(m, c) for k, f in STATISTICS.items()}
@@ -78,7 +83,7 @@ def model_figures(reports: Path, name: str, sets: list[str]) -> tuple[dict[str, 
             raise SystemExit(f"{path}: no such report (run `scripts/evaluate_bundled.sh WEIGHTS {name}` first)")
         with open(path, newline="", encoding="utf-8") as f:
             rows = list(csv.DictReader(f))
-        found = image_statistics(rows)
+        found = image_statistics(rows, path.parent)
         f1 += localization_f1(rows)
         if not found:  # e.g. the reports of benchmarks/head_variants.py: the maps are their base model's
             raise SystemExit(f"{path.parent}: no cached maps (a report of benchmarks/head_variants.py? its maps are "

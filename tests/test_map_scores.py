@@ -82,3 +82,25 @@ def test_reports_without_maps_are_refused_with_the_reason(tmp_path):
         ms.model_figures(tmp_path, "v", ["heldout"])
     with pytest.raises(SystemExit, match="no such report"):
         ms.model_figures(tmp_path, "v", ["calibpart"])
+
+
+def test_maps_found_in_the_report_folder_when_run_from_elsewhere(tmp_path):
+    """per_image.csv records the npz path as the evaluation saw it (relative to its working folder)."""
+    ms = _map_scores()
+    images = [("forgeries/imd2020_subset/fake/a.png", "fake", 0.9, 0.8, 1.0),
+              ("pristine/camera/x.jpg", "real", 0.5, 0.7, 1.0)]
+    _report(tmp_path, "heldout_r", images)
+    folder = tmp_path / "heldout_r"
+    with open(folder / "per_image.csv", newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    for r in rows:  # where `trufor eval` writes them, recorded relative to another working folder
+        target = folder / "npz" / f"{r['name']}.npz"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        Path(r["npz"]).rename(target)
+        r["npz"] = f"out/reports/heldout_r/npz/{r['name']}.npz"
+    with open(folder / "per_image.csv", "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    figs, n_fakes = ms.model_figures(tmp_path, "r", ["heldout"])
+    assert n_fakes == 1 and figs["max vs pristine/camera"] == 1.0
