@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Run 12 (CPU, 2 cores): the camera-trained Noiseprint++ under run 11's control, judged on the maps first.
+# Each step and the rule between them were fixed before any figure was read:
+#   phase1   run 6's phase-1 continuation of run 4's camera-trained extractor (scripts/train_lite0_run6_phase1.sh,
+#            ~20 min; needs out/train/lite0_phase1_cameras/best.pt, run 4's phase 1), skipped when its best.pt exists
+#   phase2   configs/lite0_run12_phase2.yaml: run 11's control (from run 3.1, same steps and seeds) with that
+#            extractor (~13 min); the model kept is its last step
+#   maps     phase 2 exported with run 3.1's heads (they are not judged here) and evaluated on the held-out and
+#            calibration parts and the synthetic held-out set; then
+#              python benchmarks/map_scores.py run3_1 run11_control run12_maps
+#            Phase 3 follows only when run 12's maps beat the control's: mean F1 best of the 18 masked fakes higher
+#            by >= 0.02, and the map's max and 99th percentile against IMD2020 originals not lower by > 0.02
+#   draws    run 3's phase 3 (configs/lite0_run10_phase3.yaml) on that network from run 2's heads, seeds 33/23,
+#            34/24, 35/25 (d1-d3, run 11's), each exported uncalibrated (~5.5 min each)
+#   average  the weight average of d1-d3 (the candidate: no draw chosen), calibrated by group
+#   eval     the candidate on the held-out sets and the calibration part (scripts/evaluate_bundled.sh)
+#   spread   each draw scored on the candidate's reports (benchmarks/head_variants.py)
+# The candidate is judged against run 3.1 as run 11 was: the pooled real-life ranking (rows (c+d) of
+# benchmarks/compare_models.py) beside (a), (a2) and (b). Rerun to resume (every step skips what exists).
+#   scripts/train_lite0_run12.sh [phase1] [phase2] [maps] [draws] [average] [eval] [spread]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+steps=("$@")
+[ ${#steps[@]} -gt 0 ] || steps=(phase1 phase2 maps)
+data=${TRUFOR_SHARED:-../shared}/data
+bundled=src/trufor/bundled/trufor_lite0.safetensors
+run2=out/run2_bundled.safetensors
+[ -f $run2 ] || git show 6f67c4d:$bundled > $run2
+trunk=$PWD/out/train/lite0_run12_phase2/last.pt
+declare -A seeds=([d1]="33 23" [d2]="34 24" [d3]="35 25")
+draws=(d1 d2 d3)
+for step in "${steps[@]}"; do
+  case $step in
+    phase1)
+      [ -f out/train/lite0_run6_phase1/best.pt ] || scripts/train_lite0_run6_phase1.sh train.progress=false ;;
+    phase2)
+      trufor train configs/lite0_run12_phase2.yaml train.progress=false ;;
+    maps)
+      out=out/lite0_run12_phase2.safetensors
+      [ -f $out ] || trufor train export "$trunk" $out --half --allow-phase2
+      python scripts/make_heldout_lists.py out/lists > /dev/null
+      trufor eval list:"$PWD/out/lists/imd2020_val_fake.txt","$PWD/out/lists/heldout_real.txt" --root "$data" \
+        -o out/reports/heldout_run12_maps --weights $out --no-plots -q
+      trufor eval list:"$PWD/out/lists/imd2020_calib_fake.txt","$PWD/out/lists/calib_groups_real.txt" --root "$data" \
+        -o out/reports/calibpart_run12_maps --weights $out --no-plots -q
+      trufor eval list:fake_list.txt,real_list.txt --root out/testsets/synthetic_holdout \
+        -o out/reports/synthetic_holdout_run12_maps --weights $out --no-plots -q
+      python benchmarks/map_scores.py run3_1 run11_control run12_maps ;;
+    draws)
+      for d in "${draws[@]}"; do
+        out=out/lite0_run12${d}_uncalibrated.safetensors
+        [ -f "$out" ] && continue
+        read -r s1 s2 <<< "${seeds[$d]}"
+        trufor train configs/lite0_run10_phase3.yaml model.init="$trunk" model.heads_from="$PWD/$run2" \
+          train.seed="$s1" data.train.0.seed="$s2" output.dir="$PWD/out/train/lite0_run12${d}_phase3" train.progress=false
+        trufor train export "out/train/lite0_run12${d}_phase3/best.pt" "$out" --half
+      done ;;
+    average)
+      [ -f out/lite0_run12_uncalibrated.safetensors ] || trufor train average \
+        out/lite0_run12d{1,2,3}_uncalibrated.safetensors -o out/lite0_run12_uncalibrated.safetensors
+      [ -f out/lite0_run12.safetensors ] || \
+        scripts/calibrate_bundled.sh out/lite0_run12_uncalibrated.safetensors out/lite0_run12.safetensors ;;
+    eval)
+      scripts/evaluate_bundled.sh out/lite0_run12.safetensors run12 ;;
+    spread)
+      variants=()
+      for d in "${draws[@]}"; do variants+=("run12${d}=out/lite0_run12${d}_uncalibrated.safetensors"); done
+      python benchmarks/head_variants.py out/lite0_run12.safetensors run12 "${variants[@]}" \
+        --sets calibpart heldout synthetic_holdout synthetic_web_holdout ;;
+    *) echo "unknown step $step (phase1, phase2, maps, draws, average, eval, spread)" >&2; exit 2 ;;
+  esac
+done
