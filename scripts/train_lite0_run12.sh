@@ -10,6 +10,9 @@
 #              python benchmarks/map_scores.py run3_1 run11_control run12_maps
 #            Phase 3 follows only when run 12's maps beat the control's: mean F1 best of the 18 masked fakes higher
 #            by >= 0.02, and the map's max and 99th percentile against IMD2020 originals not lower by > 0.02
+#   phase2b  (run 12's maps failed that rule, with synthetic localization below the control's) run 12's phase 2
+#            continued 600 steps (configs/lite0_run12b_phase2.yaml, ~13 min): does the new extractor need more steps?
+#   mapsb    the same export, evaluations and rule for it (run12b_maps)
 #   draws    run 3's phase 3 (configs/lite0_run10_phase3.yaml) on that network from run 2's heads, seeds 33/23,
 #            34/24, 35/25 (d1-d3, run 11's), each exported uncalibrated (~5.5 min each)
 #   average  the weight average of d1-d3 (the candidate: no draw chosen), calibrated by group
@@ -17,7 +20,7 @@
 #   spread   each draw scored on the candidate's reports (benchmarks/head_variants.py)
 # The candidate is judged against run 3.1 as run 11 was: the pooled real-life ranking (rows (c+d) of
 # benchmarks/compare_models.py) beside (a), (a2) and (b). Rerun to resume (every step skips what exists).
-#   scripts/train_lite0_run12.sh [phase1] [phase2] [maps] [draws] [average] [eval] [spread]
+#   scripts/train_lite0_run12.sh [phase1] [phase2] [maps] [phase2b] [mapsb] [draws] [average] [eval] [spread]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 steps=("$@")
@@ -29,6 +32,18 @@ run2=out/run2_bundled.safetensors
 trunk=$PWD/out/train/lite0_run12_phase2/last.pt
 declare -A seeds=([d1]="33 23" [d2]="34 24" [d3]="35 25")
 draws=(d1 d2 d3)
+maps() {  # NAME RUN: phase 2's last step exported with the heads it started from, evaluated where map_scores.py reads
+  local name=$1 out=out/$2.safetensors
+  [ -f "$out" ] || trufor train export "out/train/$2/last.pt" "$out" --half --allow-phase2
+  python scripts/make_heldout_lists.py out/lists > /dev/null
+  trufor eval list:"$PWD/out/lists/imd2020_val_fake.txt","$PWD/out/lists/heldout_real.txt" --root "$data" \
+    -o "out/reports/heldout_$name" --weights "$out" --no-plots -q
+  trufor eval list:"$PWD/out/lists/imd2020_calib_fake.txt","$PWD/out/lists/calib_groups_real.txt" --root "$data" \
+    -o "out/reports/calibpart_$name" --weights "$out" --no-plots -q
+  trufor eval list:fake_list.txt,real_list.txt --root out/testsets/synthetic_holdout \
+    -o "out/reports/synthetic_holdout_$name" --weights "$out" --no-plots -q
+  python benchmarks/map_scores.py run3_1 run11_control "$name"
+}
 for step in "${steps[@]}"; do
   case $step in
     phase1)
@@ -36,16 +51,11 @@ for step in "${steps[@]}"; do
     phase2)
       trufor train configs/lite0_run12_phase2.yaml train.progress=false ;;
     maps)
-      out=out/lite0_run12_phase2.safetensors
-      [ -f $out ] || trufor train export "$trunk" $out --half --allow-phase2
-      python scripts/make_heldout_lists.py out/lists > /dev/null
-      trufor eval list:"$PWD/out/lists/imd2020_val_fake.txt","$PWD/out/lists/heldout_real.txt" --root "$data" \
-        -o out/reports/heldout_run12_maps --weights $out --no-plots -q
-      trufor eval list:"$PWD/out/lists/imd2020_calib_fake.txt","$PWD/out/lists/calib_groups_real.txt" --root "$data" \
-        -o out/reports/calibpart_run12_maps --weights $out --no-plots -q
-      trufor eval list:fake_list.txt,real_list.txt --root out/testsets/synthetic_holdout \
-        -o out/reports/synthetic_holdout_run12_maps --weights $out --no-plots -q
-      python benchmarks/map_scores.py run3_1 run11_control run12_maps ;;
+      maps run12_maps lite0_run12_phase2 ;;
+    phase2b)
+      trufor train configs/lite0_run12b_phase2.yaml train.progress=false ;;
+    mapsb)
+      maps run12b_maps lite0_run12b_phase2 ;;
     draws)
       for d in "${draws[@]}"; do
         out=out/lite0_run12${d}_uncalibrated.safetensors
@@ -67,6 +77,6 @@ for step in "${steps[@]}"; do
       for d in "${draws[@]}"; do variants+=("run12${d}=out/lite0_run12${d}_uncalibrated.safetensors"); done
       python benchmarks/head_variants.py out/lite0_run12.safetensors run12 "${variants[@]}" \
         --sets calibpart heldout synthetic_holdout synthetic_web_holdout ;;
-    *) echo "unknown step $step (phase1, phase2, maps, draws, average, eval, spread)" >&2; exit 2 ;;
+    *) echo "unknown step $step (phase1, phase2, maps, phase2b, mapsb, draws, average, eval, spread)" >&2; exit 2 ;;
   esac
 done

@@ -230,14 +230,18 @@ def test_bundled_configs_load(name, monkeypatch, tmp_path):
             ([(12, 0, 0.4, 0.4), (3, 0, 0.4, 0.4)] if control else [(36, 0.5, 0.4, 0.4), (12, 0.5, 0.4, 0.4)])
         main = load_config(REPO / "configs" / "lite0_run11_phase2.yaml")  # the control differs only there
         assert (cfg.data.train[0], cfg.train, cfg.loss) == (main.data.train[0], main.train, main.loss)
-    elif name.startswith("lite0_run12_"):  # run 12: run 11's control with the camera-trained Noiseprint++ of run 6
+    elif name.startswith(("lite0_run12_", "lite0_run12b_")):  # run 12: run 11's control with run 6's Noiseprint++
         script = (REPO / "scripts" / "train_lite0_run12.sh").read_text()
         assert f"trufor train configs/{name}" in script and "configs/lite0_run10_phase3.yaml" in script
-        assert cfg.model.noiseprint_init.endswith("lite0_run6_phase1/best.pt")
         control = load_config(REPO / "configs" / "lite0_run11_control_phase2.yaml")  # the one change: the extractor
-        assert (cfg.model.init, cfg.data, cfg.train, cfg.loss) == \
-            (control.model.init, control.data, control.train, control.loss)
-        assert control.model.noiseprint_init is None
+        if name.startswith("lite0_run12b_"):  # 12b: run 12's phase 2 continued, a new synthetic stream and seed
+            assert cfg.model.init.endswith("lite0_run12_phase2/last.pt") and cfg.model.noiseprint_init is None
+            assert cfg.train.seed == cfg.data.train[0]["seed"] == 112
+            cfg.train.seed = cfg.data.train[0]["seed"] = 111
+        else:
+            assert cfg.model.init == control.model.init and control.model.noiseprint_init is None
+            assert cfg.model.noiseprint_init.endswith("lite0_run6_phase1/best.pt")
+        assert (cfg.data, cfg.train, cfg.loss) == (control.data, control.train, control.loss)
     elif name.startswith("lite0_run8_"):  # run 8b: run 3's phase 3 with web copies of the IMD2020 items
         assert f"trufor train configs/{name}" in (REPO / "scripts" / "train_lite0_run8.sh").read_text()
         assert cfg.model.init.endswith("lite0_run3_phase2/best.pt")
