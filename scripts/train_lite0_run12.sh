@@ -13,6 +13,8 @@
 #   phase2b  (run 12's maps failed that rule, with synthetic localization below the control's) run 12's phase 2
 #            continued 600 steps (configs/lite0_run12b_phase2.yaml, ~13 min): does the new extractor need more steps?
 #   mapsb    the same export, evaluations and rule for it (run12b_maps)
+#   phase2c  12b's control: run 11's control continued exactly as 12b (configs/lite0_run12b_control_phase2.yaml)
+#   mapsc    its maps (run12b_control_maps): the extractor or the extra steps?
 #   draws    run 3's phase 3 (configs/lite0_run10_phase3.yaml) on that network from run 2's heads, seeds 33/23,
 #            34/24, 35/25 (d1-d3, run 11's), each exported uncalibrated (~5.5 min each)
 #   average  the weight average of d1-d3 (the candidate: no draw chosen), calibrated by group
@@ -20,7 +22,7 @@
 #   spread   each draw scored on the candidate's reports (benchmarks/head_variants.py)
 # The candidate is judged against run 3.1 as run 11 was: the pooled real-life ranking (rows (c+d) of
 # benchmarks/compare_models.py) beside (a), (a2) and (b). Rerun to resume (every step skips what exists).
-#   scripts/train_lite0_run12.sh [phase1] [phase2] [maps] [phase2b] [mapsb] [draws] [average] [eval] [spread]
+#   scripts/train_lite0_run12.sh [phase1] [phase2] [maps] [phase2b] [mapsb] [phase2c] [mapsc] [draws] [average] [eval] [spread]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 steps=("$@")
@@ -56,6 +58,10 @@ for step in "${steps[@]}"; do
       trufor train configs/lite0_run12b_phase2.yaml train.progress=false ;;
     mapsb)
       maps run12b_maps lite0_run12b_phase2 ;;
+    phase2c)
+      trufor train configs/lite0_run12b_control_phase2.yaml train.progress=false ;;
+    mapsc)
+      maps run12b_control_maps lite0_run12b_control_phase2 ;;
     draws)
       for d in "${draws[@]}"; do
         out=out/lite0_run12${d}_uncalibrated.safetensors
@@ -77,6 +83,6 @@ for step in "${steps[@]}"; do
       for d in "${draws[@]}"; do variants+=("run12${d}=out/lite0_run12${d}_uncalibrated.safetensors"); done
       python benchmarks/head_variants.py out/lite0_run12.safetensors run12 "${variants[@]}" \
         --sets calibpart heldout synthetic_holdout synthetic_web_holdout ;;
-    *) echo "unknown step $step (phase1, phase2, maps, phase2b, mapsb, draws, average, eval, spread)" >&2; exit 2 ;;
+    *) echo "unknown step $step (phase1, phase2, maps, phase2b, mapsb, phase2c, mapsc, draws, average, eval, spread)" >&2; exit 2 ;;
   esac
 done

@@ -234,8 +234,9 @@ def test_bundled_configs_load(name, monkeypatch, tmp_path):
         script = (REPO / "scripts" / "train_lite0_run12.sh").read_text()
         assert f"trufor train configs/{name}" in script and "configs/lite0_run10_phase3.yaml" in script
         control = load_config(REPO / "configs" / "lite0_run11_control_phase2.yaml")  # the one change: the extractor
-        if name.startswith("lite0_run12b_"):  # 12b: run 12's phase 2 continued, a new synthetic stream and seed
-            assert cfg.model.init.endswith("lite0_run12_phase2/last.pt") and cfg.model.noiseprint_init is None
+        if name.startswith("lite0_run12b_"):  # 12b: run 12's phase 2 continued, a new synthetic stream and seed;
+            start = "lite0_run11_control_phase2" if "control" in name else "lite0_run12_phase2"  # its control: the control's
+            assert cfg.model.init.endswith(f"{start}/last.pt") and cfg.model.noiseprint_init is None
             assert cfg.train.seed == cfg.data.train[0]["seed"] == 112
             cfg.train.seed = cfg.data.train[0]["seed"] = 111
         else:
