@@ -15,7 +15,7 @@
 #   mapsb    the same export, evaluations and rule for it (run12b_maps)
 #   phase2c  12b's control: run 11's control continued exactly as 12b (configs/lite0_run12b_control_phase2.yaml)
 #   mapsc    its maps (run12b_control_maps): the extractor or the extra steps?
-#   draws    run 3's phase 3 (configs/lite0_run10_phase3.yaml) on that network from run 2's heads, seeds 33/23,
+#   draws    run 3's phase 3 (configs/lite0_run10_phase3.yaml) on 12b's network (or $TRUNK's) from run 2's heads, seeds 33/23,
 #            34/24, 35/25 (d1-d3, run 11's), each exported uncalibrated (~5.5 min each)
 #   average  the weight average of d1-d3 (the candidate: no draw chosen), calibrated by group
 #   eval     the candidate on the held-out sets and the calibration part (scripts/evaluate_bundled.sh)
@@ -31,7 +31,7 @@ data=${TRUFOR_SHARED:-../shared}/data
 bundled=src/trufor/bundled/trufor_lite0.safetensors
 run2=out/run2_bundled.safetensors
 [ -f $run2 ] || git show 6f67c4d:$bundled > $run2
-trunk=$PWD/out/train/lite0_run12_phase2/last.pt
+trunk=$PWD/out/train/${TRUNK:-lite0_run12b_phase2}/last.pt  # phase 3's network (TRUNK=lite0_run12_phase2: run 12's)
 declare -A seeds=([d1]="33 23" [d2]="34 24" [d3]="35 25")
 draws=(d1 d2 d3)
 maps() {  # NAME RUN: phase 2's last step exported with the heads it started from, evaluated where map_scores.py reads
