@@ -15,14 +15,22 @@
 #   mapsb    the same export, evaluations and rule for it (run12b_maps)
 #   phase2c  12b's control: run 11's control continued exactly as 12b (configs/lite0_run12b_control_phase2.yaml)
 #   mapsc    its maps (run12b_control_maps): the extractor or the extra steps?
-#   draws    run 3's phase 3 (configs/lite0_run10_phase3.yaml) on 12b's network (or $TRUNK's) from run 2's heads, seeds 33/23,
+#   run12c, maps12c, run12c_control, maps12c_control
+#            (12b led its control on the real-life ranking from the map by about one standard error; the F1 rule failed,
+#            +0.012) 12b and its control each continued 600 more steps (configs/lite0_run12c{,_control}_phase2.yaml,
+#            seed 113, ~13 min each), with their maps (run12c_maps, run12c_control_maps). Fixed before reading them:
+#            phase 3's trunk is 12c when its map max vs IMD2020 originals beats the control's by >= 0.02 with masked
+#            F1 not lower by > 0.02; otherwise 12c's control (the extra steps alone). Either way the phase-3 candidate
+#            is then judged against run 3.1 as below.
+#   draws    run 3's phase 3 (configs/lite0_run10_phase3.yaml) on 12c's network (or $TRUNK's) from run 2's heads, seeds 33/23,
 #            34/24, 35/25 (d1-d3, run 11's), each exported uncalibrated (~5.5 min each)
 #   average  the weight average of d1-d3 (the candidate: no draw chosen), calibrated by group
 #   eval     the candidate on the held-out sets and the calibration part (scripts/evaluate_bundled.sh)
 #   spread   each draw scored on the candidate's reports (benchmarks/head_variants.py)
 # The candidate is judged against run 3.1 as run 11 was: the pooled real-life ranking (rows (c+d) of
 # benchmarks/compare_models.py) beside (a), (a2) and (b). Rerun to resume (every step skips what exists).
-#   scripts/train_lite0_run12.sh [phase1] [phase2] [maps] [phase2b] [mapsb] [phase2c] [mapsc] [draws] [average] [eval] [spread]
+#   scripts/train_lite0_run12.sh [phase1] [phase2] [maps] [phase2b] [mapsb] [phase2c] [mapsc] [run12c] [maps12c]
+#                                [run12c_control] [maps12c_control] [draws] [average] [eval] [spread]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 steps=("$@")
@@ -31,7 +39,7 @@ data=${TRUFOR_SHARED:-../shared}/data
 bundled=src/trufor/bundled/trufor_lite0.safetensors
 run2=out/run2_bundled.safetensors
 [ -f $run2 ] || git show 6f67c4d:$bundled > $run2
-trunk=$PWD/out/train/${TRUNK:-lite0_run12b_phase2}/last.pt  # phase 3's network (TRUNK=lite0_run12_phase2: run 12's)
+trunk=$PWD/out/train/${TRUNK:-lite0_run12c_phase2}/last.pt  # phase 3's network (TRUNK=lite0_run12c_control_phase2: the control's)
 declare -A seeds=([d1]="33 23" [d2]="34 24" [d3]="35 25")
 draws=(d1 d2 d3)
 maps() {  # NAME RUN: phase 2's last step exported with the heads it started from, evaluated where map_scores.py reads
@@ -62,6 +70,14 @@ for step in "${steps[@]}"; do
       trufor train configs/lite0_run12b_control_phase2.yaml train.progress=false ;;
     mapsc)
       maps run12b_control_maps lite0_run12b_control_phase2 ;;
+    run12c)
+      trufor train configs/lite0_run12c_phase2.yaml train.progress=false ;;
+    maps12c)
+      maps run12c_maps lite0_run12c_phase2 ;;
+    run12c_control)
+      trufor train configs/lite0_run12c_control_phase2.yaml train.progress=false ;;
+    maps12c_control)
+      maps run12c_control_maps lite0_run12c_control_phase2 ;;
     draws)
       for d in "${draws[@]}"; do
         out=out/lite0_run12${d}_uncalibrated.safetensors
@@ -83,6 +99,6 @@ for step in "${steps[@]}"; do
       for d in "${draws[@]}"; do variants+=("run12${d}=out/lite0_run12${d}_uncalibrated.safetensors"); done
       python benchmarks/head_variants.py out/lite0_run12.safetensors run12 "${variants[@]}" \
         --sets calibpart heldout synthetic_holdout synthetic_web_holdout ;;
-    *) echo "unknown step $step (phase1, phase2, maps, phase2b, mapsb, phase2c, mapsc, draws, average, eval, spread)" >&2; exit 2 ;;
+    *) echo "unknown step $step (phase1, phase2, maps, phase2b, mapsb, phase2c, mapsc, run12c, maps12c, run12c_control, maps12c_control, draws, average, eval, spread)" >&2; exit 2 ;;
   esac
 done
