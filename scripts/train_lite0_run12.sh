@@ -22,7 +22,7 @@
 #            phase 3's trunk is 12c when its map max vs IMD2020 originals beats the control's by >= 0.02 with masked
 #            F1 not lower by > 0.02; otherwise 12c's control (the extra steps alone). Either way the phase-3 candidate
 #            is then judged against run 3.1 as below.
-#   draws    run 3's phase 3 (configs/lite0_run10_phase3.yaml) on 12c's network (or $TRUNK's) from run 2's heads, seeds 33/23,
+#   draws    run 3's phase 3 (configs/lite0_run10_phase3.yaml) on 12c's control's network, which the rule above chose (or $TRUNK's) from run 2's heads, seeds 33/23,
 #            34/24, 35/25 (d1-d3, run 11's), each exported uncalibrated (~5.5 min each)
 #   average  the weight average of d1-d3 (the candidate: no draw chosen), calibrated by group
 #   eval     the candidate on the held-out sets and the calibration part (scripts/evaluate_bundled.sh)
@@ -39,7 +39,7 @@ data=${TRUFOR_SHARED:-../shared}/data
 bundled=src/trufor/bundled/trufor_lite0.safetensors
 run2=out/run2_bundled.safetensors
 [ -f $run2 ] || git show 6f67c4d:$bundled > $run2
-trunk=$PWD/out/train/${TRUNK:-lite0_run12c_phase2}/last.pt  # phase 3's network (TRUNK=lite0_run12c_control_phase2: the control's)
+trunk=$PWD/out/train/${TRUNK:-lite0_run12c_control_phase2}/last.pt  # phase 3's network, chosen by 12c's rule (TRUNK= picks another)
 declare -A seeds=([d1]="33 23" [d2]="34 24" [d3]="35 25")
 draws=(d1 d2 d3)
 maps() {  # NAME RUN: phase 2's last step exported with the heads it started from, evaluated where map_scores.py reads
