@@ -22,6 +22,10 @@
 #            phase 3's trunk is 12c when its map max vs IMD2020 originals beats the control's by >= 0.02 with masked
 #            F1 not lower by > 0.02; otherwise 12c's control (the extra steps alone). Either way the phase-3 candidate
 #            is then judged against run 3.1 as below.
+#   run12d_control, maps12d_control
+#            (run 13, after run 12's phase 3: does localization keep rising with phase-2 steps?) 12c's control
+#            continued 600 more steps (configs/lite0_run12d_control_phase2.yaml, seed 114, ~13 min), with its maps
+#            (run12d_control_maps)
 #   draws    run 3's phase 3 (configs/lite0_run10_phase3.yaml) on 12c's control's network, which the rule above chose (or $TRUNK's) from run 2's heads, seeds 33/23,
 #            34/24, 35/25 (d1-d3, run 11's), each exported uncalibrated (~5.5 min each)
 #   average  the weight average of d1-d3 (the candidate: no draw chosen), calibrated by group
@@ -30,7 +34,8 @@
 # The candidate is judged against run 3.1 as run 11 was: the pooled real-life ranking (rows (c+d) of
 # benchmarks/compare_models.py) beside (a), (a2) and (b). Rerun to resume (every step skips what exists).
 #   scripts/train_lite0_run12.sh [phase1] [phase2] [maps] [phase2b] [mapsb] [phase2c] [mapsc] [run12c] [maps12c]
-#                                [run12c_control] [maps12c_control] [draws] [average] [eval] [spread]
+#                                [run12c_control] [maps12c_control] [run12d_control] [maps12d_control] [draws]
+#                                [average] [eval] [spread]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 steps=("$@")
@@ -78,6 +83,10 @@ for step in "${steps[@]}"; do
       trufor train configs/lite0_run12c_control_phase2.yaml train.progress=false ;;
     maps12c_control)
       maps run12c_control_maps lite0_run12c_control_phase2 ;;
+    run12d_control)
+      trufor train configs/lite0_run12d_control_phase2.yaml train.progress=false ;;
+    maps12d_control)
+      maps run12d_control_maps lite0_run12d_control_phase2 ;;
     draws)
       for d in "${draws[@]}"; do
         out=out/lite0_run12${d}_uncalibrated.safetensors
@@ -99,6 +108,6 @@ for step in "${steps[@]}"; do
       for d in "${draws[@]}"; do variants+=("run12${d}=out/lite0_run12${d}_uncalibrated.safetensors"); done
       python benchmarks/head_variants.py out/lite0_run12.safetensors run12 "${variants[@]}" \
         --sets calibpart heldout synthetic_holdout synthetic_web_holdout ;;
-    *) echo "unknown step $step (phase1, phase2, maps, phase2b, mapsb, phase2c, mapsc, run12c, maps12c, run12c_control, maps12c_control, draws, average, eval, spread)" >&2; exit 2 ;;
+    *) echo "unknown step $step (phase1, phase2, maps, phase2b, mapsb, phase2c, mapsc, run12c, maps12c, run12c_control, maps12c_control, run12d_control, maps12d_control, draws, average, eval, spread)" >&2; exit 2 ;;
   esac
 done

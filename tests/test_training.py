@@ -230,13 +230,14 @@ def test_bundled_configs_load(name, monkeypatch, tmp_path):
             ([(12, 0, 0.4, 0.4), (3, 0, 0.4, 0.4)] if control else [(36, 0.5, 0.4, 0.4), (12, 0.5, 0.4, 0.4)])
         main = load_config(REPO / "configs" / "lite0_run11_phase2.yaml")  # the control differs only there
         assert (cfg.data.train[0], cfg.train, cfg.loss) == (main.data.train[0], main.train, main.loss)
-    elif name.startswith(("lite0_run12_", "lite0_run12b_", "lite0_run12c_")):  # run 12: run 11's control, run 6's extractor
+    elif name.startswith(("lite0_run12_", "lite0_run12b_", "lite0_run12c_", "lite0_run12d_")):  # run 12: run 11's control, run 6's extractor
         script = (REPO / "scripts" / "train_lite0_run12.sh").read_text()
         assert f"trufor train configs/{name}" in script and "configs/lite0_run10_phase3.yaml" in script
         control = load_config(REPO / "configs" / "lite0_run11_control_phase2.yaml")  # the one change: the extractor
-        if name.startswith(("lite0_run12b_", "lite0_run12c_")):  # 12b, 12c: continued, a new synthetic stream and seed;
+        if name.startswith(("lite0_run12b_", "lite0_run12c_", "lite0_run12d_")):  # 12b-12d: continued, a new synthetic stream and seed;
             starts = {"12b": ("lite0_run11_control_phase2", "lite0_run12_phase2", 112),  # their controls: the control's
-                      "12c": ("lite0_run12b_control_phase2", "lite0_run12b_phase2", 113)}[name[9:12]]
+                      "12c": ("lite0_run12b_control_phase2", "lite0_run12b_phase2", 113),
+                      "12d": ("lite0_run12c_control_phase2", None, 114)}[name[9:12]]  # 12d: the control only
             start = starts[0] if "control" in name else starts[1]
             assert cfg.model.init.endswith(f"{start}/last.pt") and cfg.model.noiseprint_init is None
             assert cfg.train.seed == cfg.data.train[0]["seed"] == starts[2]
