@@ -474,6 +474,40 @@ def test_training_sources_take_donor_jpeg(src_dir):
         build_pair_dataset([{**spec, "donor_jpeg": 2}], 64, seed=0, default_split="all")
 
 
+def test_training_sources_take_region_shapes(src_dir):
+    """``shapes`` limits every kind's regions to the shapes named (run 12d: no content-following segments)."""
+    from trufor.training.config import ConfigError
+    from trufor.training.data import build_pair_dataset
+
+    spec = {"type": "synthetic", "sources": [str(src_dir)], "length": 12, "pristine_fraction": 0.0,
+            "shapes": ["polygon", "blob"]}
+    ds = build_pair_dataset([spec], 64, seed=0, default_split="all")
+    gen = ds.datasets[0].inner.generator
+    assert gen.config.shapes == ("polygon", "blob")
+    drawn = {gen.sample(i).params.get("manipulation", {}).get("shape") for i in range(12)} - {None}
+    assert drawn and drawn <= {"polygon", "blob"}
+    everything = build_pair_dataset([{**spec, "shapes": None}], 64, seed=0, default_split="all")
+    assert everything.datasets[0].inner.generator.config.shapes == ("polygon", "blob", "segment")
+    assert "segment" in {everything.datasets[0].inner.generator.sample(i).params.get("manipulation", {}).get("shape")
+                         for i in range(12)}
+    with pytest.raises(ConfigError, match="unknown region shape"):
+        build_pair_dataset([{**spec, "shapes": ["polygon", "circle"]}], 64, seed=0, default_split="all")
+    with pytest.raises(ConfigError, match="shapes must be a list"):
+        build_pair_dataset([{**spec, "shapes": []}], 64, seed=0, default_split="all")
+
+
+def test_synth_cli_takes_region_shapes(src_dir, tmp_path, capsys):
+    out = tmp_path / "blobs"
+    assert main(["synth", str(src_dir), str(out), "-n", "6", "--shapes", "blob", "--pristine-fraction", "0",
+                 "-q"]) == 0
+    with open(out / "manifest.csv", newline="") as f:
+        shapes = {json.loads(r["params"]).get("manipulation", {}).get("shape") for r in csv.DictReader(f)} - {None}
+    assert shapes == {"blob"}
+    with pytest.raises(SystemExit):
+        main(["synth", str(src_dir), str(out), "-n", "1", "--shapes", "star"])
+    assert "unknown region shape(s) star" in capsys.readouterr().err
+
+
 # ------------------------------------------------------------------------------------- web-scale edits
 @pytest.fixture(scope="module")
 def large_sources(tmp_path_factory):

@@ -19,6 +19,17 @@ def _kinds(text: str) -> tuple[str, ...]:
     return kinds
 
 
+def _shapes(text: str) -> tuple[str, ...]:
+    from ..synthesis.regions import SHAPES
+
+    shapes = tuple(k.strip() for k in text.split(",") if k.strip())
+    bad = [k for k in shapes if k not in SHAPES]
+    if bad or not shapes:
+        raise argparse.ArgumentTypeError(
+            f"unknown region shape(s) {', '.join(bad) or '(none)'}; choose from {','.join(SHAPES)}")
+    return shapes
+
+
 def _fraction(text: str) -> float:
     try:
         value = float(text)
@@ -51,6 +62,11 @@ def register(subparsers) -> None:
         help="comma-separated forgery kinds (default: splice,copymove,inpaint,retouch)",
     )
     p.add_argument(
+        "--shapes", type=_shapes, default=None, metavar="LIST",
+        help="comma-separated region shapes every kind draws from (default: polygon,blob,segment; "
+             "segment follows the photo's content, as an object would)",
+    )
+    p.add_argument(
         "--pristine-fraction", type=_fraction, default=0.2, metavar="P",
         help="fraction of pristine (real) samples, 0..1 (default 0.2)",
     )
@@ -76,6 +92,7 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..synthesis.forgeries import KINDS
+    from ..synthesis.regions import SHAPES
     from ..synthesis.synthetic import SynthConfig, scan_sources, write_dataset
 
     if args.n < 0 or args.start < 0:
@@ -94,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     config = SynthConfig(
         kinds=args.kinds or KINDS, pristine_fraction=args.pristine_fraction, size=args.size or None,
-        donor_jpeg_prob=args.donor_jpeg, web_prob=args.web_scale,
+        donor_jpeg_prob=args.donor_jpeg, web_prob=args.web_scale, shapes=args.shapes or SHAPES,
     )
     n_cam = sum(s.camera is not None for s in sources)
     if not args.quiet:

@@ -119,6 +119,9 @@ class SynthConfig:
             raise ValueError("donor_jpeg_prob must be in [0, 1]")
         if not 0.0 <= self.web_prob <= 1.0:
             raise ValueError("web_prob must be in [0, 1]")
+        bad = [s for s in self.shapes if s not in SHAPES]
+        if bad or not self.shapes:
+            raise ValueError(f"unknown region shape(s) {bad}; choose from {', '.join(SHAPES)}")
         lo, hi = self.donor_quality_range
         if not 1 <= lo <= hi <= 100:
             raise ValueError("donor_quality_range must be two JPEG qualities 1 <= lo <= hi <= 100")
@@ -306,11 +309,12 @@ class SyntheticForgeryDataset(_TorchDataset):
         epoch: int = 0,
         donor_jpeg_prob: float = 0.0,
         web_prob: float = 0.0,
+        shapes: Sequence[str] = SHAPES,
     ):
         if config is None:
             config = SynthConfig(
                 kinds=tuple(kinds), pristine_fraction=pristine_fraction, size=size, chain=chain or ChainConfig(),
-                donor_jpeg_prob=donor_jpeg_prob, web_prob=web_prob,
+                donor_jpeg_prob=donor_jpeg_prob, web_prob=web_prob, shapes=tuple(shapes),
             )
         self.generator = SyntheticForgeries(sources, config, seed)
         self.length = len(self.generator) if length is None else int(length)

@@ -59,7 +59,7 @@ SOURCE_KEYS: dict[str, set[str]] = {
     "folder": COMMON_KEYS | {"images", "masks", "mask_suffix", "pristine", "repeat", "web_copies"},
     "list": COMMON_KEYS | {"file", "root", "repeat", "web_copies"},
     "synthetic": COMMON_KEYS | {"sources", "length", "seed", "pristine_fraction", "kinds", "ignore_unchanged",
-                                "donor_jpeg", "web_scale"},
+                                "donor_jpeg", "web_scale", "shapes"},
     "pristine": COMMON_KEYS | {"folders", "exif", "camera_manifest", "camera_holdout"},
 }
 
@@ -248,7 +248,7 @@ class SyntheticSource(Dataset):
     def __init__(self, folders: Sequence[str], crop_size: int, *, length: int | None, seed: int, holdout: float,
                  split: str, pristine_fraction: float = 0.2, kinds: Sequence[str] | None = None,
                  ignore_unchanged: bool = True, fixed: bool = False, donor_jpeg: float = 0.0,
-                 web_scale: float = 0.0) -> None:
+                 web_scale: float = 0.0, shapes: Sequence[str] | None = None) -> None:
         try:
             from ..synthesis import SyntheticForgeryDataset, scan_sources
         except ImportError as exc:  # pragma: no cover - the package ships it
@@ -265,7 +265,12 @@ class SyntheticSource(Dataset):
                                   "web_prob": web_scale}
         if kinds:
             kwargs["kinds"] = tuple(kinds)
-        self.inner = SyntheticForgeryDataset(sources, length, **kwargs)
+        if shapes is not None:
+            kwargs["shapes"] = tuple(shapes)
+        try:
+            self.inner = SyntheticForgeryDataset(sources, length, **kwargs)
+        except ValueError as exc:  # an unknown kind or region shape in the config
+            raise ConfigError(f"synthetic source {list(folders)}: {exc}") from None
         self.n_sources = len(sources)
         self.fixed = fixed
 
@@ -310,6 +315,18 @@ def _fraction_key(spec: dict[str, Any], key: str, where: str) -> float:
     return value
 
 
+def _shapes_key(spec: dict[str, Any], where: str) -> tuple[str, ...] | None:
+    """``shapes: [polygon, blob, segment]``: the region shapes a synthetic source draws from (None: all)."""
+    shapes = spec.get("shapes")
+    if shapes is None:
+        return None
+    if isinstance(shapes, str):
+        shapes = [shapes]
+    if not isinstance(shapes, (list, tuple)) or not shapes or not all(isinstance(x, str) for x in shapes):
+        raise ConfigError(f"{where}: shapes must be a list of region shapes (polygon, blob, segment), got {shapes!r}")
+    return tuple(shapes)
+
+
 def _split(spec: dict[str, Any], default: str, where: str) -> tuple[float, str]:
     holdout = float(spec.get("holdout", 0.0))
     split = str(spec.get("split", default))
@@ -345,7 +362,8 @@ def build_pair_dataset(specs: Sequence[dict[str, Any]], crop_size: int, *, seed:
                 folders, crop_size, length=spec.get("length"), seed=int(spec.get("seed", seed)) + i,
                 holdout=holdout, split=split, pristine_fraction=float(spec.get("pristine_fraction", 0.2)),
                 kinds=spec.get("kinds"), ignore_unchanged=bool(spec.get("ignore_unchanged", True)), fixed=fixed,
-                donor_jpeg=_fraction_key(spec, "donor_jpeg", w), web_scale=_fraction_key(spec, "web_scale", w)))
+                donor_jpeg=_fraction_key(spec, "donor_jpeg", w), web_scale=_fraction_key(spec, "web_scale", w),
+                shapes=_shapes_key(spec, w)))
             continue
         if kind == "folder":
             if "images" not in spec:
