@@ -26,6 +26,12 @@
 #            (run 13, after run 12's phase 3: does localization keep rising with phase-2 steps?) 12c's control
 #            continued 600 more steps (configs/lite0_run12d_control_phase2.yaml, seed 114, ~13 min), with its maps
 #            (run12d_control_maps)
+#   run12d, maps12d
+#            (run 13 saw the maps fire on the subjects of real-life originals) 12c's control continued exactly as
+#            12d's control but with no content-following regions in the training synthesis (shapes polygon and blob;
+#            configs/lite0_run12d_phase2.yaml), with its maps (run12d_maps). Fixed before reading them: 12d removes
+#            the object cue when its map maximum and 99th percentile against IMD2020 originals both beat its
+#            control's by >= 0.02 with masked F1 not lower by > 0.02
 #   draws    run 3's phase 3 (configs/lite0_run10_phase3.yaml) on 12c's control's network, which the rule above chose (or $TRUNK's) from run 2's heads, seeds 33/23,
 #            34/24, 35/25 (d1-d3, run 11's), each exported uncalibrated (~5.5 min each)
 #   average  the weight average of d1-d3 (the candidate: no draw chosen), calibrated by group
@@ -34,7 +40,7 @@
 # The candidate is judged against run 3.1 as run 11 was: the pooled real-life ranking (rows (c+d) of
 # benchmarks/compare_models.py) beside (a), (a2) and (b). Rerun to resume (every step skips what exists).
 #   scripts/train_lite0_run12.sh [phase1] [phase2] [maps] [phase2b] [mapsb] [phase2c] [mapsc] [run12c] [maps12c]
-#                                [run12c_control] [maps12c_control] [run12d_control] [maps12d_control] [draws]
+#                                [run12c_control] [maps12c_control] [run12d_control] [maps12d_control] [run12d] [maps12d] [draws]
 #                                [average] [eval] [spread]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -87,6 +93,10 @@ for step in "${steps[@]}"; do
       trufor train configs/lite0_run12d_control_phase2.yaml train.progress=false ;;
     maps12d_control)
       maps run12d_control_maps lite0_run12d_control_phase2 ;;
+    run12d)
+      trufor train configs/lite0_run12d_phase2.yaml train.progress=false ;;
+    maps12d)
+      maps run12d_maps lite0_run12d_phase2 ;;
     draws)
       for d in "${draws[@]}"; do
         out=out/lite0_run12${d}_uncalibrated.safetensors
@@ -108,6 +118,6 @@ for step in "${steps[@]}"; do
       for d in "${draws[@]}"; do variants+=("run12${d}=out/lite0_run12${d}_uncalibrated.safetensors"); done
       python benchmarks/head_variants.py out/lite0_run12.safetensors run12 "${variants[@]}" \
         --sets calibpart heldout synthetic_holdout synthetic_web_holdout ;;
-    *) echo "unknown step $step (phase1, phase2, maps, phase2b, mapsb, phase2c, mapsc, run12c, maps12c, run12c_control, maps12c_control, run12d_control, maps12d_control, draws, average, eval, spread)" >&2; exit 2 ;;
+    *) echo "unknown step $step (phase1, phase2, maps, phase2b, mapsb, phase2c, mapsc, run12c, maps12c, run12c_control, maps12c_control, run12d_control, maps12d_control, run12d, maps12d, draws, average, eval, spread)" >&2; exit 2 ;;
   esac
 done

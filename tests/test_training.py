@@ -237,11 +237,13 @@ def test_bundled_configs_load(name, monkeypatch, tmp_path):
         if name.startswith(("lite0_run12b_", "lite0_run12c_", "lite0_run12d_")):  # 12b-12d: continued, a new synthetic stream and seed;
             starts = {"12b": ("lite0_run11_control_phase2", "lite0_run12_phase2", 112),  # their controls: the control's
                       "12c": ("lite0_run12b_control_phase2", "lite0_run12b_phase2", 113),
-                      "12d": ("lite0_run12c_control_phase2", None, 114)}[name[9:12]]  # 12d: the control only
+                      "12d": ("lite0_run12c_control_phase2", "lite0_run12c_control_phase2", 114)}[name[9:12]]
             start = starts[0] if "control" in name else starts[1]
             assert cfg.model.init.endswith(f"{start}/last.pt") and cfg.model.noiseprint_init is None
             assert cfg.train.seed == cfg.data.train[0]["seed"] == starts[2]
             cfg.train.seed = cfg.data.train[0]["seed"] = 111
+            if name == "lite0_run12d_phase2":  # 12d against its control: no content-following synthetic regions
+                assert cfg.data.train[0].pop("shapes") == ["polygon", "blob"]
         else:
             assert cfg.model.init == control.model.init and control.model.noiseprint_init is None
             assert cfg.model.noiseprint_init.endswith("lite0_run6_phase1/best.pt")
