@@ -242,7 +242,7 @@ def test_bundled_configs_load(name, monkeypatch, tmp_path):
             assert cfg.model.init.endswith(f"{start}/last.pt") and cfg.model.noiseprint_init is None
             assert cfg.train.seed == cfg.data.train[0]["seed"] == starts[2]
             cfg.train.seed = cfg.data.train[0]["seed"] = 111
-            if name == "lite0_run12d_phase2":  # 12d against its control: no content-following synthetic regions
+            if name == "lite0_run12d_phase2.yaml":  # 12d against its control: no content-following synthetic regions
                 assert cfg.data.train[0].pop("shapes") == ["polygon", "blob"]
         else:
             assert cfg.model.init == control.model.init and control.model.noiseprint_init is None
