@@ -1,0 +1,166 @@
+#!/usr/bin/env python
+"""Is model B better than model A on the same images, or is the difference the draw of the images? A paired bootstrap.
+
+    python benchmarks/paired_bootstrap.py A B [--sets heldout calibpart] [--statistic "head score"]
+                                              [--resamples 4000] [--seed 0] [--reports out/reports]
+
+A and B are names given to `scripts/evaluate_bundled.sh` (or to the ``maps`` step of a training script): their
+reports ``SET_A`` and ``SET_B`` (per_image.csv, written by `trufor eval`) must hold the same images. The images of the
+sets are pooled; each resample draws, with replacement and within each stratum (the manipulated images; each group of
+authentic images, as `benchmarks/heldout_table.py` names them), as many images as the stratum holds, and computes every
+figure for both models on the *same* drawn images. Printed per figure: A, B, B - A on all images, the 2.5 and 97.5
+percentiles of B - A over the resamples (a 95 % interval) and the share of resamples where B - A > 0.
+
+Figures: the detection AUC of the manipulated images against each authentic group and against all of them (for the
+score chosen by ``--statistic``: the report's own score, ``head score``, or a statistic of the cached localization
+map, as in `benchmarks/map_scores.py`: ``max``, ``p99``, ``p95``, ``conf-max``), and the mean F1 at the best threshold of
+the manipulated images with a mask. With 41 real fakes a point difference of a few hundredths is often inside the
+interval: read the interval before the difference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from heldout_table import group_of  # noqa: E402
+from map_scores import STATISTICS  # noqa: E402
+
+ALL = "all authentic"
+
+
+def load(reports: Path, name: str, sets: list[str], statistic: str) -> dict[str, tuple[str, int, float, float]]:
+    """``set/image name`` -> (group, label, score, F1 best or NaN) of every scored image of the model's reports."""
+    if statistic != "head score" and statistic not in STATISTICS:
+        raise SystemExit(f"unknown statistic {statistic!r}: choose 'head score' or one of {', '.join(STATISTICS)}")
+    out = {}
+    for s in sets:
+        path = reports / f"{s}_{name}" / "per_image.csv"
+        if not path.is_file():
+            raise SystemExit(f"{path}: no such report (run `scripts/evaluate_bundled.sh WEIGHTS {name}` first)")
+        with open(path, newline="", encoding="utf-8") as f:
+            for r in csv.DictReader(f):
+                if r["status"] == "skipped" or r["score"] in ("", "nan") or math.isnan(float(r["score"])):
+                    continue
+                score = float(r["score"]) if statistic == "head score" else _map_statistic(r, path.parent, statistic)
+                f1 = float(r["f1_best"]) if r["status"] == "ok" and r.get("f1_best") not in (None, "", "nan") \
+                    else float("nan")
+                label = int(r["label"] in ("1", "fake"))
+                out[f"{s}/{r['name']}"] = (group_of(r["name"]), label, score, f1 if label else float("nan"))
+    return out
+
+
+def _map_statistic(row: dict, folder: Path, statistic: str) -> float:
+    path = Path(row["npz"]) if row.get("npz") else None
+    if path is None or not path.is_file():
+        path = folder / "npz" / f"{row['name']}.npz"
+    if not path.is_file():
+        raise SystemExit(f"{folder}: no cached map for {row['name']} (statistic {statistic!r} needs the maps; "
+                         "a report of benchmarks/head_variants.py has none: use 'head score')")
+    with np.load(path) as z:
+        m = z["map"].astype(np.float64)
+        c = z["conf"].astype(np.float64) if "conf" in z.files else np.ones_like(m)
+    return STATISTICS[statistic](m, c)
+
+
+def auc(fakes: np.ndarray, reals: np.ndarray) -> float:
+    """Mann-Whitney AUC (ties count one half) of ``fakes`` against ``reals``; NaN when either is empty."""
+    if fakes.size == 0 or reals.size == 0:
+        return float("nan")
+    r = np.sort(reals)
+    below = np.searchsorted(r, fakes, side="left")
+    not_above = np.searchsorted(r, fakes, side="right")
+    return float((below + not_above).sum() / (2.0 * fakes.size * r.size))
+
+
+class Paired:
+    """The images both models scored, as aligned arrays, and the figures of any resample of them."""
+
+    def __init__(self, a: dict, b: dict):
+        missing = sorted(set(a) ^ set(b))
+        if missing:
+            raise SystemExit(f"the two models' reports differ in {len(missing)} images (e.g. {missing[0]}): "
+                             "evaluate both on the same lists")
+        keys = sorted(a)
+        self.group = np.array([a[k][0] for k in keys])
+        self.label = np.array([a[k][1] for k in keys])
+        self.score = np.array([[a[k][2] for k in keys], [b[k][2] for k in keys]])
+        self.f1 = np.array([[a[k][3] for k in keys], [b[k][3] for k in keys]])
+        fake = self.label == 1
+        self.strata = [np.flatnonzero(fake)] + [np.flatnonzero(~fake & (self.group == g))
+                                                 for g in sorted(set(self.group[~fake]))]
+        self.authentic_groups = sorted(set(self.group[~fake]))
+        self.n_masked = int((fake & ~np.isnan(self.f1[0])).sum())
+
+    def figures(self, idx: np.ndarray) -> dict[str, np.ndarray]:
+        """Figure -> [A, B] on the images ``idx`` (indices may repeat)."""
+        label, group = self.label[idx], self.group[idx]
+        out = {}
+        fake = label == 1
+        for g in [*self.authentic_groups, *([ALL] if len(self.authentic_groups) > 1 else [])]:
+            real = ~fake if g == ALL else (~fake & (group == g))
+            if real.any() and fake.any():
+                out[f"AUC vs {g}"] = np.array([auc(s[idx][fake], s[idx][real]) for s in self.score])
+        f1 = self.f1[:, idx]
+        masked = fake & ~np.isnan(f1[0])
+        if masked.any():
+            out[f"mean F1 best of the {self.n_masked} masked fakes"] = f1[:, masked].mean(axis=1)
+        return out
+
+    def resample(self, rng: np.random.Generator) -> np.ndarray:
+        return np.concatenate([rng.choice(s, size=s.size, replace=True) for s in self.strata if s.size])
+
+
+def compare(paired: Paired, resamples: int, seed: int) -> list[tuple[str, float, float, float, float, float, float]]:
+    """(figure, A, B, B - A, 2.5 %, 97.5 %, share of resamples with B > A) for every figure."""
+    full = paired.figures(np.arange(paired.label.size))
+    rng = np.random.default_rng(seed)
+    diffs: dict[str, list[float]] = {k: [] for k in full}
+    for _ in range(resamples):
+        figs = paired.figures(paired.resample(rng))
+        for k in full:
+            if k in figs:
+                diffs[k].append(float(figs[k][1] - figs[k][0]))
+    rows = []
+    for k, (va, vb) in full.items():
+        d = np.array(diffs[k])
+        lo, hi = np.percentile(d, [2.5, 97.5]) if d.size else (float("nan"),) * 2
+        rows.append((k, float(va), float(vb), float(vb - va), float(lo), float(hi), float((d > 0).mean())))
+    return rows
+
+
+def table(rows: list, a: str, b: str, title: str) -> str:
+    lines = [f"| {title} | {a} | {b} | {b} - {a} | 95 % interval | share of resamples {b} > {a} |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for k, va, vb, d, lo, hi, p in rows:
+        lines.append(f"| {k} | {va:.3f} | {vb:.3f} | {d:+.3f} | [{lo:+.3f}, {hi:+.3f}] | {p:.2f} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("a", help="model A (the reference, e.g. run3_1)")
+    p.add_argument("b", help="model B (the candidate)")
+    p.add_argument("--sets", nargs="+", default=["heldout", "calibpart"], help="report prefixes to pool")
+    p.add_argument("--statistic", default="head score",
+                   help="the image's score: 'head score' (the report's) or a map statistic: " + ", ".join(STATISTICS))
+    p.add_argument("--resamples", type=int, default=4000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--reports", type=Path, default=Path("out/reports"))
+    args = p.parse_args(argv[1:])
+    paired = Paired(load(args.reports, args.a, args.sets, args.statistic),
+                    load(args.reports, args.b, args.sets, args.statistic))
+    n_fake = int((paired.label == 1).sum())
+    title = f"{' + '.join(args.sets)}: {n_fake} fakes, {paired.label.size - n_fake} authentic; {args.statistic}"
+    print(table(compare(paired, args.resamples, args.seed), args.a, args.b, title))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv))
