@@ -19,21 +19,13 @@ bundled=src/trufor/bundled/trufor_lite0.safetensors
 run2=out/run2_bundled.safetensors
 [ -f $run2 ] || git show 6f67c4d:$bundled > $run2
 trunk=$PWD/out/train/lite0_run11_phase2/last.pt
-declare -A seeds=([d1]="33 23" [d2]="34 24" [d3]="35 25")
 draws=(d1 d2 d3)
 for step in "${steps[@]}"; do
   case $step in
     phase2)
       trufor train configs/lite0_run11_phase2.yaml train.progress=false ;;
     draws)
-      for d in "${draws[@]}"; do
-        out=out/lite0_run11${d}_uncalibrated.safetensors
-        [ -f "$out" ] && continue
-        read -r s1 s2 <<< "${seeds[$d]}"
-        trufor train configs/lite0_run10_phase3.yaml model.init="$trunk" model.heads_from="$PWD/$run2" \
-          train.seed="$s1" data.train.0.seed="$s2" output.dir="$PWD/out/train/lite0_run11${d}_phase3" train.progress=false
-        trufor train export "out/train/lite0_run11${d}_phase3/best.pt" "$out" --half
-      done ;;
+      scripts/phase3_draws.sh run11 "$trunk" "$run2" ;;
     average)
       [ -f out/lite0_run11_uncalibrated.safetensors ] || trufor train average \
         out/lite0_run11d{1,2,3}_uncalibrated.safetensors -o out/lite0_run11_uncalibrated.safetensors

@@ -51,7 +51,6 @@ bundled=src/trufor/bundled/trufor_lite0.safetensors
 run2=out/run2_bundled.safetensors
 [ -f $run2 ] || git show 6f67c4d:$bundled > $run2
 trunk=$PWD/out/train/${TRUNK:-lite0_run12c_control_phase2}/last.pt  # phase 3's network, chosen by 12c's rule (TRUNK= picks another)
-declare -A seeds=([d1]="33 23" [d2]="34 24" [d3]="35 25")
 draws=(d1 d2 d3)
 maps() {  # NAME RUN: phase 2's last step exported with the heads it started from, evaluated where map_scores.py reads
   local name=$1 out=out/$2.safetensors
@@ -98,14 +97,7 @@ for step in "${steps[@]}"; do
     maps12d)
       maps run12d_maps lite0_run12d_phase2 ;;
     draws)
-      for d in "${draws[@]}"; do
-        out=out/lite0_run12${d}_uncalibrated.safetensors
-        [ -f "$out" ] && continue
-        read -r s1 s2 <<< "${seeds[$d]}"
-        trufor train configs/lite0_run10_phase3.yaml model.init="$trunk" model.heads_from="$PWD/$run2" \
-          train.seed="$s1" data.train.0.seed="$s2" output.dir="$PWD/out/train/lite0_run12${d}_phase3" train.progress=false
-        trufor train export "out/train/lite0_run12${d}_phase3/best.pt" "$out" --half
-      done ;;
+      scripts/phase3_draws.sh run12 "$trunk" "$run2" ;;
     average)
       [ -f out/lite0_run12_uncalibrated.safetensors ] || trufor train average \
         out/lite0_run12d{1,2,3}_uncalibrated.safetensors -o out/lite0_run12_uncalibrated.safetensors

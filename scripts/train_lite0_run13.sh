@@ -25,7 +25,6 @@ steps=("$@")
 [ ${#steps[@]} -gt 0 ] || steps=(refit draws average spread)
 bundled=src/trufor/bundled/trufor_lite0.safetensors
 trunk=$PWD/out/train/lite0_run12c_control_phase2/last.pt  # run 12's network (12c's control, phase 2's last step)
-declare -A seeds=([d1]="33 23" [d2]="34 24" [d3]="35 25")
 draws=(d1 d2 d3)
 for step in "${steps[@]}"; do
   case $step in
@@ -33,14 +32,7 @@ for step in "${steps[@]}"; do
       [ -f out/lite0_run13a_uncalibrated.safetensors ] || scripts/fit_head_bundled.sh \
         out/lite0_run12_uncalibrated.safetensors out/lite0_run13a_uncalibrated.safetensors ;;
     draws)
-      for d in "${draws[@]}"; do
-        out=out/lite0_run13b${d}_uncalibrated.safetensors
-        [ -f "$out" ] && continue
-        read -r s1 s2 <<< "${seeds[$d]}"
-        trufor train configs/lite0_run10_phase3.yaml model.init="$trunk" model.heads_from="$PWD/$bundled" \
-          train.seed="$s1" data.train.0.seed="$s2" output.dir="$PWD/out/train/lite0_run13b${d}_phase3" train.progress=false
-        trufor train export "out/train/lite0_run13b${d}_phase3/best.pt" "$out" --half
-      done ;;
+      scripts/phase3_draws.sh run13b "$trunk" "$bundled" ;;
     average)
       [ -f out/lite0_run13b_uncalibrated.safetensors ] || trufor train average \
         out/lite0_run13b{d1,d2,d3}_uncalibrated.safetensors -o out/lite0_run13b_uncalibrated.safetensors ;;

@@ -7,8 +7,9 @@
 # IMD2020 originals at about +-0.09: those rules could not tell two networks apart. Steps, fixed before any figure of
 # run 14 was read:
 #   draws    run 3's phase 3 (configs/lite0_run10_phase3.yaml) on 12d's last phase-2 step from run 2's heads (run 12's
-#            recipe), seeds 33/23, 34/24, 35/25 (d1-d3), each exported uncalibrated (~5.5 min each)
-#   average  the weight average of d1-d3 (no draw chosen), calibrated by group (scripts/calibrate_bundled.sh)
+#            recipe), seeds 33/23, 34/24, 35/25 (d1-d3), each exported uncalibrated (~5.5 min each), and their weight
+#            average, no draw chosen (scripts/phase3_draws.sh)
+#   average  that average calibrated by group (scripts/calibrate_bundled.sh)
 #   eval     the candidate on the held-out sets and the calibration part (scripts/evaluate_bundled.sh, ~25 min)
 #   judge    python benchmarks/compare_models.py run3_1 run14, and paired bootstraps against run 3.1 (4000 resamples,
 #            seed 0) on (c+d) pooled, (b) alone and (a) / (a2)
@@ -31,22 +32,11 @@ steps=("$@")
 run2=out/run2_bundled.safetensors
 [ -f $run2 ] || git show 6f67c4d:src/trufor/bundled/trufor_lite0.safetensors > $run2
 trunk=$PWD/out/train/lite0_run12d_phase2/last.pt  # run 12d's network (scripts/train_lite0_run12.sh run12d)
-declare -A seeds=([d1]="33 23" [d2]="34 24" [d3]="35 25")
-draws=(d1 d2 d3)
 for step in "${steps[@]}"; do
   case $step in
     draws)
-      for d in "${draws[@]}"; do
-        out=out/lite0_run14${d}_uncalibrated.safetensors
-        [ -f "$out" ] && continue
-        read -r s1 s2 <<< "${seeds[$d]}"
-        trufor train configs/lite0_run10_phase3.yaml model.init="$trunk" model.heads_from="$PWD/$run2" \
-          train.seed="$s1" data.train.0.seed="$s2" output.dir="$PWD/out/train/lite0_run14${d}_phase3" train.progress=false
-        trufor train export "out/train/lite0_run14${d}_phase3/best.pt" "$out" --half
-      done ;;
+      scripts/phase3_draws.sh run14 "$trunk" "$run2" ;;
     average)
-      [ -f out/lite0_run14_uncalibrated.safetensors ] || trufor train average \
-        out/lite0_run14d{1,2,3}_uncalibrated.safetensors -o out/lite0_run14_uncalibrated.safetensors
       [ -f out/lite0_run14.safetensors ] || \
         scripts/calibrate_bundled.sh out/lite0_run14_uncalibrated.safetensors out/lite0_run14.safetensors ;;
     eval)

@@ -188,6 +188,21 @@ def test_config_overrides_and_validation(tmp_path, tiny_data):
         load_config(path, ["train.lr"])
 
 
+def test_phase3_draws_have_one_owner():
+    """Runs 11-14 draw phase 3 three times through one script: run 3's recipe, three seed pairs, then the average."""
+    helper = (REPO / "scripts" / "phase3_draws.sh").read_text()
+    assert "trufor train configs/lite0_run10_phase3.yaml" in helper and "trufor train average" in helper
+    assert '[d1]="33 23" [d2]="34 24" [d3]="35 25"' in helper
+    for run, name in (("11", "run11"), ("12", "run12"), ("13", "run13b"), ("14", "run14")):
+        script = (REPO / "scripts" / f"train_lite0_run{run}.sh").read_text()
+        assert f"scripts/phase3_draws.sh {name} " in script and "lite0_run10_phase3.yaml" not in script.split("\nset ")[1]
+    usage = subprocess.run(["bash", str(REPO / "scripts" / "phase3_draws.sh")], capture_output=True, text=True)
+    assert usage.returncode == 2 and "usage: scripts/phase3_draws.sh NAME TRUNK HEADS" in usage.stderr
+    missing = subprocess.run(["bash", str(REPO / "scripts" / "phase3_draws.sh"), "x", "/nonexistent/last.pt", __file__],
+                             capture_output=True, text=True)
+    assert missing.returncode == 2 and "/nonexistent/last.pt: no such file" in missing.stderr
+
+
 @pytest.mark.parametrize("name", sorted(p.name for p in (REPO / "configs").glob("*.yaml")))
 def test_bundled_configs_load(name, monkeypatch, tmp_path):
     monkeypatch.setenv("TRUFOR_SHARED", str(tmp_path / "shared"))
@@ -223,7 +238,7 @@ def test_bundled_configs_load(name, monkeypatch, tmp_path):
         control = name == "lite0_run11_control_phase2.yaml"  # ... and its control, run 3's weighting
         script = (REPO / "scripts" / ("train_lite0_run11_control.sh" if control else "train_lite0_run11.sh")).read_text()
         assert f"trufor train configs/{name}" in script
-        assert control or "configs/lite0_run10_phase3.yaml" in script
+        assert control or "scripts/phase3_draws.sh run11 " in script  # run 3's phase 3 drawn three times, averaged
         assert cfg.phase == "localization" and cfg.model.init.endswith("bundled/trufor_lite0.safetensors")
         imd = [s for s in cfg.data.train if s["type"] == "list"]
         assert [(s["repeat"], s.get("web_copies", 0), s["holdout"], s["calibration"]) for s in imd] == \
@@ -232,7 +247,7 @@ def test_bundled_configs_load(name, monkeypatch, tmp_path):
         assert (cfg.data.train[0], cfg.train, cfg.loss) == (main.data.train[0], main.train, main.loss)
     elif name.startswith(("lite0_run12_", "lite0_run12b_", "lite0_run12c_", "lite0_run12d_")):  # run 12: run 11's control, run 6's extractor
         script = (REPO / "scripts" / "train_lite0_run12.sh").read_text()
-        assert f"trufor train configs/{name}" in script and "configs/lite0_run10_phase3.yaml" in script
+        assert f"trufor train configs/{name}" in script and "scripts/phase3_draws.sh run12 " in script
         control = load_config(REPO / "configs" / "lite0_run11_control_phase2.yaml")  # the one change: the extractor
         if name.startswith(("lite0_run12b_", "lite0_run12c_", "lite0_run12d_")):  # 12b-12d: continued, a new synthetic stream and seed;
             starts = {"12b": ("lite0_run11_control_phase2", "lite0_run12_phase2", 112),  # their controls: the control's
