@@ -46,23 +46,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 steps=("$@")
 [ ${#steps[@]} -gt 0 ] || steps=(phase1 phase2 maps)
-data=${TRUFOR_SHARED:-../shared}/data
 bundled=src/trufor/bundled/trufor_lite0.safetensors
 run2=out/run2_bundled.safetensors
 [ -f $run2 ] || git show 6f67c4d:$bundled > $run2
 trunk=$PWD/out/train/${TRUNK:-lite0_run12c_control_phase2}/last.pt  # phase 3's network, chosen by 12c's rule (TRUNK= picks another)
 draws=(d1 d2 d3)
 maps() {  # NAME RUN: phase 2's last step exported with the heads it started from, evaluated where map_scores.py reads
-  local name=$1 out=out/$2.safetensors
-  [ -f "$out" ] || trufor train export "out/train/$2/last.pt" "$out" --half --allow-phase2
-  python scripts/make_heldout_lists.py out/lists > /dev/null
-  trufor eval list:"$PWD/out/lists/imd2020_val_fake.txt","$PWD/out/lists/heldout_real.txt" --root "$data" \
-    -o "out/reports/heldout_$name" --weights "$out" --no-plots -q
-  trufor eval list:"$PWD/out/lists/imd2020_calib_fake.txt","$PWD/out/lists/calib_groups_real.txt" --root "$data" \
-    -o "out/reports/calibpart_$name" --weights "$out" --no-plots -q
-  trufor eval list:fake_list.txt,real_list.txt --root out/testsets/synthetic_holdout \
-    -o "out/reports/synthetic_holdout_$name" --weights "$out" --no-plots -q
-  python benchmarks/map_scores.py run3_1 run11_control "$name"
+  scripts/evaluate_maps.sh "$1" "$2"
+  python benchmarks/map_scores.py run3_1 run11_control "$1"
 }
 for step in "${steps[@]}"; do
   case $step in

@@ -23,8 +23,15 @@
 #      originals (25) and the held-out camera originals (20) each <= 0.12 (run 3.1: 0.120 / 0.100)
 # All three: run 14 is shipped (scripts/ship_bundled.py) and CASIA v1 measured once for it. Otherwise run 3.1 stays.
 # Applied to run 12's candidate (12c's control) for reference, rule 2 fails (share 0.03 against all authentic).
+# Then, a longer phase 2 for a later phase 3:
+#   phase2   run 14b: 12d's network continued 1200 steps with polygon/blob regions only (configs/lite0_run14b_phase2.yaml,
+#            seed 115, ~28 min): does localization on real fakes keep rising without content-following regions?
+#   maps     its maps (scripts/evaluate_maps.sh run14b_maps lite0_run14b_phase2), then paired bootstraps of run 14b's maps
+#            against 12d's (run12d_maps). Fixed before reading: 14b is the next phase-3 network when its mean F1 best of
+#            the 18 masked real fakes beats 12d's with share >= 0.95 and its map maximum against IMD2020 originals and
+#            against all authentic photos is not significantly worse (share >= 0.05)
 # Rerun to resume (every step skips what exists).
-#   scripts/train_lite0_run14.sh [draws] [average] [eval] [judge]
+#   scripts/train_lite0_run14.sh [draws] [average] [eval] [judge] [phase2] [maps]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 steps=("$@")
@@ -47,6 +54,15 @@ for step in "${steps[@]}"; do
       python benchmarks/paired_bootstrap.py run3_1 run14 --sets heldout
       python benchmarks/paired_bootstrap.py run3_1 run14 --sets synthetic_holdout
       python benchmarks/paired_bootstrap.py run3_1 run14 --sets synthetic_web_holdout ;;
-    *) echo "unknown step $step (draws, average, eval, judge)" >&2; exit 2 ;;
+    phase2)
+      trufor train configs/lite0_run14b_phase2.yaml train.progress=false ;;
+    maps)
+      scripts/evaluate_maps.sh run14b_maps lite0_run14b_phase2
+      python benchmarks/map_scores.py run3_1 run12d_maps run14b_maps
+      for stat in max p99; do
+        python benchmarks/paired_bootstrap.py run12d_maps run14b_maps --sets heldout calibpart --statistic $stat
+      done
+      python benchmarks/paired_bootstrap.py run12d_maps run14b_maps --sets synthetic_holdout ;;
+    *) echo "unknown step $step (draws, average, eval, judge, phase2, maps)" >&2; exit 2 ;;
   esac
 done

@@ -203,6 +203,18 @@ def test_phase3_draws_have_one_owner():
     assert missing.returncode == 2 and "/nonexistent/last.pt: no such file" in missing.stderr
 
 
+def test_phase2_maps_have_one_owner():
+    """Runs 12 and 14 evaluate a phase-2 network's maps through one script, on the sets the map probes read."""
+    helper = (REPO / "scripts" / "evaluate_maps.sh").read_text()
+    for report in ("heldout_$name", "calibpart_$name", "synthetic_holdout_$name"):
+        assert f'-o "out/reports/{report}"' in helper
+    assert "--allow-phase2" in helper
+    assert 'scripts/evaluate_maps.sh "$1" "$2"' in (REPO / "scripts" / "train_lite0_run12.sh").read_text()
+    assert "scripts/evaluate_maps.sh run14b_maps lite0_run14b_phase2" in (REPO / "scripts" / "train_lite0_run14.sh").read_text()
+    usage = subprocess.run(["bash", str(REPO / "scripts" / "evaluate_maps.sh"), "x"], capture_output=True, text=True)
+    assert usage.returncode == 2 and "usage: scripts/evaluate_maps.sh NAME RUN" in usage.stderr
+
+
 @pytest.mark.parametrize("name", sorted(p.name for p in (REPO / "configs").glob("*.yaml")))
 def test_bundled_configs_load(name, monkeypatch, tmp_path):
     monkeypatch.setenv("TRUFOR_SHARED", str(tmp_path / "shared"))
@@ -245,6 +257,15 @@ def test_bundled_configs_load(name, monkeypatch, tmp_path):
             ([(12, 0, 0.4, 0.4), (3, 0, 0.4, 0.4)] if control else [(36, 0.5, 0.4, 0.4), (12, 0.5, 0.4, 0.4)])
         main = load_config(REPO / "configs" / "lite0_run11_phase2.yaml")  # the control differs only there
         assert (cfg.data.train[0], cfg.train, cfg.loss) == (main.data.train[0], main.train, main.loss)
+    elif name.startswith("lite0_run14b_"):  # run 14b: 12d's network continued 1200 steps as 12d was trained
+        assert f"trufor train configs/{name}" in (REPO / "scripts" / "train_lite0_run14.sh").read_text()
+        run12d = load_config(REPO / "configs" / "lite0_run12d_phase2.yaml")
+        assert cfg.model.init.endswith("lite0_run12d_phase2/last.pt") and cfg.model.noiseprint_init is None
+        assert cfg.train.seed == cfg.data.train[0]["seed"] == 115 and cfg.data.train[0]["shapes"] == ["polygon", "blob"]
+        assert (cfg.train.epochs, cfg.train.steps_per_epoch) == (4, 300)
+        cfg.train.seed = cfg.data.train[0]["seed"] = 114
+        cfg.train.epochs = 2
+        assert (cfg.data, cfg.train, cfg.loss) == (run12d.data, run12d.train, run12d.loss)
     elif name.startswith(("lite0_run12_", "lite0_run12b_", "lite0_run12c_", "lite0_run12d_")):  # run 12: run 11's control, run 6's extractor
         script = (REPO / "scripts" / "train_lite0_run12.sh").read_text()
         assert f"trufor train configs/{name}" in script and "scripts/phase3_draws.sh run12 " in script
