@@ -22,7 +22,8 @@
 #   3. the score at 0.5 still holds the false-positive target on held-out real-life photos: FPR at 0.5 on the IMD2020 val
 #      originals (25) and the held-out camera originals (20) each <= 0.12 (run 3.1: 0.120 / 0.100)
 # All three: run 14 is shipped (scripts/ship_bundled.py) and CASIA v1 measured once for it. Otherwise run 3.1 stays.
-# Applied to run 12's candidate (12c's control) for reference, rule 2 fails (share 0.03 against all authentic).
+# Applied to run 12's candidate (12c's control) for reference, rule 2 fails (share 0.04 against all authentic;
+# run 13a 0.01, run 13b 0.04; run 11 passes it, 0.73, but not rule 1: its maps are run 3.1's, share 0.44).
 # Then, a longer phase 2 for a later phase 3:
 #   phase2   run 14b: 12d's network continued 1200 steps with polygon/blob regions only (configs/lite0_run14b_phase2.yaml,
 #            seed 115, ~28 min): does localization on real fakes keep rising without content-following regions?
