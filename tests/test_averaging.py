@@ -49,7 +49,23 @@ def test_uniform_average_is_the_mean_of_every_floating_tensor(siblings, tmp_path
     assert meta["averaged_from"] == "s1.safetensors, s2.safetensors"
     assert meta["training_phase"] == "confidence"
     assert "sibling 1" in meta["provenance"] and "sibling 2" in meta["provenance"]
+    assert meta["provenance"].startswith("weight average (model soup)")  # the inputs' first lines differ
     assert meta["variant"] == "trufor_small"
+
+
+def test_draws_of_one_chain_keep_its_summary_as_the_first_line(siblings, tmp_path):
+    """Like every export, a soup of draws that share their first provenance line (what the chain started from)
+    opens with it: `trufor info` and the bundled-model checks read the first line."""
+    summary = "trained by the trufor project; encoder branches initialised from ImageNet weights"
+    draws = []
+    for i, src in enumerate(siblings[:2]):
+        w = read_weights(src)
+        draws.append(save_safetensors(w.state_dict, tmp_path / f"d{i}.safetensors", get_config("trufor_small"),
+                                      provenance=f"{summary}\nphase confidence: draw {i}", licence=w.licence))
+    meta = read_weights(average_weights(draws, tmp_path / "avg.safetensors").path).metadata
+    lines = meta["provenance"].split("\n")
+    assert lines[0] == summary and lines[1].startswith("weight average (model soup)")
+    assert "  phase confidence: draw 0" in lines and "  phase confidence: draw 1" in lines
 
 
 def test_coefficients_weigh_the_inputs(siblings, tmp_path):

@@ -11,7 +11,8 @@ writes that average as one of our ``.safetensors`` files:
 * files with a calibration folded into their detection head are refused: average the uncalibrated
   exports, then run ``trufor train calibrate`` on the average (the average of two Platt scalings of
   two different heads is not a calibration of anything);
-* the provenance of the result lists the coefficients and every input's own provenance; the licence
+* the provenance of the result opens with the inputs' common first line (what they started from, when they share
+  it), then lists the coefficients and every input's own provenance; the licence
   is kept when all inputs share it, else every input's licence is named.
 
 Averaging only helps models that share their starting point (e.g. two runs continued from the
@@ -125,7 +126,11 @@ def average_weights(paths: Sequence[str | os.PathLike], out: str | os.PathLike, 
     licence = licences[0] if len(set(licences)) == 1 else \
         "weights averaged from files under these licences: " + " | ".join(
             f"{Path(w.path).name}: {lic}" for w, lic in zip(loaded, licences))
-    lines = [f"weight average (model soup) written by `trufor train average` of {len(loaded)} files, "
+    # like every export, the provenance opens with what the model started from (export.summary_line): the inputs'
+    # common first line when they share one (draws of one chain), then the average and each input's own record
+    firsts = {w.provenance.split("\n")[0] for w in loaded}
+    lines = [firsts.pop()] if len(firsts) == 1 and "" not in firsts else []
+    lines += [f"weight average (model soup) written by `trufor train average` of {len(loaded)} files, "
              "coefficients " + ", ".join(f"{c:.4g} x {Path(w.path).name}" for c, w in zip(coeffs, loaded)) + ":"]
     for c, w in zip(coeffs, loaded):
         lines.append(f"--- {Path(w.path).name} (coefficient {c:.4g}):")
