@@ -23,7 +23,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 steps=("$@")
 [ ${#steps[@]} -gt 0 ] || steps=(refit draws average spread)
-bundled=src/trufor/bundled/trufor_lite0.safetensors
+run31=out/run3_1_bundled.safetensors  # run 3.1, the bundled file when run 13 ran (run 14 replaced it)
+[ -f $run31 ] || git show ea95f77:src/trufor/bundled/trufor_lite0.safetensors > $run31
 trunk=$PWD/out/train/lite0_run12c_control_phase2/last.pt  # run 12's network (12c's control, phase 2's last step)
 draws=(d1 d2 d3)
 for step in "${steps[@]}"; do
@@ -32,7 +33,7 @@ for step in "${steps[@]}"; do
       [ -f out/lite0_run13a_uncalibrated.safetensors ] || scripts/fit_head_bundled.sh \
         out/lite0_run12_uncalibrated.safetensors out/lite0_run13a_uncalibrated.safetensors ;;
     draws)
-      scripts/phase3_draws.sh run13b "$trunk" "$bundled" ;;
+      scripts/phase3_draws.sh run13b "$trunk" "$run31" ;;
     average)
       [ -f out/lite0_run13b_uncalibrated.safetensors ] || trufor train average \
         out/lite0_run13b{d1,d2,d3}_uncalibrated.safetensors -o out/lite0_run13b_uncalibrated.safetensors ;;
