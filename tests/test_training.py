@@ -193,7 +193,7 @@ def test_phase3_draws_have_one_owner():
     helper = (REPO / "scripts" / "phase3_draws.sh").read_text()
     assert "trufor train configs/lite0_run10_phase3.yaml" in helper and "trufor train average" in helper
     assert '[d1]="33 23" [d2]="34 24" [d3]="35 25"' in helper
-    for run, name in (("11", "run11"), ("12", "run12"), ("13", "run13b"), ("14", "run14")):
+    for run, name in (("11", "run11"), ("12", "run12"), ("13", "run13b"), ("14", "run14"), ("15", "run15")):
         script = (REPO / "scripts" / f"train_lite0_run{run}.sh").read_text()
         assert f"scripts/phase3_draws.sh {name} " in script and "lite0_run10_phase3.yaml" not in script.split("\nset ")[1]
     usage = subprocess.run(["bash", str(REPO / "scripts" / "phase3_draws.sh")], capture_output=True, text=True)
@@ -211,6 +211,9 @@ def test_phase2_maps_have_one_owner():
     assert "--allow-phase2" in helper
     assert 'scripts/evaluate_maps.sh "$1" "$2"' in (REPO / "scripts" / "train_lite0_run12.sh").read_text()
     assert "scripts/evaluate_maps.sh run14b_maps lite0_run14b_phase2" in (REPO / "scripts" / "train_lite0_run14.sh").read_text()
+    run15 = (REPO / "scripts" / "train_lite0_run15.sh").read_text()
+    assert "scripts/evaluate_maps.sh run15c_maps lite0_run15_control_phase2" in run15
+    assert "scripts/evaluate_maps.sh run15_maps lite0_run15_phase2" in run15
     usage = subprocess.run(["bash", str(REPO / "scripts" / "evaluate_maps.sh"), "x"], capture_output=True, text=True)
     assert usage.returncode == 2 and "usage: scripts/evaluate_maps.sh NAME RUN" in usage.stderr
 
@@ -257,6 +260,20 @@ def test_bundled_configs_load(name, monkeypatch, tmp_path):
             ([(12, 0, 0.4, 0.4), (3, 0, 0.4, 0.4)] if control else [(36, 0.5, 0.4, 0.4), (12, 0.5, 0.4, 0.4)])
         main = load_config(REPO / "configs" / "lite0_run11_phase2.yaml")  # the control differs only there
         assert (cfg.data.train[0], cfg.train, cfg.loss) == (main.data.train[0], main.train, main.loss)
+    elif name.startswith("lite0_run15_"):  # run 15: 12d continued 600 steps; synthetic edits in real-life originals
+        assert f"trufor train configs/{name}" in (REPO / "scripts" / "train_lite0_run15.sh").read_text()
+        run12d = load_config(REPO / "configs" / "lite0_run12d_phase2.yaml")
+        assert cfg.model.init.endswith("lite0_run12d_phase2/last.pt") and cfg.model.noiseprint_init is None
+        assert cfg.train.seed == cfg.data.train[0]["seed"] == 116
+        if name == "lite0_run15_phase2.yaml":  # against its control: one more synthetic source, the training originals
+            real = cfg.data.train.pop(1)
+            assert real["type"] == "synthetic" and real["sources"][0].endswith("imd2020_subset/real_list.txt")
+            lists = [s for s in cfg.data.train if s["type"] == "list"]  # split exactly as the list sources
+            assert (real["holdout"], real["calibration"]) == (lists[1]["holdout"], lists[1]["calibration"])
+            assert real["shapes"] == cfg.data.train[0]["shapes"] and real.get("split", "train") == "train"
+            assert lists[1]["file"] == real["sources"][0]
+        cfg.train.seed = cfg.data.train[0]["seed"] = 114
+        assert (cfg.data, cfg.train, cfg.loss) == (run12d.data, run12d.train, run12d.loss)
     elif name.startswith("lite0_run14b_"):  # run 14b: 12d's network continued 1200 steps as 12d was trained
         assert f"trufor train configs/{name}" in (REPO / "scripts" / "train_lite0_run14.sh").read_text()
         run12d = load_config(REPO / "configs" / "lite0_run12d_phase2.yaml")
@@ -571,6 +588,33 @@ def test_synthetic_source(tmp_path, tiny_data):
     item = ds[1]
     assert item["image"].shape == (3, 64, 64) and item["mask"].dtype == torch.long
     assert set(item["mask"].unique().tolist()) <= {-1, 0, 1}
+
+
+def test_synthetic_source_from_a_list_file_splits_as_the_list_source(tmp_path, tiny_data):
+    """Hosts read from a list file are named as written, so holdout/calibration pick the same photos as a list source."""
+    pytest.importorskip("trufor.synthesis")
+    from trufor.training.data import SyntheticSource
+
+    real = tiny_data / "real_list.txt"
+    real.write_text("".join(f"photos/p{i}.jpg\n" for i in range(6)))
+    split = dict(holdout=0.4, calibration=0.4)
+    for part in ("train", "val", "calib"):
+        listed = build_pair_dataset([{"type": "list", "file": str(real), "split": part, **split}], 64, seed=0,
+                                    default_split="train")
+        names = sorted(set(p.name for p in listed.datasets[0].pairs))
+        synth = SyntheticSource([str(real)], 64, length=4, seed=0, split=part, **split)
+        assert sorted(s.name for s in synth.inner.generator.sources) == names
+        if part == "train":
+            first = synth.inner.generator.sources[0]  # photos/pN.jpg: EXIF "TestCam", "Model N % 3"
+            assert first.camera == f"testcam model {int(first.name[8]) % 3}"
+            item = synth[0]
+            assert item["image"].shape == (3, 64, 64)
+    with pytest.raises(ConfigError, match="has a mask"):  # manipulated photos are no hosts
+        build_pair_dataset([{"type": "synthetic", "sources": [str(tiny_data / "list.txt")]}], 64, seed=0,
+                           default_split="train")
+    with pytest.raises(ConfigError, match="not a folder of pristine photos or a list file"):
+        build_pair_dataset([{"type": "synthetic", "sources": [str(tmp_path / "absent")]}], 64, seed=0,
+                           default_split="train")
 
 
 def test_ddp_two_processes_on_cpu(tiny_data, tmp_path, chain):

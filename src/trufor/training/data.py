@@ -10,7 +10,9 @@ A config's ``data.train`` / ``data.val`` is a list of *sources*; each is a mappi
     ``file: LIST.txt`` in the authors' format, one ``image[,mask]`` per line (``None`` or no mask:
     pristine), paths relative to ``root`` (default: the list's folder).
 ``synthetic``
-    ``sources: [DIR, ...]`` of pristine photos: forgeries generated on the fly by
+    ``sources: [DIR or LIST.txt, ...]`` of pristine photos (a list file in the ``list`` format, without masks:
+    its images are named as written, so ``holdout`` and ``calibration`` split them exactly as a ``list`` source
+    of the same file): forgeries generated on the fly by
     :class:`trufor.synthesis.SyntheticForgeryDataset` (``length`` items per epoch, ``pristine_fraction``,
     ``kinds``, ``seed``, ``donor_jpeg`` and ``web_scale``: probabilities that a splice donor has a JPEG
     history of its own and that an item is edited at web scale, docs/SYNTHESIS.md). This module is the only
@@ -248,16 +250,25 @@ class SyntheticSource(Dataset):
     def __init__(self, folders: Sequence[str], crop_size: int, *, length: int | None, seed: int, holdout: float,
                  split: str, pristine_fraction: float = 0.2, kinds: Sequence[str] | None = None,
                  ignore_unchanged: bool = True, fixed: bool = False, donor_jpeg: float = 0.0,
-                 web_scale: float = 0.0, shapes: Sequence[str] | None = None) -> None:
+                 web_scale: float = 0.0, shapes: Sequence[str] | None = None, calibration: float = 0.0) -> None:
         try:
-            from ..synthesis import SyntheticForgeryDataset, scan_sources
+            from ..synthesis import SourceImage, SyntheticForgeryDataset, scan_sources
         except ImportError as exc:  # pragma: no cover - the package ships it
             raise ConfigError(f"synthetic data needs trufor.synthesis ({exc})") from None
         sources = []
         for folder in folders:
+            if Path(folder).is_file():  # a list file: its images, named as written, split as a list source splits
+                listed = list_pairs(folder)
+                masked = [p.name for p in listed if p.mask is not None]
+                if masked:
+                    raise ConfigError(f"{folder}: a synthetic source takes pristine photos; {masked[0]} has a mask "
+                                      f"({len(masked)} of {len(listed)} lines)")
+                sources += [SourceImage(os.path.abspath(p.image), p.name, camera_model(p.image))
+                            for p in listed if _keep(p.name, holdout, split, calibration)]
+                continue
             if not Path(folder).is_dir():
-                raise ConfigError(f"{folder}: not a folder of pristine photos (synthetic source)")
-            sources += [s for s in scan_sources(folder) if _keep(s.name, holdout, split)]
+                raise ConfigError(f"{folder}: not a folder of pristine photos or a list file (synthetic source)")
+            sources += [s for s in scan_sources(folder) if _keep(s.name, holdout, split, calibration)]
         if not sources:
             raise ConfigError(f"synthetic source {list(folders)}: no images in split {split!r}")
         kwargs: dict[str, Any] = {"seed": seed, "size": crop_size, "pristine_fraction": pristine_fraction,
@@ -363,7 +374,7 @@ def build_pair_dataset(specs: Sequence[dict[str, Any]], crop_size: int, *, seed:
                 holdout=holdout, split=split, pristine_fraction=float(spec.get("pristine_fraction", 0.2)),
                 kinds=spec.get("kinds"), ignore_unchanged=bool(spec.get("ignore_unchanged", True)), fixed=fixed,
                 donor_jpeg=_fraction_key(spec, "donor_jpeg", w), web_scale=_fraction_key(spec, "web_scale", w),
-                shapes=_shapes_key(spec, w)))
+                shapes=_shapes_key(spec, w), calibration=float(spec.get("calibration", 0.0))))
             continue
         if kind == "folder":
             if "images" not in spec:

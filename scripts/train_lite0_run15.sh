@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Run 15 (CPU, 2 cores): synthetic edits made in real-life photos. Every synthetic forgery so far had a camera original,
+# a scanned film photo or a wallpaper as its host; the real-life originals of IMD2020 (phone and web processing,
+# resizing, recompression: the photos real fakes are made from) reached training only as whole authentic crops. A
+# synthetic source now reads a list file (the training part of real_list.txt, split by the same hashes as the list
+# sources: 64 photos, none of the held-out or calibration ones). Steps, and the rules, fixed before any figure of run 15:
+#   control  run 12d's network (the network of run 14, the shipped file) continued 600 phase-2 steps as 12d was trained
+#            (configs/lite0_run15_control_phase2.yaml, seed 116, ~13 min)
+#   phase2   the same plus 800 synthetic items per epoch with the 64 training originals as hosts and donors
+#            (configs/lite0_run15_phase2.yaml, same seed and steps)
+#   maps     both networks' maps (scripts/evaluate_maps.sh run15c_maps / run15_maps, ~14 min each), and paired
+#            bootstraps (benchmarks/paired_bootstrap.py, 4000 resamples, seed 0) of run 15 against its control (what the
+#            real-life hosts did) and against 12d (run12d_maps: the network run 14 was made from). Rule against 12d,
+#            "share" = the share of resamples where run 15 is ahead, on the 41 real fakes of both parts:
+#              run 15 goes on to a phase 3 when it is ahead with share >= 0.95 on one of (i) the mean F1 best of the 18
+#              masked real fakes, (ii) the map maximum's AUC against the IMD2020 originals, and not behind on the other
+#              (share >= 0.05), nor on the map maximum's AUC against all authentic photos (share >= 0.05)
+#   draws, average, eval
+#            run 14's recipe on run 15's network: scripts/phase3_draws.sh from run 2's heads, calibrated by group,
+#            evaluated on the held-out sets and the calibration part
+#   judge    against run 14 (A = run 14, B = run 15). Shipped when (1) B is ahead with share >= 0.95 on the (c+d) mean
+#            F1 best of the 18 masked real fakes or on the (c+d) pooled AUC against IMD2020 originals; (2) B is not behind
+#            (share >= 0.05) on either of those, on the pooled AUC against all authentic photos, on (a) synthetic F1 best
+#            and on the (a) and (a2) detection AUC; (3) FPR at 0.5 on the IMD2020 val originals and the held-out camera
+#            originals each <= 0.12. Then shipped (scripts/ship_bundled.py) and CASIA v1 measured once (casia).
+# Rerun to resume (every step skips what exists).
+#   scripts/train_lite0_run15.sh [control] [phase2] [maps] [draws] [average] [eval] [judge] [casia]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+steps=("$@")
+[ ${#steps[@]} -gt 0 ] || steps=(control phase2 maps)
+run2=out/run2_bundled.safetensors
+[ -f $run2 ] || git show 6f67c4d:src/trufor/bundled/trufor_lite0.safetensors > $run2
+for step in "${steps[@]}"; do
+  case $step in
+    control)
+      [ -f out/train/lite0_run15_control_phase2/last.pt ] && grep -q 'finished' out/train/lite0_run15_control_phase2/train.log || \
+        trufor train configs/lite0_run15_control_phase2.yaml train.progress=false ;;
+    phase2)
+      [ -f out/train/lite0_run15_phase2/last.pt ] && grep -q 'finished' out/train/lite0_run15_phase2/train.log || \
+        trufor train configs/lite0_run15_phase2.yaml train.progress=false ;;
+    maps)
+      scripts/evaluate_maps.sh run15c_maps lite0_run15_control_phase2
+      scripts/evaluate_maps.sh run15_maps lite0_run15_phase2
+      python benchmarks/map_scores.py run12d_maps run15c_maps run15_maps
+      for pair in "run15c_maps run15_maps" "run12d_maps run15_maps" "run12d_maps run15c_maps"; do
+        for stat in max p99; do
+          python benchmarks/paired_bootstrap.py $pair --sets heldout calibpart --statistic $stat
+        done
+        python benchmarks/paired_bootstrap.py $pair --sets synthetic_holdout
+      done ;;
+    draws)
+      scripts/phase3_draws.sh run15 out/train/lite0_run15_phase2/last.pt "$run2" ;;
+    average)
+      [ -f out/lite0_run15.safetensors ] || \
+        scripts/calibrate_bundled.sh out/lite0_run15_uncalibrated.safetensors out/lite0_run15.safetensors ;;
+    eval)
+      scripts/evaluate_bundled.sh out/lite0_run15.safetensors run15 ;;
+    judge)
+      python benchmarks/compare_models.py run14 run15
+      python benchmarks/paired_bootstrap.py run14 run15 --sets heldout calibpart
+      python benchmarks/paired_bootstrap.py run14 run15 --sets synthetic_holdout
+      python benchmarks/paired_bootstrap.py run14 run15 --sets synthetic_web_holdout ;;
+    casia)
+      trufor eval casia1 --root "${TRUFOR_SHARED:-../shared}/data/benchmarks/casia1" -o out/reports/casia1_run15 \
+        --weights out/lite0_run15.safetensors -q ;;
+    *) echo "unknown step $step (control, phase2, maps, draws, average, eval, judge, casia)" >&2; exit 2 ;;
+  esac
+done
