@@ -5,18 +5,20 @@
 # (train.seed / the synthetic stream's seed; ~5.5 min each on 2 cores), each exported uncalibrated to
 # out/lite0_NAMEd1..3_uncalibrated.safetensors (checkpoints in out/train/lite0_NAMEd1..3_phase3), then their weight
 # average, no draw chosen, to out/lite0_NAME_uncalibrated.safetensors. An output that exists is kept: rerun to resume.
-#   scripts/phase3_draws.sh NAME TRUNK HEADS
+# CONFIG (optional) replaces run 3's recipe with another phase-3 config (run 15p: the same plus one data source).
+#   scripts/phase3_draws.sh NAME TRUNK HEADS [CONFIG]
 set -euo pipefail
-[ $# -eq 3 ] || { echo "usage: scripts/phase3_draws.sh NAME TRUNK HEADS" >&2; exit 2; }
+[ $# -eq 3 ] || [ $# -eq 4 ] || { echo "usage: scripts/phase3_draws.sh NAME TRUNK HEADS [CONFIG]" >&2; exit 2; }
 name=$1; trunk=$(realpath -m "$2"); heads=$(realpath -m "$3")
+config=$(realpath -m "${4:-$(dirname "$0")/../configs/lite0_run10_phase3.yaml}")
 cd "$(dirname "$0")/.."
-for f in "$trunk" "$heads"; do [ -f "$f" ] || { echo "scripts/phase3_draws.sh: $f: no such file" >&2; exit 2; }; done
+for f in "$trunk" "$heads" "$config"; do [ -f "$f" ] || { echo "scripts/phase3_draws.sh: $f: no such file" >&2; exit 2; }; done
 declare -A seeds=([d1]="33 23" [d2]="34 24" [d3]="35 25")
 for d in d1 d2 d3; do
   out=out/lite0_${name}${d}_uncalibrated.safetensors
   [ -f "$out" ] && continue
   read -r s1 s2 <<< "${seeds[$d]}"
-  trufor train configs/lite0_run10_phase3.yaml model.init="$trunk" model.heads_from="$heads" \
+  trufor train "$config" model.init="$trunk" model.heads_from="$heads" \
     train.seed="$s1" data.train.0.seed="$s2" output.dir="$PWD/out/train/lite0_${name}${d}_phase3" train.progress=false
   trufor train export "out/train/lite0_${name}${d}_phase3/best.pt" "$out" --half
 done

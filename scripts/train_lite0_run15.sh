@@ -23,8 +23,21 @@
 #            (share >= 0.05) on either of those, on the pooled AUC against all authentic photos, on (a) synthetic F1 best
 #            and on the (a) and (a2) detection AUC; (3) FPR at 0.5 on the IMD2020 val originals and the held-out camera
 #            originals each <= 0.12. Then shipped (scripts/ship_bundled.py) and CASIA v1 measured once (casia).
+# Run 15p, written after the two phase-2 runs had finished and before any of their maps was read: the detector side
+# of the same idea, on run 14's own network. Run 13 found the maps, not the detector, limiting the ranking of real fakes
+# against real-life originals; but every phase 3 so far saw real-life photos only as the 27 real fakes and 64 originals.
+#   draws15p, average15p, eval15p
+#            run 14's steps exactly (12d's network, run 2's heads, the same three seed pairs, averaged, calibrated by
+#            group) with configs/lite0_run15p_phase3.yaml: run 3's phase-3 recipe plus synthetic edits in the 64
+#            training originals (800 items per epoch, 30 % of them untouched crops)
+#   judge15p against run 14 (A = run 14, B = run 15p; the maps are the same network's). Shipped when (1) B is ahead with
+#            share >= 0.95 on the (c+d) pooled AUC against IMD2020 originals; (2) B is not behind (share >= 0.05) on the
+#            pooled AUC against all authentic photos and on the (a) and (a2) detection AUC; (3) FPR at 0.5 on the
+#            IMD2020 val originals and the held-out camera originals each <= 0.12. If run 15 and run 15p both pass, the
+#            one ahead on (c+d) AUC against IMD2020 originals is shipped. Then CASIA v1 once for it (casia15p).
 # Rerun to resume (every step skips what exists).
 #   scripts/train_lite0_run15.sh [control] [phase2] [maps] [draws] [average] [eval] [judge] [casia]
+#                                [draws15p] [average15p] [eval15p] [judge15p] [casia15p]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 steps=("$@")
@@ -64,6 +77,22 @@ for step in "${steps[@]}"; do
     casia)
       trufor eval casia1 --root "${TRUFOR_SHARED:-../shared}/data/benchmarks/casia1" -o out/reports/casia1_run15 \
         --weights out/lite0_run15.safetensors -q ;;
-    *) echo "unknown step $step (control, phase2, maps, draws, average, eval, judge, casia)" >&2; exit 2 ;;
+    draws15p)
+      scripts/phase3_draws.sh run15p out/train/lite0_run12d_phase2/last.pt "$run2" configs/lite0_run15p_phase3.yaml ;;
+    average15p)
+      [ -f out/lite0_run15p.safetensors ] || \
+        scripts/calibrate_bundled.sh out/lite0_run15p_uncalibrated.safetensors out/lite0_run15p.safetensors ;;
+    eval15p)
+      scripts/evaluate_bundled.sh out/lite0_run15p.safetensors run15p ;;
+    judge15p)
+      python benchmarks/compare_models.py run14 run15p
+      python benchmarks/paired_bootstrap.py run14 run15p --sets heldout calibpart
+      python benchmarks/paired_bootstrap.py run14 run15p --sets synthetic_holdout
+      python benchmarks/paired_bootstrap.py run14 run15p --sets synthetic_web_holdout ;;
+    casia15p)
+      trufor eval casia1 --root "${TRUFOR_SHARED:-../shared}/data/benchmarks/casia1" -o out/reports/casia1_run15p \
+        --weights out/lite0_run15p.safetensors -q ;;
+    *) echo "unknown step $step (control, phase2, maps, draws, average, eval, judge, casia, draws15p, average15p," \
+            "eval15p, judge15p, casia15p)" >&2; exit 2 ;;
   esac
 done

@@ -191,7 +191,8 @@ def test_config_overrides_and_validation(tmp_path, tiny_data):
 def test_phase3_draws_have_one_owner():
     """Runs 11-14 draw phase 3 three times through one script: run 3's recipe, three seed pairs, then the average."""
     helper = (REPO / "scripts" / "phase3_draws.sh").read_text()
-    assert "trufor train configs/lite0_run10_phase3.yaml" in helper and "trufor train average" in helper
+    assert 'configs/lite0_run10_phase3.yaml}")' in helper and 'trufor train "$config" ' in helper  # the default recipe
+    assert "trufor train average" in helper
     assert '[d1]="33 23" [d2]="34 24" [d3]="35 25"' in helper
     for run, name in (("11", "run11"), ("12", "run12"), ("13", "run13b"), ("14", "run14"), ("15", "run15")):
         script = (REPO / "scripts" / f"train_lite0_run{run}.sh").read_text()
@@ -201,6 +202,11 @@ def test_phase3_draws_have_one_owner():
     missing = subprocess.run(["bash", str(REPO / "scripts" / "phase3_draws.sh"), "x", "/nonexistent/last.pt", __file__],
                              capture_output=True, text=True)
     assert missing.returncode == 2 and "/nonexistent/last.pt: no such file" in missing.stderr
+    config = subprocess.run(["bash", str(REPO / "scripts" / "phase3_draws.sh"), "x", __file__, __file__,
+                             "/nonexistent/phase3.yaml"], capture_output=True, text=True)
+    assert config.returncode == 2 and "/nonexistent/phase3.yaml: no such file" in config.stderr
+    assert "scripts/phase3_draws.sh run15p out/train/lite0_run12d_phase2/last.pt \"$run2\" configs/lite0_run15p_phase3.yaml" \
+        in (REPO / "scripts" / "train_lite0_run15.sh").read_text()
 
 
 def test_phase2_maps_have_one_owner():
@@ -260,6 +266,13 @@ def test_bundled_configs_load(name, monkeypatch, tmp_path):
             ([(12, 0, 0.4, 0.4), (3, 0, 0.4, 0.4)] if control else [(36, 0.5, 0.4, 0.4), (12, 0.5, 0.4, 0.4)])
         main = load_config(REPO / "configs" / "lite0_run11_phase2.yaml")  # the control differs only there
         assert (cfg.data.train[0], cfg.train, cfg.loss) == (main.data.train[0], main.train, main.loss)
+    elif name.startswith("lite0_run15p_"):  # run 15p: run 3's phase 3 plus synthetic edits in real-life originals
+        assert f"configs/{name}" in (REPO / "scripts" / "train_lite0_run15.sh").read_text()
+        run10 = load_config(REPO / "configs" / "lite0_run10_phase3.yaml")
+        real = cfg.data.train.pop(1)
+        assert real["type"] == "synthetic" and real["sources"][0].endswith("imd2020_subset/real_list.txt")
+        assert (real["holdout"], real["calibration"], real["pristine_fraction"]) == (0.4, 0.4, 0.3)
+        assert (cfg.phase, cfg.data, cfg.train, cfg.loss) == ("confidence", run10.data, run10.train, run10.loss)
     elif name.startswith("lite0_run15_"):  # run 15: 12d continued 600 steps; synthetic edits in real-life originals
         assert f"trufor train configs/{name}" in (REPO / "scripts" / "train_lite0_run15.sh").read_text()
         run12d = load_config(REPO / "configs" / "lite0_run12d_phase2.yaml")
