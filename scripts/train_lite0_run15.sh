@@ -35,9 +35,14 @@
 #            pooled AUC against all authentic photos and on the (a) and (a2) detection AUC; (3) FPR at 0.5 on the
 #            IMD2020 val originals and the held-out camera originals each <= 0.12. If run 15 and run 15p both pass, the
 #            one ahead on (c+d) AUC against IMD2020 originals is shipped. Then CASIA v1 once for it (casia15p).
+# Run 15b, written after run 15 had failed its rule (run 15 lifted the synthetic maps and their ranking against authentic
+# photos as a whole, not against the IMD2020 originals) and before any figure of 15b or 15p existed:
+#   phase2b  run 15's network continued 600 steps with run 15's recipe (configs/lite0_run15b_phase2.yaml, seeds 119/120)
+#   mapsb    its maps (run15b_maps) and paired bootstraps against 12d's and run 15's. The rule of run 15 against 12d
+#            decides whether it is the next phase-3 network
 # Rerun to resume (every step skips what exists).
 #   scripts/train_lite0_run15.sh [control] [phase2] [maps] [draws] [average] [eval] [judge] [casia]
-#                                [draws15p] [average15p] [eval15p] [judge15p] [casia15p]
+#                                [draws15p] [average15p] [eval15p] [judge15p] [casia15p] [phase2b] [mapsb]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 steps=("$@")
@@ -92,7 +97,19 @@ for step in "${steps[@]}"; do
     casia15p)
       trufor eval casia1 --root "${TRUFOR_SHARED:-../shared}/data/benchmarks/casia1" -o out/reports/casia1_run15p \
         --weights out/lite0_run15p.safetensors -q ;;
+    phase2b)
+      [ -f out/train/lite0_run15b_phase2/last.pt ] && grep -q 'finished' out/train/lite0_run15b_phase2/train.log || \
+        trufor train configs/lite0_run15b_phase2.yaml train.progress=false ;;
+    mapsb)
+      scripts/evaluate_maps.sh run15b_maps lite0_run15b_phase2
+      python benchmarks/map_scores.py run12d_maps run15_maps run15b_maps
+      for pair in "run12d_maps run15b_maps" "run15_maps run15b_maps"; do
+        for stat in max p99; do
+          python benchmarks/paired_bootstrap.py $pair --sets heldout calibpart --statistic $stat
+        done
+        python benchmarks/paired_bootstrap.py $pair --sets synthetic_holdout
+      done ;;
     *) echo "unknown step $step (control, phase2, maps, draws, average, eval, judge, casia, draws15p, average15p," \
-            "eval15p, judge15p, casia15p)" >&2; exit 2 ;;
+            "eval15p, judge15p, casia15p, phase2b, mapsb)" >&2; exit 2 ;;
   esac
 done

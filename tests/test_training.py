@@ -220,6 +220,7 @@ def test_phase2_maps_have_one_owner():
     run15 = (REPO / "scripts" / "train_lite0_run15.sh").read_text()
     assert "scripts/evaluate_maps.sh run15c_maps lite0_run15_control_phase2" in run15
     assert "scripts/evaluate_maps.sh run15_maps lite0_run15_phase2" in run15
+    assert "scripts/evaluate_maps.sh run15b_maps lite0_run15b_phase2" in run15
     usage = subprocess.run(["bash", str(REPO / "scripts" / "evaluate_maps.sh"), "x"], capture_output=True, text=True)
     assert usage.returncode == 2 and "usage: scripts/evaluate_maps.sh NAME RUN" in usage.stderr
 
@@ -273,6 +274,13 @@ def test_bundled_configs_load(name, monkeypatch, tmp_path):
         assert real["type"] == "synthetic" and real["sources"][0].endswith("imd2020_subset/real_list.txt")
         assert (real["holdout"], real["calibration"], real["pristine_fraction"]) == (0.4, 0.4, 0.3)
         assert (cfg.phase, cfg.data, cfg.train, cfg.loss) == ("confidence", run10.data, run10.train, run10.loss)
+    elif name.startswith("lite0_run15b_"):  # run 15b: run 15 continued 600 steps with its own recipe
+        assert f"trufor train configs/{name}" in (REPO / "scripts" / "train_lite0_run15.sh").read_text()
+        run15 = load_config(REPO / "configs" / "lite0_run15_phase2.yaml")
+        assert cfg.model.init.endswith("lite0_run15_phase2/last.pt") and cfg.model.noiseprint_init is None
+        assert (cfg.train.seed, cfg.data.train[0]["seed"], cfg.data.train[1]["seed"]) == (119, 119, 120)
+        cfg.train.seed, cfg.data.train[0]["seed"], cfg.data.train[1]["seed"] = 116, 116, 117
+        assert (cfg.data, cfg.train, cfg.loss) == (run15.data, run15.train, run15.loss)
     elif name.startswith("lite0_run15_"):  # run 15: 12d continued 600 steps; synthetic edits in real-life originals
         assert f"trufor train configs/{name}" in (REPO / "scripts" / "train_lite0_run15.sh").read_text()
         run12d = load_config(REPO / "configs" / "lite0_run12d_phase2.yaml")
