@@ -40,9 +40,19 @@
 #   phase2b  run 15's network continued 600 steps with run 15's recipe (configs/lite0_run15b_phase2.yaml, seeds 119/120)
 #   mapsb    its maps (run15b_maps) and paired bootstraps against 12d's and run 15's. The rule of run 15 against 12d
 #            decides whether it is the next phase-3 network
+# Run 15q, written after 15p's figures (15p failed its rule 1 with share 0.79, pointing the same way as run 15's maps)
+# and before any figure of 15q; 15b was stopped at step 50 of 600 to give its CPU time to 15q (not measured):
+#   draws15q, average15q, eval15q
+#            15p's phase 3 (configs/lite0_run15p_phase3.yaml, the same seeds and heads) on run 15's network
+#   judge15q against run 14 by the judge rule written above for run 15 (A = run 14, B = run 15q): (1) ahead with share
+#            >= 0.95 on the (c+d) mean F1 best of the 18 masked real fakes or on the (c+d) pooled AUC against IMD2020
+#            originals; (2) not behind (share >= 0.05) on either, on the pooled AUC against all authentic photos, on (a)
+#            synthetic F1 best and on the (a) and (a2) detection AUC; (3) FPR at 0.5 on the IMD2020 val originals and
+#            the held-out camera originals each <= 0.12. Passing, it is shipped and CASIA v1 measured once (casia15q)
 # Rerun to resume (every step skips what exists).
 #   scripts/train_lite0_run15.sh [control] [phase2] [maps] [draws] [average] [eval] [judge] [casia]
 #                                [draws15p] [average15p] [eval15p] [judge15p] [casia15p] [phase2b] [mapsb]
+#                                [draws15q] [average15q] [eval15q] [judge15q] [casia15q]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 steps=("$@")
@@ -109,7 +119,23 @@ for step in "${steps[@]}"; do
         done
         python benchmarks/paired_bootstrap.py $pair --sets synthetic_holdout
       done ;;
+    draws15q)
+      scripts/phase3_draws.sh run15q out/train/lite0_run15_phase2/last.pt "$run2" configs/lite0_run15p_phase3.yaml ;;
+    average15q)
+      [ -f out/lite0_run15q.safetensors ] || \
+        scripts/calibrate_bundled.sh out/lite0_run15q_uncalibrated.safetensors out/lite0_run15q.safetensors ;;
+    eval15q)
+      scripts/evaluate_bundled.sh out/lite0_run15q.safetensors run15q ;;
+    judge15q)
+      python benchmarks/compare_models.py run14 run15q
+      python benchmarks/paired_bootstrap.py run14 run15q --sets heldout calibpart
+      python benchmarks/paired_bootstrap.py run14 run15q --sets synthetic_holdout
+      python benchmarks/paired_bootstrap.py run14 run15q --sets synthetic_web_holdout ;;
+    casia15q)
+      trufor eval casia1 --root "${TRUFOR_SHARED:-../shared}/data/benchmarks/casia1" -o out/reports/casia1_run15q \
+        --weights out/lite0_run15q.safetensors -q ;;
     *) echo "unknown step $step (control, phase2, maps, draws, average, eval, judge, casia, draws15p, average15p," \
-            "eval15p, judge15p, casia15p, phase2b, mapsb)" >&2; exit 2 ;;
+            "eval15p, judge15p, casia15p, phase2b, mapsb, draws15q, average15q, eval15q, judge15q, casia15q)" >&2
+       exit 2 ;;
   esac
 done
