@@ -207,6 +207,8 @@ def test_phase3_draws_have_one_owner():
     assert config.returncode == 2 and "/nonexistent/phase3.yaml: no such file" in config.stderr
     assert "scripts/phase3_draws.sh run15p out/train/lite0_run12d_phase2/last.pt \"$run2\" configs/lite0_run15p_phase3.yaml" \
         in (REPO / "scripts" / "train_lite0_run15.sh").read_text()
+    assert 'scripts/phase3_draws.sh run16 "$trunk" "$run2" configs/lite0_run16_phase3.yaml' \
+        in (REPO / "scripts" / "train_lite0_run16.sh").read_text()
 
 
 def test_phase2_maps_have_one_owner():
@@ -267,6 +269,12 @@ def test_bundled_configs_load(name, monkeypatch, tmp_path):
             ([(12, 0, 0.4, 0.4), (3, 0, 0.4, 0.4)] if control else [(36, 0.5, 0.4, 0.4), (12, 0.5, 0.4, 0.4)])
         main = load_config(REPO / "configs" / "lite0_run11_phase2.yaml")  # the control differs only there
         assert (cfg.data.train[0], cfg.train, cfg.loss) == (main.data.train[0], main.train, main.loss)
+    elif name.startswith("lite0_run16_"):  # run 16: run 14's phase 3 with the detection gradient kept out of the confidence
+        assert f"configs/{name}" in (REPO / "scripts" / "train_lite0_run16.sh").read_text()
+        run10 = load_config(REPO / "configs" / "lite0_run10_phase3.yaml")
+        assert cfg.loss.det_detach_conf and not run10.loss.det_detach_conf
+        cfg.loss.det_detach_conf = False
+        assert (cfg.phase, cfg.data, cfg.train, cfg.loss) == ("confidence", run10.data, run10.train, run10.loss)
     elif name.startswith("lite0_run15p_"):  # run 15p: run 3's phase 3 plus synthetic edits in real-life originals
         assert f"configs/{name}" in (REPO / "scripts" / "train_lite0_run15.sh").read_text()
         run10 = load_config(REPO / "configs" / "lite0_run10_phase3.yaml")
@@ -974,3 +982,63 @@ def test_phase3_heads_from_random_or_another_file(chain, tiny_data, tmp_path):
     for phase, model in (("localization", {"noiseprint_init": "x.pt"}), ("noiseprint", {})):
         with pytest.raises(ConfigError, match="heads_from: phase 3"):
             config_from_dict(phase_config(phase, tiny_data, tmp_path / "y", model={**model, "heads_from": "random"}))
+
+
+@pytest.mark.parametrize("detach", [False, True])
+def test_phase3_detection_gradient_reaches_the_confidence_decoder_unless_detached(chain, tiny_data, tmp_path, detach):
+    from trufor.training.phases import make_phase
+
+    out, _ = chain
+    cfg = config_from_dict(phase_config("confidence", tiny_data, tmp_path / "g", model={"init": str(out / "p2" / "best.pt")},
+                                        loss={"det_detach_conf": detach}))
+    phase = make_phase(cfg)
+    net = phase.build_model()
+    phase.init_weights(net)
+    phase.set_train_mode(net)
+    net.detection.eval()  # no dropout: the same forward twice
+    module = phase.training_module(net)
+    torch.manual_seed(0)
+    batch = {"image": torch.rand(2, 3, 64, 64), "mask": torch.zeros(2, 64, 64, dtype=torch.long)}
+    batch["mask"][0, 8:40, 8:40] = 1
+    loc, conf, det = module(batch["image"])
+    labels = L.detection_targets(batch["mask"])
+    L.detection_loss(det, labels).backward(retain_graph=True)
+    conf_params = [p for p in net.decode_head_conf.parameters() if p.requires_grad]
+    det_grad = sum(float(p.grad.abs().sum()) for p in conf_params if p.grad is not None)
+    assert (det_grad == 0.0) is detach
+    assert any(p.grad is not None and float(p.grad.abs().sum()) > 0 for p in net.detection.parameters())
+    net.zero_grad(set_to_none=True)
+    L.confidence_loss(loc, conf, batch["mask"]).backward()  # the confidence's own loss trains it either way
+    assert sum(float(p.grad.abs().sum()) for p in conf_params if p.grad is not None) > 0
+
+
+def test_phase3_validation_reports_the_variance_of_the_confidence_target(chain, tiny_data, tmp_path):
+    from trufor.training.phases import make_phase
+
+    out, _ = chain
+    cfg = config_from_dict(phase_config("confidence", tiny_data, tmp_path / "v", model={"init": str(out / "p2" / "best.pt")}))
+    phase = make_phase(cfg)
+    net = phase.build_model()
+    phase.init_weights(net)
+    net.eval()
+    torch.manual_seed(1)
+    batches = []
+    for _ in range(2):
+        mask = torch.zeros(2, 64, 64, dtype=torch.long)
+        mask[0, 4:50, 10:60] = 1
+        mask[1, :, :3] = -1
+        batches.append({"image": torch.rand(2, 3, 64, 64), "mask": mask})
+    phase.validation_begin()
+    targets = []
+    with torch.no_grad():
+        for b in batches:
+            phase.validation_batch(net, b, torch.device("cpu"))
+            loc, conf, _ = phase.training_module(net)(b["image"])
+            tcp, valid = L.confidence_targets(loc, b["mask"], erode=cfg.loss.conf_erode, dilate=cfg.loss.conf_dilate)
+            targets.append(tcp[valid].double())
+    metrics = phase.validation_end()
+    t = torch.cat(targets)
+    assert metrics["conf_var"] == pytest.approx(float(t.var(unbiased=False)), rel=1e-6)
+    # it is the MSE of the best constant confidence: every other constant does worse
+    best = float(((t - t.mean()) ** 2).mean())
+    assert metrics["conf_var"] == pytest.approx(best, rel=1e-6) and float(((t - 0.5) ** 2).mean()) >= best

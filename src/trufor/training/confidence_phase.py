@@ -5,10 +5,13 @@ decoder are frozen (eval mode, no gradients). The loss is
 ``conf_weight x MSE(sigmoid(conf), true-class probability of the localization)`` (away from mask
 boundaries, see :func:`~trufor.training.losses.confidence_loss`) plus
 ``det_weight (0.5) x class-weighted binary cross-entropy`` of the integrity logit, whose target is
-1 when the crop holds at least ``det_min_pixels`` forged pixels.
+1 when the crop holds at least ``det_min_pixels`` forged pixels. The detection head pools the confidence
+logits, so the detection loss trains the confidence decoder too, unless ``loss.det_detach_conf`` stops
+that gradient (then the confidence decoder learns from its own target only).
 
-Validation reports ``loss``, ``conf_mse``, ``det_auc``, ``det_bacc`` (balanced accuracy at 0.5),
-and the frozen localization's ``f1`` for reference.
+Validation reports ``loss``, ``conf_mse``, ``conf_var`` (the variance of the confidence target: the MSE of
+the best constant map), ``det_auc``, ``det_bacc`` (balanced accuracy at 0.5), and the frozen localization's
+``f1`` for reference.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from ..errors import TrainingError
 from ..modeling import TruForNet
 from .checkpoint import load_training_checkpoint, load_weights
 from .localization_phase import PairPhase, _mean_scores, mask_scores
-from .losses import confidence_loss, detection_loss, detection_targets
+from .losses import confidence_loss, confidence_targets, detection_loss, detection_targets
 from .noiseprint_phase import auc
 from .phase_api import CheckpointReader
 
@@ -31,9 +34,10 @@ from .phase_api import CheckpointReader
 class ConfidenceModule(nn.Module):
     """Forward pass of phase 3: frozen features and localization, trained confidence and detection."""
 
-    def __init__(self, net: TruForNet) -> None:
+    def __init__(self, net: TruForNet, detach_conf: bool = False) -> None:
         super().__init__()
         self.net = net
+        self.detach_conf = detach_conf
 
     def forward(self, image: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         net = self.net
@@ -42,7 +46,7 @@ class ConfidenceModule(nn.Module):
             feats = net.features(image)
             loc = net.localize(feats, size)
         conf = net.confidence_logits(feats, size)
-        return loc, conf, net.detect(loc, conf)
+        return loc, conf, net.detect(loc, conf.detach() if self.detach_conf else conf)
 
 
 class ConfidencePhase(PairPhase):
@@ -78,7 +82,7 @@ class ConfidencePhase(PairPhase):
         return info
 
     def training_module(self, net: TruForNet) -> nn.Module:
-        return ConfidenceModule(net)
+        return ConfidenceModule(net, self.cfg.loss.det_detach_conf)
 
     def set_train_mode(self, net: TruForNet) -> None:
         net.eval()
@@ -99,19 +103,31 @@ class ConfidencePhase(PairPhase):
     def validation_begin(self) -> None:
         self._losses: list[float] = []
         self._conf: list[float] = []
+        self._tcp = [0.0, 0.0, 0.0]  # count, sum and sum of squares of the confidence targets
         self._det: list[tuple[float, float]] = []
         self._scores: list[dict[str, float]] = []
 
     @torch.no_grad()
     def validation_batch(self, net: TruForNet, batch: dict[str, Tensor], device: torch.device) -> None:
-        out = ConfidenceModule(net)(batch["image"].to(device))
+        out = ConfidenceModule(net, self.cfg.loss.det_detach_conf)(batch["image"].to(device))
         loss, parts = self.loss(out, batch)
         self._losses.append(float(loss))
         self._conf.append(parts["conf"])
         loc, _, det = (o.float().cpu() for o in out)
+        lc = self.cfg.loss
+        tcp, valid = confidence_targets(loc, batch["mask"], ignore_index=lc.ignore_index, erode=lc.conf_erode,
+                                        dilate=lc.conf_dilate)
+        t = tcp[valid].double()
+        self._tcp = [self._tcp[0] + t.numel(), self._tcp[1] + float(t.sum()), self._tcp[2] + float((t * t).sum())]
         labels = detection_targets(batch["mask"], self.cfg.loss.det_min_pixels)
         self._det += list(zip(torch.sigmoid(det.reshape(-1)).tolist(), labels.tolist()))
         self._scores += mask_scores(loc.softmax(dim=1)[:, 1], batch["mask"])
+
+    def _tcp_variance(self) -> float:
+        """The variance of the confidence targets over the validation pixels: the MSE of the best constant
+        confidence. A ``conf_mse`` not below it means the confidence map has learned nothing spatial."""
+        n, total, squares = self._tcp
+        return max(squares / n - (total / n) ** 2, 0.0) if n else float("nan")
 
     def validation_end(self) -> dict[str, float]:
         scores = np.array([s for s, _ in self._det])
@@ -122,6 +138,7 @@ class ConfidencePhase(PairPhase):
         return {
             "loss": float(np.mean(self._losses)) if self._losses else float("nan"),
             "conf_mse": float(np.mean(self._conf)) if self._conf else float("nan"),
+            "conf_var": self._tcp_variance(),
             "det_auc": auc(labels, scores) if len(scores) else float("nan"),
             "det_bacc": float(np.nanmean([tpr, tnr])) if not (np.isnan(tpr) and np.isnan(tnr)) else float("nan"),
             "f1": _mean_scores(self._scores)["f1"],

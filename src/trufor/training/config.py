@@ -167,6 +167,9 @@ class LossSection:
     det_min_pixels: int = 4
     conf_erode: int = 15
     conf_dilate: int = 11
+    # phase 3: the detection head pools the confidence logits detached, so that the confidence decoder learns from
+    # its own loss (the TCP target) only; false (the paper's joint training): the detection loss trains it too
+    det_detach_conf: bool = False
     # phase 1: contrastive loss over fingerprint distances
     temperature: float = 1.0
     border: int = 8

@@ -92,21 +92,29 @@ def true_class_probability(loc_logits: Tensor, forged: Tensor) -> Tensor:
     return torch.where(forged, prob[:, 1], prob[:, 0])
 
 
-def confidence_loss(loc_logits: Tensor, conf_logits: Tensor, target: Tensor, *, ignore_index: int = -1,
-                    erode: int = 15, dilate: int = 11) -> Tensor:
-    """Mean squared error between ``sigmoid(conf)`` and the (detached) true-class probability.
+def confidence_targets(loc_logits: Tensor, target: Tensor, *, ignore_index: int = -1, erode: int = 15,
+                       dilate: int = 11) -> tuple[Tensor, Tensor]:
+    """The confidence decoder's target: (true-class probability (B, H, W), detached; valid pixels (B, H, W) bool).
 
-    Only pixels that are valid and inside the forged or pristine core count (the band around the mask
-    boundary is left out, see :func:`boundary_free_targets`); 0 when there are none.
+    Valid pixels are those not ignored and inside the forged or pristine core (the band around the mask boundary
+    is left out, see :func:`boundary_free_targets`). ``loc_logits`` are resized to the mask's size first.
     """
     size = target.shape[-2:]
     if loc_logits.shape[-2:] != size:
         loc_logits = F.interpolate(loc_logits, size=size, mode="bilinear", align_corners=False)
-    if conf_logits.shape[-2:] != size:
-        conf_logits = F.interpolate(conf_logits, size=size, mode="bilinear", align_corners=False)
     core_f, core_p = boundary_free_targets(target, erode, dilate)
     tcp = true_class_probability(loc_logits.detach(), target == 1)
-    valid = (target != ignore_index) & (core_f | core_p)
+    return tcp, (target != ignore_index) & (core_f | core_p)
+
+
+def confidence_loss(loc_logits: Tensor, conf_logits: Tensor, target: Tensor, *, ignore_index: int = -1,
+                    erode: int = 15, dilate: int = 11) -> Tensor:
+    """Mean squared error between ``sigmoid(conf)`` and the (detached) true-class probability over the
+    valid pixels of :func:`confidence_targets`; 0 when there are none."""
+    size = target.shape[-2:]
+    if conf_logits.shape[-2:] != size:
+        conf_logits = F.interpolate(conf_logits, size=size, mode="bilinear", align_corners=False)
+    tcp, valid = confidence_targets(loc_logits, target, ignore_index=ignore_index, erode=erode, dilate=dilate)
     if not bool(valid.any()):
         return conf_logits.sum() * 0.0
     conf = torch.sigmoid(conf_logits[:, 0])
