@@ -129,3 +129,25 @@ def test_a_report_without_cached_maps_is_refused(tmp_path):
         cq.read_model(tmp_path, "m", ["heldout"])
     with pytest.raises(SystemExit, match="no such report"):
         cq.read_model(tmp_path, "other", ["heldout"])
+
+
+def test_the_figure_shows_each_model_on_the_same_images(tmp_path):
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    _module()
+    spec = importlib.util.spec_from_file_location("confidence_figure", REPO / "benchmarks" / "confidence_figure.py")
+    fig_mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fig_mod)
+    gt = _truth()
+    mask_path = tmp_path / "mask.png"
+    Image.fromarray(gt.astype(np.uint8) * 255).save(mask_path)
+    m = gt * 0.9 + 0.05
+    for model, conf in (("a", np.full(gt.shape, 0.6)), ("b", _tcp(m, gt))):
+        _write_report(tmp_path, "heldout", model, [("forgeries/x/fake/0.png", "fake", m, conf, str(mask_path)),
+                                                   ("pristine/camera/1.jpg", "real", m, 1.0 - m, "")])
+    out = tmp_path / "figures" / "conf.png"
+    assert fig_mod.main(["x", "a", "b", "--images", "heldout/forgeries/x/fake/0.png", "heldout/pristine/camera/1.jpg",
+                         "-o", str(out), "--reports", str(tmp_path)]) == 0
+    with Image.open(out) as im:
+        assert im.size[0] > im.size[1] > 100  # five columns, two rows
+    with pytest.raises(SystemExit, match="no image forgeries/x/fake/9.png"):
+        fig_mod.main(["x", "a", "--images", "heldout/forgeries/x/fake/9.png", "-o", str(out), "--reports", str(tmp_path)])
