@@ -20,8 +20,16 @@
 #                and against all authentic photos, nor on the (a) and (a2) detection AUC;
 #            (3) FPR at 0.5 on the IMD2020 val originals and the held-out camera originals each <= 0.12.
 #            Then shipped (scripts/ship_bundled.py) and CASIA v1 measured once (casia).
+# Run 16b, written after run 16's first figures (its detector ranked the 21 held-out real fakes at AUC 0.417 against
+# the 25 held-out IMD2020 originals, run 14: 0.617) and before any figure of 16b: both losses train the confidence
+# decoder, the confidence's weighted 25x (configs/lite0_run16b_phase3.yaml; loss.conf_weight 1 -> 25, nothing else)
+#   draws16b, average16b, eval16b
+#            as draws, average, eval above
+#   judge16b against run 14 by run 16's rule (1)-(3) (A = run 14, B = run 16b). If 16 and 16b both pass, the one with
+#            the higher mean error AUC is shipped. Then CASIA v1 once for it (casia16b)
 # Rerun to resume (every step skips what exists).
 #   scripts/train_lite0_run16.sh [draws] [average] [eval] [judge] [casia]
+#                                [draws16b] [average16b] [eval16b] [judge16b] [casia16b]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 steps=("$@")
@@ -38,6 +46,11 @@ judge() {  # judge A B: the figures the rules above read
   python benchmarks/confidence_quality.py "$1" "$2"
 }
 
+casia() {  # casia NAME: CASIA v1 once, for the model shipped
+  trufor eval casia1 --root "${TRUFOR_SHARED:-../shared}/data/benchmarks/casia1" -o "out/reports/casia1_$1" \
+    --weights "out/lite0_$1.safetensors" -q
+}
+
 for step in "${steps[@]}"; do
   case $step in
     draws)
@@ -50,9 +63,20 @@ for step in "${steps[@]}"; do
     judge)
       judge run14 run16 ;;
     casia)
-      trufor eval casia1 --root "${TRUFOR_SHARED:-../shared}/data/benchmarks/casia1" -o out/reports/casia1_run16 \
-        --weights out/lite0_run16.safetensors -q ;;
-    *) echo "unknown step $step (draws, average, eval, judge, casia)" >&2
+      casia run16 ;;
+    draws16b)
+      scripts/phase3_draws.sh run16b "$trunk" "$run2" configs/lite0_run16b_phase3.yaml ;;
+    average16b)
+      [ -f out/lite0_run16b.safetensors ] || \
+        scripts/calibrate_bundled.sh out/lite0_run16b_uncalibrated.safetensors out/lite0_run16b.safetensors ;;
+    eval16b)
+      scripts/evaluate_bundled.sh out/lite0_run16b.safetensors run16b ;;
+    judge16b)
+      judge run14 run16b ;;
+    casia16b)
+      casia run16b ;;
+    *) echo "unknown step $step (draws, average, eval, judge, casia, draws16b, average16b, eval16b, judge16b," \
+            "casia16b)" >&2
        exit 2 ;;
   esac
 done

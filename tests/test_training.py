@@ -275,6 +275,12 @@ def test_bundled_configs_load(name, monkeypatch, tmp_path):
         assert cfg.loss.det_detach_conf and not run10.loss.det_detach_conf
         cfg.loss.det_detach_conf = False
         assert (cfg.phase, cfg.data, cfg.train, cfg.loss) == ("confidence", run10.data, run10.train, run10.loss)
+    elif name.startswith("lite0_run16b_"):  # run 16b: run 14's phase 3 with the confidence loss weighted 25x
+        assert f"configs/{name}" in (REPO / "scripts" / "train_lite0_run16.sh").read_text()
+        run10 = load_config(REPO / "configs" / "lite0_run10_phase3.yaml")
+        assert (cfg.loss.conf_weight, run10.loss.conf_weight, cfg.loss.det_detach_conf) == (25.0, 1.0, False)
+        cfg.loss.conf_weight = 1.0
+        assert (cfg.phase, cfg.data, cfg.train, cfg.loss) == ("confidence", run10.data, run10.train, run10.loss)
     elif name.startswith("lite0_run15p_"):  # run 15p: run 3's phase 3 plus synthetic edits in real-life originals
         assert f"configs/{name}" in (REPO / "scripts" / "train_lite0_run15.sh").read_text()
         run10 = load_config(REPO / "configs" / "lite0_run10_phase3.yaml")
