@@ -14,6 +14,9 @@ mask are left out). A pixel is *wrong* when the map at 0.5 gives it the other cl
 * ``error AUC``: per image, the AUC of ``1 - conf`` separating the wrong pixels from the right ones (0.5: the confidence
   says nothing about the errors; 1: every wrong pixel is less trusted than every right one), averaged over the images
   that have both; and the same with the pixels of all images pooled (``pooled error AUC``);
+* ``flagged pixels: error AUC``: the same AUC among the pixels the map flags (at or above 0.5) only, pooled: does the
+  confidence tell its false alarms from its true detections? (A confidence that is merely low wherever the map is high
+  scores well on the error AUC, since most wrong pixels are false alarms, and at or below 0.5 here);
 * ``MSE to TCP`` (what phase 3 minimises, here on whole images) and ``MSE of the best constant`` (the variance of the
   TCP: a map that learned nothing spatial scores this);
 * ``conf std``: the mean over images of the standard deviation of the confidence (a flat map has ~0).
@@ -53,6 +56,7 @@ class ImageFigures:
     conf: np.ndarray = field(repr=False)  # subsampled valid pixels
     wrong: np.ndarray = field(repr=False)
     tcp: np.ndarray = field(repr=False)
+    flagged: np.ndarray = field(repr=False)  # the map at or above 0.5
 
 
 def image_figures(map_: np.ndarray, conf: np.ndarray, gt: np.ndarray | None, key: str) -> ImageFigures:
@@ -67,10 +71,11 @@ def image_figures(map_: np.ndarray, conf: np.ndarray, gt: np.ndarray | None, key
         rng = np.random.default_rng(zlib.crc32(key.encode()))
         pick = np.sort(rng.choice(m.size, MAX_PIXELS, replace=False))
         m, c, f = m[pick], c[pick], f[pick]
-    wrong = (m >= 0.5) != f
+    flagged = m >= 0.5
+    wrong = flagged != f
     tcp = np.where(f, m, 1.0 - m)
     error_auc = auc(1.0 - c[wrong], 1.0 - c[~wrong]) if wrong.any() and (~wrong).any() else float("nan")
-    return ImageFigures(error_auc, float(conf.std()), c, wrong, tcp)
+    return ImageFigures(error_auc, float(conf.std()), c, wrong, tcp, flagged)
 
 
 def _mask(row: dict, shape: tuple[int, int]) -> np.ndarray | None:
@@ -115,11 +120,15 @@ def set_figures(images: list[ImageFigures]) -> dict[str, float]:
     conf = np.concatenate([i.conf for i in images])
     wrong = np.concatenate([i.wrong for i in images])
     tcp = np.concatenate([i.tcp for i in images])
+    flagged = np.concatenate([i.flagged for i in images])
+    fa, td = flagged & wrong, flagged & ~wrong  # false alarms and true detections
     return {
         "images": float(len(images)),
         "images with wrong and right pixels": float(np.isfinite(aucs).sum()),
         "error AUC (mean over images)": float(np.nanmean(aucs)) if np.isfinite(aucs).any() else float("nan"),
         "pooled error AUC": auc(1.0 - conf[wrong], 1.0 - conf[~wrong]),
+        "flagged pixels: error AUC": auc(1.0 - conf[fa], 1.0 - conf[td]),
+        "flagged pixels: share of false alarms": float(fa.sum() / flagged.sum()) if flagged.any() else float("nan"),
         "share of wrong pixels": float(wrong.mean()),
         "MSE to TCP": float(((conf - tcp) ** 2).mean()),
         "MSE of the best constant": float(tcp.var()),

@@ -48,6 +48,8 @@ def test_a_confidence_equal_to_the_true_class_probability_is_perfect(blocks, man
     assert float(((fig.conf - fig.tcp) ** 2).max()) == pytest.approx(0.0, abs=1e-12)
     if fig.wrong.any() and (~fig.wrong).any():
         assert fig.error_auc == 1.0  # every wrong pixel (TCP < 0.5) is less trusted than every right one
+    if (fig.flagged & fig.wrong).any() and (fig.flagged & ~fig.wrong).any():  # false alarms below true detections
+        assert cq.set_figures([fig])["flagged pixels: error AUC"] == 1.0
     inverted = cq.image_figures(m, 1.0 - tcp, gt, "x")
     if inverted.wrong.any() and (~inverted.wrong).any():
         assert inverted.error_auc == 0.0
@@ -70,6 +72,20 @@ def test_a_flat_confidence_says_nothing_and_scores_the_constant():
 
     pristine, forged = protocol_regions(gt)
     assert fig.conf.size == int((pristine | forged).sum()) < gt.size
+
+
+def test_a_confidence_low_wherever_the_map_fires_finds_errors_but_not_false_alarms():
+    cq = _module()
+    gt = np.zeros((96, 96), bool)
+    gt[4:40, 6:44] = True
+    m = np.full(gt.shape, 0.1)
+    m[gt] = 0.9  # true detections
+    m[70:90, 10:60] = 0.8  # false alarms, far from the mask
+    fig = cq.image_figures(m, 1.0 - m, gt, "x")
+    figures = cq.set_figures([fig])
+    assert fig.error_auc > 0.9  # the wrong pixels (all false alarms) are less trusted than most right ones
+    assert figures["flagged pixels: error AUC"] == 0.0  # yet the true detections are trusted even less
+    assert 0 < figures["flagged pixels: share of false alarms"] < 1
 
 
 def _write_report(root: Path, set_name: str, model: str, images: list[tuple[str, str, np.ndarray, np.ndarray, str]]):
