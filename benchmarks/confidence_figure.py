@@ -14,7 +14,6 @@ model's confidence map, titled with its standard deviation and, where the map is
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from pathlib import Path
 
@@ -25,18 +24,15 @@ from trufor.masks import read_mask, resize_nearest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from confidence_quality import image_figures  # noqa: E402
+from paired_bootstrap import report_rows  # noqa: E402
 
 
 def _row(reports: Path, name: str, key: str) -> dict:
     set_name, image = key.split("/", 1)
-    path = reports / f"{set_name}_{name}" / "per_image.csv"
-    if not path.is_file():
-        raise SystemExit(f"{path}: no such report")
-    with open(path, newline="", encoding="utf-8") as f:
-        for r in csv.DictReader(f):
-            if r["name"] == image:
-                return r
-    raise SystemExit(f"{path}: no image {image}")
+    for r in report_rows(reports, set_name, name):
+        if r["name"] == image:
+            return r
+    raise SystemExit(f"{reports / f'{set_name}_{name}'}: no image {image}")
 
 
 def main(argv: list[str]) -> int:

@@ -30,7 +30,6 @@ image, a fixed draw per image) so that a few hundred photos take a minute or two
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 import zlib
 from dataclasses import dataclass, field
@@ -42,7 +41,7 @@ from trufor.masks import read_mask, resize_nearest
 from trufor.metrics import protocol_regions
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from paired_bootstrap import auc  # noqa: E402
+from paired_bootstrap import auc, report_rows  # noqa: E402
 
 MAX_PIXELS = 20_000
 
@@ -91,26 +90,21 @@ def read_model(reports: Path, name: str, sets: list[str]) -> dict[str, tuple[str
     """``set/image`` -> (set, figures) of every image of the model's reports with a cached map that can be judged."""
     out = {}
     for s in sets:
-        path = reports / f"{s}_{name}" / "per_image.csv"
-        if not path.is_file():
-            raise SystemExit(f"{path}: no such report (run `scripts/evaluate_bundled.sh WEIGHTS {name}` first)")
-        with open(path, newline="", encoding="utf-8") as f:
-            for r in csv.DictReader(f):
-                if r["status"] == "skipped":
-                    continue
-                fake = r["label"] in ("1", "fake")
-                if fake and not r.get("mask"):
-                    continue  # no mask: no pixel truth
-                npz = Path(r["npz"]) if r.get("npz") else path.parent / "npz" / f"{r['name']}.npz"
-                if not npz.is_file():
-                    raise SystemExit(f"{path.parent}: no cached map for {r['name']} (a report of "
-                                     "benchmarks/head_variants.py has none: evaluate with scripts/evaluate_bundled.sh)")
-                with np.load(npz) as z:
-                    if "conf" not in z.files:
-                        raise SystemExit(f"{npz}: no confidence map")
-                    m, c = z["map"], z["conf"]
-                key = f"{s}/{r['name']}"
-                out[key] = (s, image_figures(m, c, _mask(r, m.shape) if fake else None, key))
+        folder = reports / f"{s}_{name}"
+        for r in report_rows(reports, s, name):
+            fake = r["label"] in ("1", "fake")
+            if fake and not r.get("mask"):
+                continue  # no mask: no pixel truth
+            npz = Path(r["npz"]) if r.get("npz") else folder / "npz" / f"{r['name']}.npz"
+            if not npz.is_file():
+                raise SystemExit(f"{folder}: no cached map for {r['name']} (a report of "
+                                 "benchmarks/head_variants.py has none: evaluate with scripts/evaluate_bundled.sh)")
+            with np.load(npz) as z:
+                if "conf" not in z.files:
+                    raise SystemExit(f"{npz}: no confidence map")
+                m, c = z["map"], z["conf"]
+            key = f"{s}/{r['name']}"
+            out[key] = (s, image_figures(m, c, _mask(r, m.shape) if fake else None, key))
     return out
 
 

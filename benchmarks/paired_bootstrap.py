@@ -35,6 +35,15 @@ from map_scores import STATISTICS  # noqa: E402
 ALL = "all authentic"
 
 
+def report_rows(reports: Path, set_name: str, name: str) -> list[dict]:
+    """The rows of ``REPORTS/SET_NAME/per_image.csv`` that were not skipped; exits naming the report if it is missing."""
+    path = reports / f"{set_name}_{name}" / "per_image.csv"
+    if not path.is_file():
+        raise SystemExit(f"{path}: no such report (run `scripts/evaluate_bundled.sh WEIGHTS {name}` first)")
+    with open(path, newline="", encoding="utf-8") as f:
+        return [r for r in csv.DictReader(f) if r["status"] != "skipped"]
+
+
 def load(reports: Path, name: str, sets: list[str], statistic: str) -> dict[str, tuple[str, int, float, float]]:
     """``set/image name`` -> (group, label, score, F1 best or NaN) of every scored image of the model's reports."""
     if statistic != "head score" and statistic not in STATISTICS:
@@ -42,17 +51,14 @@ def load(reports: Path, name: str, sets: list[str], statistic: str) -> dict[str,
     out = {}
     for s in sets:
         path = reports / f"{s}_{name}" / "per_image.csv"
-        if not path.is_file():
-            raise SystemExit(f"{path}: no such report (run `scripts/evaluate_bundled.sh WEIGHTS {name}` first)")
-        with open(path, newline="", encoding="utf-8") as f:
-            for r in csv.DictReader(f):
-                if r["status"] == "skipped" or r["score"] in ("", "nan") or math.isnan(float(r["score"])):
-                    continue
-                score = float(r["score"]) if statistic == "head score" else _map_statistic(r, path.parent, statistic)
-                f1 = float(r["f1_best"]) if r["status"] == "ok" and r.get("f1_best") not in (None, "", "nan") \
-                    else float("nan")
-                label = int(r["label"] in ("1", "fake"))
-                out[f"{s}/{r['name']}"] = (group_of(r["name"]), label, score, f1 if label else float("nan"))
+        for r in report_rows(reports, s, name):
+            if r["score"] in ("", "nan") or math.isnan(float(r["score"])):
+                continue
+            score = float(r["score"]) if statistic == "head score" else _map_statistic(r, path.parent, statistic)
+            f1 = float(r["f1_best"]) if r["status"] == "ok" and r.get("f1_best") not in (None, "", "nan") \
+                else float("nan")
+            label = int(r["label"] in ("1", "fake"))
+            out[f"{s}/{r['name']}"] = (group_of(r["name"]), label, score, f1 if label else float("nan"))
     return out
 
 

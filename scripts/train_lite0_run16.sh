@@ -46,37 +46,25 @@ judge() {  # judge A B: the figures the rules above read
   python benchmarks/confidence_quality.py "$1" "$2"
 }
 
-casia() {  # casia NAME: CASIA v1 once, for the model shipped
-  trufor eval casia1 --root "${TRUFOR_SHARED:-../shared}/data/benchmarks/casia1" -o "out/reports/casia1_$1" \
-    --weights "out/lite0_$1.safetensors" -q
-}
-
 for step in "${steps[@]}"; do
-  case $step in
-    draws)
-      scripts/phase3_draws.sh run16 "$trunk" "$run2" configs/lite0_run16_phase3.yaml ;;
-    average)
-      [ -f out/lite0_run16.safetensors ] || \
-        scripts/calibrate_bundled.sh out/lite0_run16_uncalibrated.safetensors out/lite0_run16.safetensors ;;
-    eval)
-      scripts/evaluate_bundled.sh out/lite0_run16.safetensors run16 ;;
-    judge)
-      judge run14 run16 ;;
-    casia)
-      casia run16 ;;
-    draws16b)
-      scripts/phase3_draws.sh run16b "$trunk" "$run2" configs/lite0_run16b_phase3.yaml ;;
-    average16b)
-      [ -f out/lite0_run16b.safetensors ] || \
-        scripts/calibrate_bundled.sh out/lite0_run16b_uncalibrated.safetensors out/lite0_run16b.safetensors ;;
-    eval16b)
-      scripts/evaluate_bundled.sh out/lite0_run16b.safetensors run16b ;;
-    judge16b)
-      judge run14 run16b ;;
-    casia16b)
-      casia run16b ;;
-    *) echo "unknown step $step (draws, average, eval, judge, casia, draws16b, average16b, eval16b, judge16b," \
-            "casia16b)" >&2
+  case $step in  # run 16's steps, or run 16b's (the same with the suffix 16b)
+    draws|average|eval|judge|casia) run=run16 ;;
+    draws16b|average16b|eval16b|judge16b|casia16b) run=run16b; step=${step%16b} ;;
+    *) echo "unknown step $step (draws, average, eval, judge, casia, each also with the suffix 16b)" >&2
        exit 2 ;;
+  esac
+  case $step in
+    draws)  # configs/lite0_run16_phase3.yaml, configs/lite0_run16b_phase3.yaml
+      scripts/phase3_draws.sh "$run" "$trunk" "$run2" "configs/lite0_${run}_phase3.yaml" ;;
+    average)
+      [ -f "out/lite0_$run.safetensors" ] || \
+        scripts/calibrate_bundled.sh "out/lite0_${run}_uncalibrated.safetensors" "out/lite0_$run.safetensors" ;;
+    eval)
+      scripts/evaluate_bundled.sh "out/lite0_$run.safetensors" "$run" ;;
+    judge)
+      judge run14 "$run" ;;
+    casia)  # CASIA v1 once, for the model shipped
+      trufor eval casia1 --root "${TRUFOR_SHARED:-../shared}/data/benchmarks/casia1" -o "out/reports/casia1_$run" \
+        --weights "out/lite0_$run.safetensors" -q ;;
   esac
 done

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,19 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 PARITY = SHARED / "parity"
 IN_CI = bool(os.environ.get("CI"))
+
+
+def load_script(rel: str):
+    """A script of the repository (e.g. ``benchmarks/map_scores.py``) imported as the module of its file name, its folder
+    on ``sys.path`` first (as when it runs), so that it imports its neighbours."""
+    path = REPO / rel
+    if str(path.parent) not in sys.path:
+        sys.path.insert(0, str(path.parent))
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[path.stem] = mod
+    spec.loader.exec_module(mod)
+    return mod
 
 
 def require_shared(sub: str) -> Path:

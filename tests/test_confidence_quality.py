@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,16 +12,11 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from PIL import Image
 
-REPO = Path(__file__).resolve().parents[1]
+from conftest import load_script
 
 
 def _module():
-    sys.path.insert(0, str(REPO / "benchmarks"))
-    spec = importlib.util.spec_from_file_location("confidence_quality", REPO / "benchmarks" / "confidence_quality.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["confidence_quality"] = mod
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("benchmarks/confidence_quality.py")
 
 
 def _truth(size: int = 48) -> np.ndarray:
@@ -148,11 +141,7 @@ def test_a_report_without_cached_maps_is_refused(tmp_path):
 
 
 def test_the_figure_shows_each_model_on_the_same_images(tmp_path):
-    sys.path.insert(0, str(REPO / "benchmarks"))
-    _module()
-    spec = importlib.util.spec_from_file_location("confidence_figure", REPO / "benchmarks" / "confidence_figure.py")
-    fig_mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(fig_mod)
+    fig_mod = load_script("benchmarks/confidence_figure.py")
     gt = _truth()
     mask_path = tmp_path / "mask.png"
     Image.fromarray(gt.astype(np.uint8) * 255).save(mask_path)

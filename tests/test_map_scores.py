@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from conftest import load_script
 
 
 def _map_scores():
-    spec = importlib.util.spec_from_file_location("map_scores", REPO / "benchmarks" / "map_scores.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["map_scores"] = mod
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("benchmarks/map_scores.py")
 
 
 def _report(root: Path, set_name: str, images: list[tuple[str, str, float, float, float]], maps: bool = True) -> None:

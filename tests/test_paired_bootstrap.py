@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,16 +11,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import roc_auc_score
 
-REPO = Path(__file__).resolve().parents[1]
+from conftest import load_script
 
 
 def _module():
-    sys.path.insert(0, str(REPO / "benchmarks"))
-    spec = importlib.util.spec_from_file_location("paired_bootstrap", REPO / "benchmarks" / "paired_bootstrap.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["paired_bootstrap"] = mod
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("benchmarks/paired_bootstrap.py")
 
 
 def _report(root: Path, name: str, rows: list[tuple[str, str, float, float | str]]) -> None:

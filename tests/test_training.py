@@ -207,7 +207,7 @@ def test_phase3_draws_have_one_owner():
     assert config.returncode == 2 and "/nonexistent/phase3.yaml: no such file" in config.stderr
     assert "scripts/phase3_draws.sh run15p out/train/lite0_run12d_phase2/last.pt \"$run2\" configs/lite0_run15p_phase3.yaml" \
         in (REPO / "scripts" / "train_lite0_run15.sh").read_text()
-    assert 'scripts/phase3_draws.sh run16 "$trunk" "$run2" configs/lite0_run16_phase3.yaml' \
+    assert 'scripts/phase3_draws.sh "$run" "$trunk" "$run2" "configs/lite0_${run}_phase3.yaml"' \
         in (REPO / "scripts" / "train_lite0_run16.sh").read_text()
 
 
@@ -270,13 +270,13 @@ def test_bundled_configs_load(name, monkeypatch, tmp_path):
         main = load_config(REPO / "configs" / "lite0_run11_phase2.yaml")  # the control differs only there
         assert (cfg.data.train[0], cfg.train, cfg.loss) == (main.data.train[0], main.train, main.loss)
     elif name.startswith("lite0_run16_"):  # run 16: run 14's phase 3 with the detection gradient kept out of the confidence
-        assert f"configs/{name}" in (REPO / "scripts" / "train_lite0_run16.sh").read_text()
+        assert name == "lite0_run16_phase3.yaml" and "run=run16 " in (REPO / "scripts" / "train_lite0_run16.sh").read_text()
         run10 = load_config(REPO / "configs" / "lite0_run10_phase3.yaml")
         assert cfg.loss.det_detach_conf and not run10.loss.det_detach_conf
         cfg.loss.det_detach_conf = False
         assert (cfg.phase, cfg.data, cfg.train, cfg.loss) == ("confidence", run10.data, run10.train, run10.loss)
     elif name.startswith("lite0_run16b_"):  # run 16b: run 14's phase 3 with the confidence loss weighted 25x
-        assert f"configs/{name}" in (REPO / "scripts" / "train_lite0_run16.sh").read_text()
+        assert name == "lite0_run16b_phase3.yaml" and "run=run16b" in (REPO / "scripts" / "train_lite0_run16.sh").read_text()
         run10 = load_config(REPO / "configs" / "lite0_run10_phase3.yaml")
         assert (cfg.loss.conf_weight, run10.loss.conf_weight, cfg.loss.det_detach_conf) == (25.0, 1.0, False)
         cfg.loss.conf_weight = 1.0
