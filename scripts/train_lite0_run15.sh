@@ -59,7 +59,24 @@ steps=("$@")
 [ ${#steps[@]} -gt 0 ] || steps=(control phase2 maps)
 run2=out/run2_bundled.safetensors
 [ -f $run2 ] || git show 6f67c4d:src/trufor/bundled/trufor_lite0.safetensors > $run2
+judge() {  # judge A B: the figures the rules above read
+  python benchmarks/compare_models.py "$1" "$2"
+  python benchmarks/paired_bootstrap.py "$1" "$2" --sets heldout calibpart
+  python benchmarks/paired_bootstrap.py "$1" "$2" --sets synthetic_holdout
+  python benchmarks/paired_bootstrap.py "$1" "$2" --sets synthetic_web_holdout
+}
+
+# the phase-3 candidates: the network each is drawn on, and its phase-3 config (none: run 3's recipe)
+declare -A trunk=([run15]=out/train/lite0_run15_phase2/last.pt [run15p]=out/train/lite0_run12d_phase2/last.pt
+                  [run15q]=out/train/lite0_run15_phase2/last.pt)
+declare -A config=([run15]="" [run15p]=configs/lite0_run15p_phase3.yaml [run15q]=configs/lite0_run15p_phase3.yaml)
+
 for step in "${steps[@]}"; do
+  case $step in  # a candidate's steps: run 15's, or 15p's / 15q's (the same with the suffix)
+    draws|average|eval|judge|casia) run=run15 ;;
+    draws15p|average15p|eval15p|judge15p|casia15p) run=run15p; step=${step%15p} ;;
+    draws15q|average15q|eval15q|judge15q|casia15q) run=run15q; step=${step%15q} ;;
+  esac
   case $step in
     control)
       [ -f out/train/lite0_run15_control_phase2/last.pt ] && grep -q 'finished' out/train/lite0_run15_control_phase2/train.log || \
@@ -77,36 +94,6 @@ for step in "${steps[@]}"; do
         done
         python benchmarks/paired_bootstrap.py $pair --sets synthetic_holdout
       done ;;
-    draws)
-      scripts/phase3_draws.sh run15 out/train/lite0_run15_phase2/last.pt "$run2" ;;
-    average)
-      [ -f out/lite0_run15.safetensors ] || \
-        scripts/calibrate_bundled.sh out/lite0_run15_uncalibrated.safetensors out/lite0_run15.safetensors ;;
-    eval)
-      scripts/evaluate_bundled.sh out/lite0_run15.safetensors run15 ;;
-    judge)
-      python benchmarks/compare_models.py run14 run15
-      python benchmarks/paired_bootstrap.py run14 run15 --sets heldout calibpart
-      python benchmarks/paired_bootstrap.py run14 run15 --sets synthetic_holdout
-      python benchmarks/paired_bootstrap.py run14 run15 --sets synthetic_web_holdout ;;
-    casia)
-      trufor eval casia1 --root "${TRUFOR_SHARED:-../shared}/data/benchmarks/casia1" -o out/reports/casia1_run15 \
-        --weights out/lite0_run15.safetensors -q ;;
-    draws15p)
-      scripts/phase3_draws.sh run15p out/train/lite0_run12d_phase2/last.pt "$run2" configs/lite0_run15p_phase3.yaml ;;
-    average15p)
-      [ -f out/lite0_run15p.safetensors ] || \
-        scripts/calibrate_bundled.sh out/lite0_run15p_uncalibrated.safetensors out/lite0_run15p.safetensors ;;
-    eval15p)
-      scripts/evaluate_bundled.sh out/lite0_run15p.safetensors run15p ;;
-    judge15p)
-      python benchmarks/compare_models.py run14 run15p
-      python benchmarks/paired_bootstrap.py run14 run15p --sets heldout calibpart
-      python benchmarks/paired_bootstrap.py run14 run15p --sets synthetic_holdout
-      python benchmarks/paired_bootstrap.py run14 run15p --sets synthetic_web_holdout ;;
-    casia15p)
-      trufor eval casia1 --root "${TRUFOR_SHARED:-../shared}/data/benchmarks/casia1" -o out/reports/casia1_run15p \
-        --weights out/lite0_run15p.safetensors -q ;;
     phase2b)
       [ -f out/train/lite0_run15b_phase2/last.pt ] && grep -q 'finished' out/train/lite0_run15b_phase2/train.log || \
         trufor train configs/lite0_run15b_phase2.yaml train.progress=false ;;
@@ -119,23 +106,20 @@ for step in "${steps[@]}"; do
         done
         python benchmarks/paired_bootstrap.py $pair --sets synthetic_holdout
       done ;;
-    draws15q)
-      scripts/phase3_draws.sh run15q out/train/lite0_run15_phase2/last.pt "$run2" configs/lite0_run15p_phase3.yaml ;;
-    average15q)
-      [ -f out/lite0_run15q.safetensors ] || \
-        scripts/calibrate_bundled.sh out/lite0_run15q_uncalibrated.safetensors out/lite0_run15q.safetensors ;;
-    eval15q)
-      scripts/evaluate_bundled.sh out/lite0_run15q.safetensors run15q ;;
-    judge15q)
-      python benchmarks/compare_models.py run14 run15q
-      python benchmarks/paired_bootstrap.py run14 run15q --sets heldout calibpart
-      python benchmarks/paired_bootstrap.py run14 run15q --sets synthetic_holdout
-      python benchmarks/paired_bootstrap.py run14 run15q --sets synthetic_web_holdout ;;
-    casia15q)
-      trufor eval casia1 --root "${TRUFOR_SHARED:-../shared}/data/benchmarks/casia1" -o out/reports/casia1_run15q \
-        --weights out/lite0_run15q.safetensors -q ;;
-    *) echo "unknown step $step (control, phase2, maps, draws, average, eval, judge, casia, draws15p, average15p," \
-            "eval15p, judge15p, casia15p, phase2b, mapsb, draws15q, average15q, eval15q, judge15q, casia15q)" >&2
+    draws)
+      scripts/phase3_draws.sh "$run" "${trunk[$run]}" "$run2" ${config[$run]} ;;
+    average)
+      [ -f "out/lite0_$run.safetensors" ] || \
+        scripts/calibrate_bundled.sh "out/lite0_${run}_uncalibrated.safetensors" "out/lite0_$run.safetensors" ;;
+    eval)
+      scripts/evaluate_bundled.sh "out/lite0_$run.safetensors" "$run" ;;
+    judge)
+      judge run14 "$run" ;;
+    casia)  # CASIA v1 once, for the candidate shipped
+      trufor eval casia1 --root "${TRUFOR_SHARED:-../shared}/data/benchmarks/casia1" -o "out/reports/casia1_$run" \
+        --weights "out/lite0_$run.safetensors" -q ;;
+    *) echo "unknown step $step (control, phase2, maps, phase2b, mapsb; draws, average, eval, judge, casia, each also" \
+            "with the suffix 15p or 15q)" >&2
        exit 2 ;;
   esac
 done

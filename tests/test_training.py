@@ -194,7 +194,8 @@ def test_phase3_draws_have_one_owner():
     assert 'configs/lite0_run10_phase3.yaml}")' in helper and 'trufor train "$config" ' in helper  # the default recipe
     assert "trufor train average" in helper
     assert '[d1]="33 23" [d2]="34 24" [d3]="35 25"' in helper
-    for run, name in (("11", "run11"), ("12", "run12"), ("13", "run13b"), ("14", "run14"), ("15", "run15")):
+    for run, name in (("11", "run11"), ("12", "run12"), ("13", "run13b"), ("14", "run14"), ("15", '"$run"'),
+                      ("16", '"$run"')):
         script = (REPO / "scripts" / f"train_lite0_run{run}.sh").read_text()
         assert f"scripts/phase3_draws.sh {name} " in script and "lite0_run10_phase3.yaml" not in script.split("\nset ")[1]
     usage = subprocess.run(["bash", str(REPO / "scripts" / "phase3_draws.sh")], capture_output=True, text=True)
@@ -205,8 +206,9 @@ def test_phase3_draws_have_one_owner():
     config = subprocess.run(["bash", str(REPO / "scripts" / "phase3_draws.sh"), "x", __file__, __file__,
                              "/nonexistent/phase3.yaml"], capture_output=True, text=True)
     assert config.returncode == 2 and "/nonexistent/phase3.yaml: no such file" in config.stderr
-    assert "scripts/phase3_draws.sh run15p out/train/lite0_run12d_phase2/last.pt \"$run2\" configs/lite0_run15p_phase3.yaml" \
-        in (REPO / "scripts" / "train_lite0_run15.sh").read_text()
+    run15 = (REPO / "scripts" / "train_lite0_run15.sh").read_text()  # 15p: run 14's network, 15q: run 15's
+    assert "[run15p]=out/train/lite0_run12d_phase2/last.pt" in run15 and "[run15q]=out/train/lite0_run15_phase2/last.pt" in run15
+    assert "[run15p]=configs/lite0_run15p_phase3.yaml [run15q]=configs/lite0_run15p_phase3.yaml" in run15
     assert 'scripts/phase3_draws.sh "$run" "$trunk" "$run2" "configs/lite0_${run}_phase3.yaml"' \
         in (REPO / "scripts" / "train_lite0_run16.sh").read_text()
 
