@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The figures of docs/MODEL_CARD.md for one model: held-out sets first (the ones models are chosen on),
 # the calibration part (d), then CASIA v1 (a test set: measured once for the chosen model, never used to choose).
-#   scripts/evaluate_bundled.sh WEIGHTS NAME [--casia]     (WEB_ONLY=1 before it: only the web-scale set)
+#   scripts/evaluate_bundled.sh WEIGHTS NAME [--casia]     (WEB_ONLY=1 before it: only the web-scale set; NO_WEB=1:
+#                                                            all but the web-scale set)
 # Reports go to out/reports/<set>_<NAME>; each eval caches its outputs, so a rerun resumes.
 # Authentic held-out photos: out/lists/heldout_real.txt (204, with bsds500's held-out half: run 5 on); set
 # REAL_LIST=pristine_val_real for the 190 of the figures recorded for runs 1-4.
@@ -15,7 +16,7 @@ python scripts/make_heldout_lists.py out/lists > /dev/null
 [ -f out/testsets/synthetic_web_holdout/fake_list.txt ] || \
   python scripts/make_synthetic_testset.py out/testsets/synthetic_web_holdout -n 300 --web-scale 1
 # (a2) the same held-out photos edited at web scale (run 9 on): downscaled and re-saved as JPEG before the edit
-trufor eval list:fake_list.txt,real_list.txt --root out/testsets/synthetic_web_holdout \
+[ -n "${NO_WEB:-}" ] || trufor eval list:fake_list.txt,real_list.txt --root out/testsets/synthetic_web_holdout \
   -o "out/reports/synthetic_web_holdout_$name" --weights "$weights" --no-plots -q
 [ -z "${WEB_ONLY:-}" ] || exit 0
 # (a) synthetic forgeries of held-out photos

@@ -258,9 +258,10 @@ class TruFor:
     def score_heads(self, image: ImageLike, nets: Sequence[TruForNet]) -> tuple[float, list[float]]:
         """This model's score of one image, and the score each of ``nets`` gives it, the shared part run once.
 
-        ``nets`` differ from this model in the confidence decoder and the detection head only (phase-3 draws of
-        one frozen network: ``trufor.training.head_refit.same_trunk`` checks it); each score is the one that net
-        would give alone, within float rounding, for the cost of one pass and a confidence decoder per net.
+        ``nets`` differ from this model in the confidence decoder, the detection decoder if any and the detection head
+        only (phase-3 draws of one frozen network: ``trufor.training.head_refit.same_trunk`` checks it); each score
+        is the one that net would give alone, within float rounding, for the cost of one pass and a decoder per net
+        (the one its detection head pools: its detection decoder where it has one, else its confidence decoder).
         Exact float32 on the efficient engine only (the comparison of draws must not mix arithmetic).
 
         Raises:
@@ -268,19 +269,22 @@ class TruFor:
         """
         if self.engine != "efficient" or self.precision != "fp32":
             raise ValueError("score_heads needs the efficient engine in fp32")
+        own = self.net.decode_head_det is not None  # this model's detection decoder runs as the first extra head
         heads = []
-        for net in nets:
+        for net in ([self.net] if own else []) + list(nets):
             cached = self._head_cache.get(id(net))
             if cached is None or cached[0] is not net:
-                cached = (net, FusedDecoder(net.decode_head_conf.eval()).to(self.device),
-                          net.detection.eval().to(self.device))
+                decoder = net.decode_head_det if net.decode_head_det is not None else net.decode_head_conf
+                cached = (net, FusedDecoder(decoder.eval()).to(self.device), net.detection.eval().to(self.device))
                 self._head_cache[id(net)] = cached
             heads.append(cached[1:])
         x, (h, w) = self._input([as_loaded_image(image)], [])
         out, others = self._efficient.forward_with_heads(x, [fused for fused, _ in heads])
-        loc, conf = out.loc_logits[..., :h, :w], out.conf_logits[..., :h, :w]
-        score = torch.sigmoid(self.net.detection(loc, conf)).item()
-        return score, [torch.sigmoid(det(loc, c[..., :h, :w])).item() for c, (_, det) in zip(others, heads)]
+        loc = out.loc_logits[..., :h, :w]
+        scores = [torch.sigmoid(det(loc, c[..., :h, :w])).item() for c, (_, det) in zip(others, heads)]
+        if own:
+            return scores[0], scores[1:]
+        return torch.sigmoid(self.net.detection(loc, out.conf_logits[..., :h, :w])).item(), scores
 
     def _autocast(self):
         """Autocast of the whole forward pass for the reference engine's bf16 / fp16 (the efficient engine

@@ -7,6 +7,7 @@
     trufor train calibrate WEIGHTS.safetensors DATASET --root DIR -o OUT.safetensors [--max-fpr F]
     trufor train fit-head WEIGHTS.safetensors -d DATASET ROOT [-d DATASET ROOT ...] -o OUT.safetensors
     trufor train average A.safetensors B.safetensors [...] -o OUT.safetensors [--coefficients 0.5,0.5]
+    trufor train graft-confidence BASE.safetensors CONF.safetensors -o OUT.safetensors
 
 Rerunning the same ``trufor train CONFIG.yaml`` continues from the run's ``last.pt``. Several GPUs:
 ``torchrun --nproc_per_node=N -m trufor train CONFIG.yaml``.
@@ -20,7 +21,7 @@ import sys
 
 from ._common import add_device_arguments, console, device_from_args, fail
 
-ACTIONS = ("export", "noiseprint-figure", "validate", "calibrate", "fit-head", "average")
+ACTIONS = ("export", "noiseprint-figure", "validate", "calibrate", "fit-head", "average", "graft-confidence")
 
 
 def register(subparsers) -> None:
@@ -36,7 +37,9 @@ def register(subparsers) -> None:
                     "`trufor train fit-head WEIGHTS -d DATASET ROOT ... -o OUT` re-fits the detection head on "
                     "whole training-side images (the rest of the network frozen); "
                     "`trufor train average A B ... -o OUT` writes the weight average (model soup) of models "
-                    "fine-tuned from one starting point. See docs/TRAINING.md.",
+                    "fine-tuned from one starting point; "
+                    "`trufor train graft-confidence BASE CONF -o OUT` gives BASE a detection decoder of its own "
+                    "and CONF's confidence decoder. See docs/TRAINING.md.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n"
                "  trufor train configs/bundled_phase1.yaml\n"
@@ -46,11 +49,12 @@ def register(subparsers) -> None:
                "  trufor train calibrate model.safetensors list:calib_fake.txt,calib_real.txt --root DATA -o cal.safetensors\n"
                "  trufor train fit-head model.safetensors -d list:train_fake.txt,train_real.txt DATA -o head.safetensors\n"
                "  trufor train average run_a_uncal.safetensors run_b_uncal.safetensors -o soup.safetensors\n"
+               "  trufor train graft-confidence model.safetensors conf_draw.safetensors -o grafted.safetensors\n"
                "  torchrun --nproc_per_node=4 -m trufor train configs/bundled_phase2.yaml data.crop_size=512",
     )
     p.add_argument("config", metavar="CONFIG.yaml",
                    help="training config (or the action export / noiseprint-figure / validate / calibrate / fit-head / "
-                        "average)")
+                        "average / graft-confidence)")
     p.add_argument("rest", nargs=argparse.REMAINDER, metavar="KEY=VALUE",
                    help="config overrides (e.g. train.lr=0.01 data.crop_size=256); --print-config shows the "
                         "resolved config and exits")
@@ -299,7 +303,32 @@ def _average(rest: list[str]) -> int:
     return 0
 
 
+def _graft(rest: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="trufor train graft-confidence",
+        description="Write BASE with a detection decoder of its own and CONF's confidence decoder. The detection "
+                    "decoder is BASE's confidence decoder (the one its detection head was trained to pool), so the "
+                    "integrity scores are BASE's; the confidence map is CONF's. BASE and CONF must be one network "
+                    "apart from what phase 3 trains (e.g. phase-3 draws of one phase-2 model). See docs/TRAINING.md.")
+    parser.add_argument("base", help="our .safetensors file whose detection is kept")
+    parser.add_argument("confidence_from", metavar="conf", help="our .safetensors file whose confidence decoder is taken")
+    parser.add_argument("-o", "--out", required=True, help="output .safetensors file")
+    parser.add_argument("--fp32", action="store_true", help="store float32 tensors (default float16, half the size)")
+    args = parser.parse_args(rest)
+    from ..errors import TruForError
+    from ..training.graft import graft_confidence
+
+    try:
+        path = graft_confidence(args.base, args.confidence_from, args.out, half=not args.fp32)
+    except TruForError as exc:
+        return fail(str(exc))
+    console(err=True).print(f"wrote {path}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.config == "graft-confidence":
+        return _graft(args.rest)
     if args.config == "average":
         return _average(args.rest)
     if args.config == "fit-head":

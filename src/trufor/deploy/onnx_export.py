@@ -124,14 +124,20 @@ class ExportableTruFor(nn.Module):
             rows = _symmetric_index(torch.scalar_tensor(h, dtype=torch.int64), torch.sym_max(h, MIN_SIDE))
             cols = _symmetric_index(torch.scalar_tensor(w, dtype=torch.int64), torch.sym_max(w, MIN_SIDE))
         x = x.index_select(2, rows).index_select(3, cols)  # the identity unless a side is below MIN_SIDE
-        out = self.net(x)
-        loc = out.loc_logits[:, :, :h, :w]
-        conf = out.conf_logits[:, :, :h, :w]
-        det = _detect(self.net.detection, loc, conf)
+        net = self.net
+        size = x.shape[-2:]
+        npp_full = net.extract_noiseprint(x)
+        feats = net.features(x, npp_full)
+        loc_full = net.localize(feats, size)
+        conf_full = net.confidence_logits(feats, size)
+        loc = loc_full[:, :, :h, :w]
+        conf = conf_full[:, :, :h, :w]
+        # what the detection head pools: the confidence, or the network's own detection decoder
+        det = _detect(net.detection, loc, net.detection_logits(feats, size, conf_full)[:, :, :h, :w])
         heat = F.softmax(loc, dim=1)[:, 1]
         confidence = torch.sigmoid(conf[:, 0])
         score = torch.sigmoid(det[:, 0])
-        npp = out.noiseprint[:, 0, :h, :w]
+        npp = npp_full[:, 0, :h, :w]
         return heat, confidence, score, npp
 
 

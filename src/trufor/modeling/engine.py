@@ -217,6 +217,8 @@ class EfficientTruFor(nn.Module):
         self.halo = net.dncnn.receptive_radius
         self.loc_head = FusedDecoder(net.decode_head)
         self.conf_head = FusedDecoder(net.decode_head_conf)
+        det_decoder = getattr(net, "decode_head_det", None)
+        self.det_head = FusedDecoder(det_decoder) if det_decoder is not None else None
         self.tile = tile
         self.band_bytes = band_bytes
         self.part_dtypes: dict[str, torch.dtype | None] = dict.fromkeys(PARTS)
@@ -316,10 +318,13 @@ class EfficientTruFor(nn.Module):
             loc = self.loc_head(feats, rows)
             conf = self.conf_head(feats, rows)
             others = [head(feats, rows) for head in conf_heads]
+            det_src = self.det_head(feats, rows) if self.det_head is not None else None
         del feats
         loc, conf = loc.float(), conf.float()
         loc = F.interpolate(loc, size=size, mode="bilinear", align_corners=False)
         conf = F.interpolate(conf, size=size, mode="bilinear", align_corners=False)
         others = [F.interpolate(c.float(), size=size, mode="bilinear", align_corners=False) for c in others]
-        det = net.detection(loc, conf)
+        if det_src is not None:  # the network's own detection decoder (TruForConfig.detection_decoder)
+            det_src = F.interpolate(det_src.float(), size=size, mode="bilinear", align_corners=False)
+        det = net.detection(loc, conf if det_src is None else det_src)
         return TruForOutput(loc, conf, det, npp), others

@@ -38,6 +38,8 @@ class TruForOutput(NamedTuple):
 class TruForNet(nn.Module):
     """TruFor forgery detection and localization network.
 
+    With ``config.detection_decoder`` a third decoder feeds the detection head (see :class:`TruForConfig`).
+
     Input: (B, 3, H, W) RGB pixels scaled as ``uint8 / 256`` (the official convention, not /255).
     Noiseprint++ reads this input as is; only the RGB branch is normalised with ImageNet statistics.
     """
@@ -51,6 +53,9 @@ class TruForNet(nn.Module):
                                     else DualEfficientNetLiteEncoder(encoder))
         self.decode_head = MLPDecoderHead(dims, config.num_classes, config.decoder_dim, bn_eps=config.loc_bn_eps)
         self.decode_head_conf = MLPDecoderHead(dims, 1, config.decoder_dim, bn_eps=config.conf_bn_eps)
+        # the decoder whose logits the detection head pools, when not the confidence decoder's
+        self.decode_head_det = (MLPDecoderHead(dims, 1, config.decoder_dim, bn_eps=config.conf_bn_eps)
+                                if config.detection_decoder else None)
         self.detection = DetectionHead(in_features=8)
         self.dncnn = NoiseprintExtractor(features=config.noiseprint_features, depth=config.noiseprint_depth)
         self.register_buffer("rgb_mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
@@ -78,8 +83,15 @@ class TruForNet(nn.Module):
         """(B, 1, H, W) confidence logits at ``size`` (H, W) from the encoder's feature maps."""
         return F.interpolate(self.decode_head_conf(feats), size=size, mode="bilinear", align_corners=False)
 
+    def detection_logits(self, feats: list[Tensor], size: tuple[int, int] | torch.Size, conf_logits: Tensor) -> Tensor:
+        """(B, 1, H, W) logits the detection head pools with the localization: the detection decoder's where the
+        network has one (``config.detection_decoder``), else ``conf_logits`` (the confidence decoder's)."""
+        if self.decode_head_det is None:
+            return conf_logits
+        return F.interpolate(self.decode_head_det(feats), size=size, mode="bilinear", align_corners=False)
+
     def detect(self, loc_logits: Tensor, conf_logits: Tensor) -> Tensor:
-        """(B, 1) integrity logit from the localization and confidence logits (the detection head)."""
+        """(B, 1) integrity logit from the localization logits and :meth:`detection_logits` (the detection head)."""
         return self.detection(loc_logits, conf_logits)
 
     def forward(self, image: Tensor, noiseprint: Tensor | None = None) -> TruForOutput:
@@ -90,4 +102,4 @@ class TruForNet(nn.Module):
         feats = self.features(image, noiseprint)
         loc = self.localize(feats, size)
         conf = self.confidence_logits(feats, size)
-        return TruForOutput(loc, conf, self.detect(loc, conf), noiseprint)
+        return TruForOutput(loc, conf, self.detect(loc, self.detection_logits(feats, size, conf)), noiseprint)

@@ -27,6 +27,10 @@ class TruForConfig:
         loc_bn_eps: BatchNorm eps of the localization decoder (1e-3 in the official model).
         conf_bn_eps: BatchNorm eps of the confidence decoder (1e-5 in the official model).
         num_classes: localization classes (pristine, forged).
+        detection_decoder: the detection head pools the logits of a decoder of its own (``decode_head_det``,
+            shaped as the confidence decoder) instead of the confidence decoder's. In the paper's design the
+            detection loss trains the confidence decoder too and decides what the confidence map becomes; with
+            this decoder the confidence map learns from its own target only and the detector keeps its features.
     """
 
     encoder: str = "mit_b2"
@@ -36,6 +40,7 @@ class TruForConfig:
     loc_bn_eps: float = 1e-3
     conf_bn_eps: float = 1e-5
     num_classes: int = 2
+    detection_decoder: bool = False
 
     @property
     def encoder_config(self) -> MiTConfig | EfficientNetLiteConfig:
@@ -84,6 +89,9 @@ VARIANTS: dict[str, TruForConfig] = {
     "trufor_small": TruForConfig(encoder="mit_b0", decoder_dim=128, noiseprint_features=32),
     # Dual EfficientNet-Lite0 encoder, initialised from ImageNet for training; same Noiseprint++ as trufor_small.
     "trufor_lite0": TruForConfig(encoder="efficientnet_lite0", decoder_dim=128, noiseprint_features=32),
+    # The same with a detection decoder of its own (the confidence decoder then serves the confidence map only).
+    "trufor_lite0_detdec": TruForConfig(encoder="efficientnet_lite0", decoder_dim=128, noiseprint_features=32,
+                                        detection_decoder=True),
 }
 
 #: The architecture of the authors' published weights.

@@ -33,7 +33,8 @@ from ..errors import TrainingError
 
 #: Top-level parts of the network, for :func:`parameter_distance` (first name component -> part).
 PART_NAMES = {"dncnn": "Noiseprint++", "backbone": "encoder", "decode_head": "localization decoder",
-              "decode_head_conf": "confidence decoder", "detection": "detection head"}
+              "decode_head_conf": "confidence decoder", "decode_head_det": "detection decoder",
+              "detection": "detection head"}
 
 
 @dataclass(frozen=True)

@@ -150,14 +150,15 @@ def detection_logits(model, samples, *, log=None) -> tuple[list[float], list[boo
 
 def rewrite_weights(weights: str | os.PathLike, out: str | os.PathLike, update, *, action: str,
                     provenance_line: str, extra: dict[str, str] | None = None, half: bool = True,
-                    licence: str | None = None, first_line: str | None = None) -> Path:
+                    licence: str | None = None, first_line: str | None = None, config=None) -> Path:
     """A copy of our weights file after ``update(state_dict)`` changed its (float32) tensors in place.
 
     The one writer of a modified copy (calibration, a re-fitted detection head): the architecture, licence and
     training metadata are kept, ``provenance_line`` is appended to the provenance, ``extra`` added to the metadata;
     ``licence`` replaces the licence (e.g. to restore a credit an older export lost), None keeps it;
     ``first_line`` replaces the provenance's first line (its summary, ``export.summary_line``), None keeps it.
-    ``action`` names the step in the error for a file of another format.
+    ``action`` names the step in the error for a file of another format; ``config`` (a ``TruForConfig``) replaces
+    the architecture when ``update`` changed it (a graft adding a decoder), None keeps it.
     """
     from ..weights import config_of, read_weights, save_safetensors
 
@@ -173,7 +174,7 @@ def rewrite_weights(weights: str | os.PathLike, out: str | os.PathLike, update, 
     provenance = "\n".join(lines + [provenance_line])
     kept = {k: str(v) for k, v in meta.items() if k in ("training_phase", "training_steps")}
     kept.update(extra or {})
-    return save_safetensors(sd, out, config_of(loaded), provenance=provenance,
+    return save_safetensors(sd, out, config_of(loaded) if config is None else config, provenance=provenance,
                             licence=str(meta.get("licence", "")) if licence is None else licence, half=half, extra=kept)
 
 

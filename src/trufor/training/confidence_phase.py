@@ -7,7 +7,11 @@ boundaries, see :func:`~trufor.training.losses.confidence_loss`) plus
 ``det_weight (0.5) x class-weighted binary cross-entropy`` of the integrity logit, whose target is
 1 when the crop holds at least ``det_min_pixels`` forged pixels. The detection head pools the confidence
 logits, so the detection loss trains the confidence decoder too, unless ``loss.det_detach_conf`` stops
-that gradient (then the confidence decoder learns from its own target only).
+that gradient (then the confidence decoder learns from its own target only), or the network has a detection
+decoder of its own (``TruForConfig.detection_decoder``, variant ``trufor_lite0_detdec``): then the head pools
+that decoder's logits, trained with it by the detection loss, and the confidence decoder learns from its
+target only. ``loss.conf_balance: flagged`` weighs the pixels the localization flags as much as the others in
+the confidence loss (see :func:`~trufor.training.losses.confidence_loss`).
 
 Validation reports ``loss``, ``conf_mse``, ``conf_var`` (the variance of the confidence target: the MSE of
 the best constant map), ``det_auc``, ``det_bacc`` (balanced accuracy at 0.5), and the frozen localization's
@@ -46,7 +50,8 @@ class ConfidenceModule(nn.Module):
             feats = net.features(image)
             loc = net.localize(feats, size)
         conf = net.confidence_logits(feats, size)
-        return loc, conf, net.detect(loc, conf.detach() if self.detach_conf else conf)
+        det_in = net.detection_logits(feats, size, conf.detach() if self.detach_conf else conf)
+        return loc, conf, net.detect(loc, det_in)
 
 
 class ConfidencePhase(PairPhase):
@@ -54,7 +59,7 @@ class ConfidencePhase(PairPhase):
 
     name = "confidence"
     default_best_metric = "det_auc"
-    trainable = ("decode_head_conf.", "detection.")
+    trainable = ("decode_head_conf.", "decode_head_det.", "detection.")
 
     def init_weights(self, net: TruForNet,
                      load_checkpoint: CheckpointReader = load_training_checkpoint) -> dict[str, Any]:
@@ -87,6 +92,8 @@ class ConfidencePhase(PairPhase):
     def set_train_mode(self, net: TruForNet) -> None:
         net.eval()
         net.decode_head_conf.train()
+        if net.decode_head_det is not None:
+            net.decode_head_det.train()
         net.detection.train()
 
     def loss(self, out: tuple[Tensor, Tensor, Tensor], batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
@@ -94,7 +101,7 @@ class ConfidencePhase(PairPhase):
         loc, conf, det = (o.float() for o in out)
         target = batch["mask"].to(loc.device)
         l_conf = confidence_loss(loc, conf, target, ignore_index=lc.ignore_index, erode=lc.conf_erode,
-                                 dilate=lc.conf_dilate)
+                                 dilate=lc.conf_dilate, balance=lc.conf_balance)
         labels = detection_targets(target, lc.det_min_pixels)
         l_det = detection_loss(det, labels, lc.det_class_weights)
         loss = lc.conf_weight * l_conf + lc.det_weight * l_det

@@ -149,6 +149,10 @@ class ValSection:
     best_mode: str | None = None
 
 
+#: Values of ``loss.conf_balance`` (see :func:`trufor.training.losses.confidence_loss`).
+CONF_BALANCES = ("none", "flagged")
+
+
 @dataclass
 class LossSection:
     """Loss weights of the three phases (defaults: the TruFor paper's)."""
@@ -170,6 +174,9 @@ class LossSection:
     # phase 3: the detection head pools the confidence logits detached, so that the confidence decoder learns from
     # its own loss (the TCP target) only; false (the paper's joint training): the detection loss trains it too
     det_detach_conf: bool = False
+    # phase 3: how the confidence loss weighs its pixels: "none" (the paper: every valid pixel alike), "flagged" (the
+    # pixels the localization flags, where the map is at or above 0.5, weigh as much in all as the other pixels)
+    conf_balance: str = "none"
     # phase 1: contrastive loss over fingerprint distances
     temperature: float = 1.0
     border: int = 8
@@ -476,6 +483,8 @@ def validate(cfg: TrainingConfig) -> None:
         raise ConfigError(f"train.optimizer: choose sgd, adam or adamw, got {t.optimizer!r}")
     if cfg.val.best_mode not in (None, "max", "min"):
         raise ConfigError(f"val.best_mode: choose max or min, got {cfg.val.best_mode!r}")
+    if cfg.loss.conf_balance not in CONF_BALANCES:
+        raise ConfigError(f"loss.conf_balance: choose {' or '.join(CONF_BALANCES)}, got {cfg.loss.conf_balance!r}")
     if len(cfg.loss.class_weights) != 2 or len(cfg.loss.det_class_weights) != 2:
         raise ConfigError("loss.class_weights and loss.det_class_weights take two numbers: [pristine, forged]")
     if cfg.data.grid_aligned_crops and cfg.data.crop_size % 8:

@@ -53,8 +53,9 @@ class PooledSet:
                          self.groups + other.groups, self.paths + other.paths)
 
 
-#: The state-dict prefixes phase 3 trains (the confidence decoder and the detection head).
-PHASE3_PREFIXES = ("decode_head_conf.", HEAD_PREFIX)
+#: The state-dict prefixes phase 3 trains (the confidence decoder, the detection decoder where there is one, and the
+#: detection head).
+PHASE3_PREFIXES = ("decode_head_conf.", "decode_head_det.", HEAD_PREFIX)
 
 
 def trunk_digest(state_dict, exclude: tuple[str, ...] = (HEAD_PREFIX,)) -> str:

@@ -158,9 +158,10 @@ class LocalizationPhase(PairPhase):
             load_weights(net, ckpt["model"], m.init, f"its weights do not fit variant {m.variant!r}")
             info["init"] = ckpt.get("provenance", {})
         else:
-            for part in (net.backbone, net.decode_head, net.decode_head_conf):
+            decoders = [d for d in (net.decode_head, net.decode_head_conf, net.decode_head_det) if d is not None]
+            for part in (net.backbone, *decoders):
                 init_from_scratch(part)
-            for head in (net.decode_head, net.decode_head_conf):  # small logits at the start
+            for head in decoders:  # small logits at the start
                 nn.init.normal_(head.linear_pred.weight, 0.0, 0.01)
             if m.pretrained:
                 from .pretrained import load_imagenet_encoder

@@ -108,9 +108,18 @@ def confidence_targets(loc_logits: Tensor, target: Tensor, *, ignore_index: int 
 
 
 def confidence_loss(loc_logits: Tensor, conf_logits: Tensor, target: Tensor, *, ignore_index: int = -1,
-                    erode: int = 15, dilate: int = 11) -> Tensor:
+                    erode: int = 15, dilate: int = 11, balance: str = "none") -> Tensor:
     """Mean squared error between ``sigmoid(conf)`` and the (detached) true-class probability over the
-    valid pixels of :func:`confidence_targets`; 0 when there are none."""
+    valid pixels of :func:`confidence_targets`; 0 when there are none.
+
+    ``balance="flagged"``: the mean of the error over the valid pixels the localization flags (forged
+    probability at or above 0.5) and the mean over the other valid pixels, averaged with equal weights (the
+    plain mean where the batch has pixels of one kind only). Flagged pixels are a few percent of a batch, so in
+    the plain mean a confidence that tells the map's false alarms from its true detections gains almost
+    nothing; balanced, that distinction is half of the loss.
+    """
+    if balance not in ("none", "flagged"):
+        raise ValueError(f"balance must be 'none' or 'flagged', got {balance!r}")
     size = target.shape[-2:]
     if conf_logits.shape[-2:] != size:
         conf_logits = F.interpolate(conf_logits, size=size, mode="bilinear", align_corners=False)
@@ -118,7 +127,15 @@ def confidence_loss(loc_logits: Tensor, conf_logits: Tensor, target: Tensor, *, 
     if not bool(valid.any()):
         return conf_logits.sum() * 0.0
     conf = torch.sigmoid(conf_logits[:, 0])
-    return F.mse_loss(conf[valid], tcp[valid].to(conf.dtype))
+    err = (conf - tcp.to(conf.dtype)).square()
+    if balance == "flagged":
+        loc = loc_logits if loc_logits.shape[-2:] == size else F.interpolate(
+            loc_logits, size=size, mode="bilinear", align_corners=False)
+        flagged = (loc[:, 1] >= loc[:, 0]).detach()  # softmax forged probability >= 0.5
+        parts = [err[valid & flagged], err[valid & ~flagged]]
+        means = [p.mean() for p in parts if p.numel()]
+        return sum(means) / len(means)
+    return err[valid].mean()
 
 
 def detection_targets(target: Tensor, min_pixels: int = 4) -> Tensor:

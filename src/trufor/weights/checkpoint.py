@@ -210,6 +210,7 @@ def infer_config(sd: Mapping[str, torch.Tensor], source: str = "weights") -> Tru
         noiseprint_features=_rows(sd, "dncnn.0.weight", source),
         noiseprint_depth=np_depth,
         num_classes=_rows(sd, "decode_head.linear_pred.weight", source) if "decode_head.linear_pred.weight" in sd else 2,
+        detection_decoder="decode_head_det.linear_fuse.0.weight" in sd,
     )
     # Sizes a TruFor network cannot have (the model would not build, or not analyse).
     least = {"decoder_dim": 1, "noiseprint_features": 1, "noiseprint_depth": 2, "num_classes": 2}
