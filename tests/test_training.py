@@ -283,6 +283,19 @@ def test_bundled_configs_load(name, monkeypatch, tmp_path):
         assert (cfg.loss.conf_weight, run10.loss.conf_weight, cfg.loss.det_detach_conf) == (25.0, 1.0, False)
         cfg.loss.conf_weight = 1.0
         assert (cfg.phase, cfg.data, cfg.train, cfg.loss) == ("confidence", run10.data, run10.train, run10.loss)
+    elif name.startswith(("lite0_run17_", "lite0_run17b_")):  # run 17: run 16's detached phase 3 for a graft; 17b balanced
+        script = (REPO / "scripts" / "train_lite0_run17.sh").read_text()
+        assert name in ("lite0_run17_phase3.yaml", "lite0_run17b_phase3.yaml")
+        assert 'scripts/phase3_draws.sh "$run" "$run14" "$run2" "configs/lite0_${run}_phase3.yaml"' in script
+        assert ("run=run17b" if "17b" in name else "run=run17 ") in script
+        assert "trufor train graft-confidence" in script
+        run16 = load_config(REPO / "configs" / "lite0_run16_phase3.yaml")
+        assert (cfg.val.best_metric, cfg.val.best_mode, run16.val.best_metric) == ("conf_mse", "min", "det_auc")
+        assert cfg.loss.conf_balance == ("flagged" if "17b" in name else "none")
+        cfg.loss.conf_balance, cfg.val.best_metric, cfg.val.best_mode = "none", "det_auc", None
+        cfg.output.dir = run16.output.dir
+        assert (cfg.phase, cfg.data, cfg.train, cfg.loss, cfg.val) == ("confidence", run16.data, run16.train, run16.loss,
+                                                                        run16.val)
     elif name.startswith("lite0_run15p_"):  # run 15p: run 3's phase 3 plus synthetic edits in real-life originals
         assert f"configs/{name}" in (REPO / "scripts" / "train_lite0_run15.sh").read_text()
         run10 = load_config(REPO / "configs" / "lite0_run10_phase3.yaml")
@@ -1018,6 +1031,44 @@ def test_phase3_detection_gradient_reaches_the_confidence_decoder_unless_detache
     net.zero_grad(set_to_none=True)
     L.confidence_loss(loc, conf, batch["mask"]).backward()  # the confidence's own loss trains it either way
     assert sum(float(p.grad.abs().sum()) for p in conf_params if p.grad is not None) > 0
+
+
+def test_phase3_with_a_detection_decoder_trains_it_by_detection_and_the_confidence_by_its_target(
+        chain, tiny_data, tmp_path, monkeypatch):
+    from trufor.modeling import get_config
+    from trufor.modeling.variants import VARIANTS
+    from trufor.training.phases import make_phase
+
+    monkeypatch.setitem(VARIANTS, "trufor_small_detdec", get_config("trufor_small", detection_decoder=True))
+    out, _ = chain  # phase 2's network has no detection decoder: it starts as a copy of the confidence decoder
+    cfg = config_from_dict(phase_config("confidence", tiny_data, tmp_path / "d",
+                                        model={"variant": "trufor_small_detdec", "init": str(out / "p2" / "best.pt"),
+                                               "heads_from": str(out / "p3" / "best.pt")}))
+    phase = make_phase(cfg)
+    net = phase.build_model()
+    phase.init_weights(net)
+    heads = load_training_checkpoint(out / "p3" / "best.pt")["model"]
+    for key, value in net.decode_head_det.state_dict().items():
+        assert torch.equal(value, heads[f"decode_head_conf.{key}"]), key
+    assert {id(p) for p in phase.trainable_parameters(net)} == {
+        id(p) for part in (net.decode_head_conf, net.decode_head_det, net.detection) for p in part.parameters()}
+    phase.set_train_mode(net)
+    assert net.decode_head_det.training and not net.decode_head.training
+    net.detection.eval()
+    module = phase.training_module(net)
+    torch.manual_seed(0)
+    batch = {"image": torch.rand(2, 3, 64, 64), "mask": torch.zeros(2, 64, 64, dtype=torch.long)}
+    batch["mask"][0, 8:40, 8:40] = 1
+    loc, conf, det = module(batch["image"])
+
+    def grad(part) -> float:
+        return sum(float(p.grad.abs().sum()) for p in part.parameters() if p.grad is not None)
+
+    L.detection_loss(det, L.detection_targets(batch["mask"])).backward(retain_graph=True)
+    assert grad(net.decode_head_conf) == 0.0 and grad(net.decode_head_det) > 0 and grad(net.detection) > 0
+    net.zero_grad(set_to_none=True)
+    L.confidence_loss(loc, conf, batch["mask"]).backward()
+    assert grad(net.decode_head_conf) > 0 and grad(net.decode_head_det) == 0.0
 
 
 def test_phase3_validation_reports_the_variance_of_the_confidence_target(chain, tiny_data, tmp_path):

@@ -320,12 +320,13 @@ class TruFor:
         pad_h, pad_w = x.shape[-2] - h, x.shape[-1] - w
         out = self._forward_with_fallback(x, warnings)
         if self.precision != "fp32":
-            out = type(out)(*(t.float() for t in out))
+            out = type(out)(*(None if t is None else t.float() for t in out))
         loc, conf, det = out.loc_logits, out.conf_logits, out.det_logit
-        if pad_h or pad_w:
-            loc, conf = loc[..., :h, :w], conf[..., :h, :w]
+        if pad_h or pad_w:  # the score pooled again over the image's own pixels
+            pooled = conf if out.pooled_logits is None else out.pooled_logits
+            loc, conf, pooled = loc[..., :h, :w], conf[..., :h, :w], pooled[..., :h, :w]
             on_cpu_copy = self._cpu_engine is not None and loc.device != self.param_device
-            det = (self._cpu_engine.net if on_cpu_copy else self.net).detection(loc, conf)
+            det = (self._cpu_engine.net if on_cpu_copy else self.net).detection(loc, pooled)
         seconds = (time.perf_counter() - start) / len(loaded)
         results = []
         for i, item in enumerate(loaded):

@@ -326,5 +326,6 @@ class EfficientTruFor(nn.Module):
         others = [F.interpolate(c.float(), size=size, mode="bilinear", align_corners=False) for c in others]
         if det_src is not None:  # the network's own detection decoder (TruForConfig.detection_decoder)
             det_src = F.interpolate(det_src.float(), size=size, mode="bilinear", align_corners=False)
-        det = net.detection(loc, conf if det_src is None else det_src)
-        return TruForOutput(loc, conf, det, npp), others
+        pooled = conf if det_src is None else det_src
+        det = net.detection(loc, pooled)
+        return TruForOutput(loc, conf, det, npp, pooled), others

@@ -27,12 +27,16 @@ class TruForOutput(NamedTuple):
         conf_logits: (B, 1, H, W) confidence logits.
         det_logit: (B, 1) integrity (detection) logit.
         noiseprint: (B, 1, H, W) Noiseprint++ fingerprint.
+        pooled_logits: (B, 1, H, W) the logits the detection head pooled with the localization: the detection
+            decoder's (``TruForConfig.detection_decoder``), else ``conf_logits`` itself; None means ``conf_logits``.
+            A caller that pools a part of the image again (outputs cropped after padding) pools these.
     """
 
     loc_logits: Tensor
     conf_logits: Tensor
     det_logit: Tensor
     noiseprint: Tensor
+    pooled_logits: Tensor | None = None
 
 
 class TruForNet(nn.Module):
@@ -102,4 +106,5 @@ class TruForNet(nn.Module):
         feats = self.features(image, noiseprint)
         loc = self.localize(feats, size)
         conf = self.confidence_logits(feats, size)
-        return TruForOutput(loc, conf, self.detect(loc, self.detection_logits(feats, size, conf)), noiseprint)
+        pooled = self.detection_logits(feats, size, conf)
+        return TruForOutput(loc, conf, self.detect(loc, pooled), noiseprint, pooled)

@@ -10,7 +10,8 @@ logits, so the detection loss trains the confidence decoder too, unless ``loss.d
 that gradient (then the confidence decoder learns from its own target only), or the network has a detection
 decoder of its own (``TruForConfig.detection_decoder``, variant ``trufor_lite0_detdec``): then the head pools
 that decoder's logits, trained with it by the detection loss, and the confidence decoder learns from its
-target only. ``loss.conf_balance: flagged`` weighs the pixels the localization flags as much as the others in
+target only; started from a model without one, the detection decoder starts as a copy of the confidence decoder
+(of ``model.heads_from`` where given). ``loss.conf_balance: flagged`` weighs the pixels the localization flags as much as the others in
 the confidence loss (see :func:`~trufor.training.losses.confidence_loss`).
 
 Validation reports ``loss``, ``conf_mse``, ``conf_var`` (the variance of the confidence target: the MSE of
@@ -54,6 +55,15 @@ class ConfidenceModule(nn.Module):
         return loc, conf, net.detect(loc, det_in)
 
 
+def with_detection_decoder(state: dict[str, Any], net: TruForNet) -> dict[str, Any]:
+    """``state`` with a detection decoder for ``net`` where ``net`` has one and ``state`` has none: a copy of the
+    state's confidence decoder (what a detection head of that state was trained to pool; shapes are alike)."""
+    if net.decode_head_det is None or any(k.startswith("decode_head_det.") for k in state):
+        return state
+    conf = "decode_head_conf."
+    return {**state, **{"decode_head_det." + k[len(conf):]: v.clone() for k, v in state.items() if k.startswith(conf)}}
+
+
 class ConfidencePhase(PairPhase):
     """Phase 3 for the training loop (see :mod:`trufor.training.loop`)."""
 
@@ -75,13 +85,14 @@ class ConfidencePhase(PairPhase):
             info["heads_from"] = "random"
         elif m.heads_from:
             other = load_checkpoint(m.heads_from)
-            heads = {k: v for k, v in other["model"].items() if k.startswith(self.trainable)}
+            heads = {k: v for k, v in with_detection_decoder(other["model"], net).items() if k.startswith(self.trainable)}
             expected = {k for k in net.state_dict() if k.startswith(self.trainable)}
             if set(heads) != expected:
                 raise TrainingError(f"{m.heads_from}: its confidence decoder and detection head do not fit "
                                     f"variant {m.variant!r} (model.heads_from)")
             info["heads_from"] = {"path": m.heads_from, "provenance": other.get("provenance", {})}
-        load_weights(net, ckpt["model"], m.init, f"its weights do not fit variant {m.variant!r}")
+        load_weights(net, with_detection_decoder(ckpt["model"], net), m.init,
+                     f"its weights do not fit variant {m.variant!r}")
         if heads is not None:
             load_weights(net, {**net.state_dict(), **heads}, m.heads_from, f"its heads do not fit variant {m.variant!r}")
         return info
