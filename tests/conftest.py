@@ -7,7 +7,9 @@ import os
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -159,3 +161,17 @@ def random_weights(variant: str, path: Path) -> Path:
 def small_weights(tmp_path_factory) -> Path:
     """A randomly initialised small model in our safetensors format (fast tests of the plumbing)."""
     return random_weights("trufor_small", tmp_path_factory.mktemp("small") / "small.safetensors")
+
+
+def variant_images(folder: Path) -> list[Path]:
+    """Three small noisy images with a noisier square (one below the network's MIN_SIDE, mirror-padded), PNG and JPEG."""
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for i, (w, h) in enumerate(((96, 80), (40, 24), (72, 72))):  # (40, 24): below MIN_SIDE, mirror-padded
+        rng = np.random.default_rng(i)
+        pixels = np.clip(rng.normal(128, 40, (h, w, 3)), 0, 255).astype(np.uint8)
+        pixels[h // 4: h // 2, w // 4: w // 2] = rng.integers(0, 256, (h // 2 - h // 4, w // 2 - w // 4, 3))
+        p = folder / f"im{i}.{'png' if i % 2 else 'jpg'}"
+        Image.fromarray(pixels).save(p)
+        out.append(p)
+    return out

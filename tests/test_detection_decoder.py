@@ -10,8 +10,8 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from PIL import Image
 
+from conftest import variant_images
 from trufor.modeling import TruForNet, get_config
 from trufor.modeling.engine import EfficientTruFor
 from trufor.training import ConfigError, TrainingError, config_from_dict
@@ -85,17 +85,6 @@ def _file(net: TruForNet, path: Path, **meta) -> Path:
                             extra=meta)
 
 
-def _images(folder: Path) -> list[Path]:
-    folder.mkdir(parents=True, exist_ok=True)
-    out = []
-    for i, (w, h) in enumerate(((96, 80), (40, 24), (120, 72))):  # (40, 24): below MIN_SIDE, mirror-padded
-        rng = np.random.default_rng(i)
-        pixels = np.clip(rng.normal(128, 40, (h, w, 3)), 0, 255).astype(np.uint8)
-        pixels[h // 4: h // 2, w // 4: w // 2] = rng.integers(0, 256, (h // 2 - h // 4, w // 2 - w // 4, 3))
-        out.append(folder / f"im{i}.png")
-        Image.fromarray(pixels).save(out[-1])
-    return out
-
 
 @pytest.fixture(scope="module")
 def graft_files(tmp_path_factory):
@@ -121,7 +110,7 @@ def test_the_graft_keeps_the_base_scores_and_maps_and_takes_the_donor_confidence
     assert infer_config(loaded.state_dict).detection_decoder
     base, donor, grafted = (load_model(p) for p in (base_path, donor_path, out))
     assert grafted.net.decode_head_det is not None
-    for image in _images(tmp / "img"):
+    for image in variant_images(tmp / "img"):
         b, d, g = base.analyze(image), donor.analyze(image), grafted.analyze(image)
         assert g.score == pytest.approx(b.score, abs=1e-6) and g.score != pytest.approx(d.score, abs=1e-4)
         assert np.array_equal(g.map, b.map)
@@ -168,7 +157,7 @@ def test_score_heads_with_detection_decoders(graft_files, tmp_path):
     grafted = load_model(out)
     nets = [load_network(base_path).net, load_network(donor_path).net, load_network(out).net]
     alone = [load_model(p) for p in (base_path, donor_path, out)]
-    for image in _images(tmp / "img2"):
+    for image in variant_images(tmp / "img2"):
         score, scores = grafted.score_heads(image, nets)
         assert score == pytest.approx(grafted.analyze(image).score, abs=1e-6)
         assert scores == pytest.approx([m.analyze(image).score for m in alone], abs=1e-5)

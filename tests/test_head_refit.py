@@ -173,18 +173,6 @@ def _variant(base: Path, path: Path, *, trunk_too: bool = False, seed: int = 1) 
     return path
 
 
-def _variant_images(folder: Path) -> list[Path]:
-    folder.mkdir(parents=True, exist_ok=True)
-    out = []
-    for i, (w, h) in enumerate(((96, 80), (40, 24), (72, 72))):  # (40, 24): below MIN_SIDE, mirror-padded
-        rng = np.random.default_rng(i)
-        pixels = np.clip(rng.normal(128, 40, (h, w, 3)), 0, 255).astype(np.uint8)
-        pixels[h // 4: h // 2, w // 4: w // 2] = rng.integers(0, 256, (h // 2 - h // 4, w // 2 - w // 4, 3))
-        p = folder / f"im{i}.{'png' if i % 2 else 'jpg'}"
-        Image.fromarray(pixels).save(p)
-        out.append(p)
-    return out
-
 
 def test_score_heads_gives_each_variant_its_own_score(small_weights, tmp_path):
     from trufor import load_model
@@ -198,7 +186,7 @@ def test_score_heads_gives_each_variant_its_own_score(small_weights, tmp_path):
     assert not same_trunk(base.net.state_dict(),
                           load_network(_variant(small_weights, tmp_path / "t.safetensors", trunk_too=True)).net.state_dict())
     alone = [load_model(v) for v in variants]
-    for image in _variant_images(tmp_path / "img"):
+    for image in variant_images(tmp_path / "img"):
         score, scores = base.score_heads(image, nets)
         assert score == pytest.approx(base.analyze(image).score, abs=1e-6)
         expected = [m.analyze(image).score for m in alone]
@@ -223,7 +211,7 @@ def test_head_variants_benchmark_writes_the_variants_reports(small_weights, tmp_
     sys.modules["head_variants"] = hv
     spec.loader.exec_module(hv)
 
-    images = _variant_images(tmp_path / "data" / "img")
+    images = variant_images(tmp_path / "data" / "img")
     mask = np.zeros((80, 96), np.uint8)
     mask[20:40, 24:48] = 255
     Image.fromarray(mask).save(tmp_path / "data" / "m0.png")
