@@ -199,3 +199,13 @@ def test_conf_balance_is_checked(tmp_path):
         config_from_dict(cfg)
     cfg["loss"]["conf_balance"] = "flagged"
     assert config_from_dict(cfg).loss.conf_balance == "flagged"
+
+
+def test_training_says_when_a_file_and_a_variant_differ_in_the_detection_decoder():
+    from trufor.training.checkpoint import load_weights
+
+    with_dd, plain = _net(), _net(get_config("trufor_small"))
+    with pytest.raises(TrainingError, match="the file has a detection decoder: choose a variant with one"):
+        load_weights(plain, with_dd.state_dict(), "dd.safetensors", "its weights do not fit variant 'trufor_small'")
+    with pytest.raises(TrainingError, match="the variant has a detection decoder and the file none"):
+        load_weights(with_dd, plain.state_dict(), "plain.safetensors", "its weights do not fit")

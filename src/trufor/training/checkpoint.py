@@ -211,4 +211,10 @@ def load_weights(module: nn.Module, state_dict: Mapping[str, Any], source: str |
     try:
         module.load_state_dict(state_dict, strict=True)
     except RuntimeError:
-        raise TrainingError(f"{source}: {what} ({mismatch_summary(module, state_dict)})") from None
+        own, given = set(module.state_dict()), set(state_dict)
+        hint = ""
+        if any(k.startswith("decode_head_det.") for k in given - own):
+            hint = "; the file has a detection decoder: choose a variant with one (e.g. trufor_lite0_detdec)"
+        elif any(k.startswith("decode_head_det.") for k in own - given):
+            hint = "; the variant has a detection decoder and the file none: choose the variant without it"
+        raise TrainingError(f"{source}: {what} ({mismatch_summary(module, state_dict)}){hint}") from None
