@@ -3,7 +3,8 @@
 
     python scripts/ship_bundled.py CANDIDATE.safetensors --note "run 3.1: ..." [--licence-from FILE]
 
-Checks that the candidate is one of our files, calibrated (`trufor train calibrate`), of the bundled variant and
+Checks that the candidate is one of our files, calibrated (`trufor train calibrate`), of the bundled variant (the
+registry's, `trufor.weights.registry`) and
 at most 25 MB; writes it to the bundled path with one provenance line ("shipped as the bundled model: NOTE"),
 its tensors bit for bit (checked after writing); ``--licence-from`` takes the licence text of another file
 (e.g. the bundled file it replaces, when the candidate was calibrated from an export that lost the credit of the
@@ -23,7 +24,7 @@ import torch
 
 from trufor.training.calibration import rewrite_weights
 from trufor.training.export import FROM_SCRATCH_SUMMARY, credits_pretrained, summary_line
-from trufor.weights import read_weights
+from trufor.weights import read_weights, registry
 
 REPO = Path(__file__).resolve().parents[1]
 BUNDLED = REPO / "src" / "trufor" / "bundled" / "trufor_lite0.safetensors"
@@ -43,8 +44,10 @@ def main(argv: list[str] | None = None) -> int:
         problems.append("not one of our .safetensors files")
     if "calibration" not in cand.metadata:
         problems.append("not calibrated (run trufor train calibrate first: the bundled score must mean something at 0.5)")
-    if cand.metadata.get("variant") != "trufor_lite0":
-        problems.append(f"variant {cand.metadata.get('variant')!r}, the bundled model is trufor_lite0")
+    expected = registry.bundled().variant
+    if cand.metadata.get("variant") != expected:
+        problems.append(f"variant {cand.metadata.get('variant')!r}, the bundled model is {expected} "
+                        "(trufor.weights.registry)")
     if problems:
         print(f"{args.candidate}: " + "; ".join(problems), file=sys.stderr)
         return 2

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from conftest import random_weights
+from conftest import random_weights, variant_images
 from trufor.errors import TrainingError
 from trufor.modeling.detection import DetectionHead
 from trufor.training.head_refit import (FitSettings, PooledSet, cross_validate, fit_head, head_logits, load_cache,

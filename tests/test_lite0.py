@@ -310,11 +310,18 @@ def test_ship_bundled_keeps_tensors_and_mends_a_from_scratch_summary(lite_weight
     spec = importlib.util.spec_from_file_location("ship_bundled", script)
     ship = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(ship)
+    from trufor.training.graft import graft_confidence
+
     credited = own_licence([{"encoder": "efficientnet_lite0", "licence": "Apache-2.0 (test record)"}])
-    base = rewrite_weights(lite_weights, tmp_path / "base.safetensors", lambda sd: None, action="a test",
+    # the bundled variant has a detection decoder: a plain trufor_lite0 candidate is refused, nothing written
+    assert ship.main([str(lite_weights), "--note", "v", "--out", str(tmp_path / "v.safetensors")]) == 2
+    assert not (tmp_path / "v.safetensors").exists()
+    grafted = graft_confidence(lite_weights, lite_weights, tmp_path / "grafted.safetensors")
+    base = rewrite_weights(grafted, tmp_path / "base.safetensors", lambda sd: None, action="a test",
                            provenance_line="phase confidence (trufor_lite0): 3 steps", licence=credited,
                            extra={"calibration": "0.5 -1"}, first_line=FROM_SCRATCH_SUMMARY)
-    assert read_weights(base).provenance.split("\n")[:2] == [FROM_SCRATCH_SUMMARY, "phase confidence (trufor_lite0): 3 steps"]
+    assert read_weights(base).provenance.split("\n")[0] == FROM_SCRATCH_SUMMARY
+    assert read_weights(base).provenance.split("\n")[-1] == "phase confidence (trufor_lite0): 3 steps"
     assert ship.main([str(base), "--note", "a test", "--out", str(tmp_path / "shipped.safetensors")]) == 0
     a, b = read_weights(base), read_weights(tmp_path / "shipped.safetensors")
     assert b.provenance.split("\n") == [summary_line([], credited), *a.provenance.split("\n")[1:],
@@ -326,5 +333,5 @@ def test_ship_bundled_keeps_tensors_and_mends_a_from_scratch_summary(lite_weight
     assert ship.main([str(plain), "--note", "b", "--out", str(tmp_path / "p2.safetensors")]) == 0
     assert read_weights(tmp_path / "p2.safetensors").provenance.split("\n")[0] == FROM_SCRATCH_SUMMARY
     # and an uncalibrated candidate is refused, nothing written
-    assert ship.main([str(lite_weights), "--note", "c", "--out", str(tmp_path / "no.safetensors")]) == 2
+    assert ship.main([str(grafted), "--note", "c", "--out", str(tmp_path / "no.safetensors")]) == 2
     assert not (tmp_path / "no.safetensors").exists()

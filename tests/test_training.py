@@ -233,7 +233,9 @@ def test_phase2_maps_have_one_owner():
 def test_bundled_configs_load(name, monkeypatch, tmp_path):
     monkeypatch.setenv("TRUFOR_SHARED", str(tmp_path / "shared"))
     cfg = load_config(REPO / "configs" / name)
-    assert cfg.model.variant == ("trufor_lite0" if name.startswith(("lite0_", "finetune_")) else "trufor_small")
+    expected = "trufor_lite0_detdec" if name.startswith("finetune_") else "trufor_lite0" if name.startswith("lite0_") \
+        else "trufor_small"  # the fine-tuning templates start from the bundled model, which has a detection decoder
+    assert cfg.model.variant == expected
     assert str(tmp_path / "shared") in str(cfg.data.train)  # data located from ${shared}, never hard-coded
     assert "casia" not in yaml.safe_dump(cfg.to_dict()).lower()  # CASIA is evaluation only
     if name.startswith("bundled_"):  # the pipeline that made the first bundled model runs every bundled config
@@ -379,6 +381,11 @@ def test_bundled_configs_load(name, monkeypatch, tmp_path):
     if name.startswith("finetune_"):  # fine-tuning templates start from the bundled model or from each other
         assert cfg.model.init.endswith(("trufor_lite0.safetensors", "finetune_phase2/best.pt"))
         assert Path(cfg.model.init).suffix != ".safetensors" or Path(cfg.model.init).is_file()
+        if Path(cfg.model.init).suffix == ".safetensors":  # its variant fits the bundled file's tensors
+            from trufor.weights import config_of, read_weights
+            from trufor.modeling import get_config
+
+            assert config_of(read_weights(cfg.model.init)) == get_config(cfg.model.variant)
 
 
 def test_poly_lr_and_sampler():
