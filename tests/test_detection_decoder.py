@@ -209,3 +209,20 @@ def test_training_says_when_a_file_and_a_variant_differ_in_the_detection_decoder
         load_weights(plain, with_dd.state_dict(), "dd.safetensors", "its weights do not fit variant 'trufor_small'")
     with pytest.raises(TrainingError, match="the variant has a detection decoder and the file none"):
         load_weights(with_dd, plain.state_dict(), "plain.safetensors", "its weights do not fit")
+
+
+@pytest.mark.slow
+def test_onnx_export_of_a_model_with_a_detection_decoder(graft_files, tmp_path):
+    """The exported graph pools the detection decoder too: onnxruntime gives the torch engine's score and maps,
+    on an image above and one below the network's smallest side (mirror-padded, pooled over its own pixels)."""
+    from trufor import load_model
+    from trufor.deploy.onnx_export import export_onnx
+
+    _, _, _, grafted = graft_files
+    onnx_file = export_onnx(tmp_path / "grafted.onnx", grafted, opset=18)
+    runtime = load_model(onnx_file, backend="onnxruntime", mode="exact")
+    torch_model = load_model(grafted)
+    for image in variant_images(tmp_path / "img")[:2]:
+        a, b = runtime.analyze(image), torch_model.analyze(image)
+        assert abs(a.score - b.score) <= 1e-5
+        assert np.max(np.abs(a.map - b.map)) <= 1e-4 and np.max(np.abs(a.conf - b.conf)) <= 1e-4
