@@ -37,6 +37,10 @@ DEFAULT_AREA: dict[str, tuple[float, float]] = {
     "retouch": (0.01, 0.25),
 }
 
+# gradient-domain pastes (cv2.seamlessClone): "normal" keeps the pasted content's gradients, "mixed" the stronger of
+# the pasted and the host's at each pixel
+GRADIENT_MODES: tuple[str, ...] = ("normal", "mixed")
+
 RETOUCH_OPS: tuple[str, ...] = (
     "blur",
     "median",
@@ -175,12 +179,55 @@ def _transform_into(
     return layer, region, info
 
 
+def gradient_blend(host: np.ndarray, layer: np.ndarray, region: np.ndarray, mode: str = "normal") -> np.ndarray:
+    """Poisson (gradient-domain) paste of ``layer`` into ``host`` over the hard ``region``, as a seamless paste or a
+    healing brush does: inside the region the result has the layer's gradients ("mixed": the stronger of the layer's
+    and the host's), on its border the host's values, so colour and brightness flow into the surroundings and no
+    seam is left. Returns the blended layer in the host frame (uint8): equal to ``layer`` outside the region's
+    bounding box; composite it with the hard region as alpha.
+    """
+    if mode not in GRADIENT_MODES:
+        raise ValueError(f"unknown gradient blend {mode!r}; choose from {', '.join(GRADIENT_MODES)}")
+    layer = np.clip(np.rint(layer), 0, 255).astype(np.uint8) if layer.dtype != np.uint8 else layer
+    if not region.any():
+        return layer
+    h, w = region.shape
+    y0, y1, x0, x1 = _bbox(region)
+    pad = 4
+    cy0, cy1, cx0, cx1 = max(0, y0 - pad), min(h, y1 + pad), max(0, x0 - pad), min(w, x1 + pad)
+    # a frame of reflected pixels keeps the region off the image border (seamlessClone needs a border around it)
+    frame = (pad, pad, pad, pad)
+    dst = cv2.copyMakeBorder(np.ascontiguousarray(host[cy0:cy1, cx0:cx1]), *frame, cv2.BORDER_REFLECT101)
+    src = cv2.copyMakeBorder(np.ascontiguousarray(layer[cy0:cy1, cx0:cx1]), *frame, cv2.BORDER_REFLECT101)
+    mask = cv2.copyMakeBorder(region[cy0:cy1, cx0:cx1].astype(np.uint8) * 255, *frame, cv2.BORDER_CONSTANT, value=0)
+    by0, by1, bx0, bx1 = _bbox(mask > 0)
+    # seamlessClone puts the mask's bounding box with its top-left corner at centre - size // 2: this keeps it in place
+    centre = (bx0 + (bx1 - bx0) // 2, by0 + (by1 - by0) // 2)
+    flag = cv2.NORMAL_CLONE if mode == "normal" else cv2.MIXED_CLONE
+    blended = cv2.seamlessClone(src, dst, mask, centre, flag)
+    out = layer.copy()
+    out[cy0:cy1, cx0:cx1] = blended[pad:pad + (cy1 - cy0), pad:pad + (cx1 - cx0)]
+    return out
+
+
 def _pick_shape(rng: np.random.Generator, shapes: tuple[str, ...], prefer: dict[str, float] | None) -> tuple[str, ...]:
     """Restrict ``shapes`` to one drawn with the weights ``prefer`` (a 1-tuple for random_region)."""
     if not prefer:
         return (shapes[int(rng.integers(len(shapes)))],)
     weights = np.array([prefer.get(s, 1.0) for s in shapes], float)
     return (shapes[int(rng.choice(len(shapes), p=weights / weights.sum()))],)
+
+
+def _paste(host: np.ndarray, layer: np.ndarray, region: np.ndarray, sigma: float,
+           gradient: str | None) -> tuple[np.ndarray, np.ndarray, dict]:
+    """A pasted layer into ``host``: the composite, its alpha and the blend's params. Feathered by ``sigma``, or
+    (``gradient``) the gradient-blended layer over the hard region."""
+    if gradient is None:
+        alpha, params = soft_alpha(region, sigma), {"feather_sigma": round(sigma, 3)}
+    else:
+        layer = gradient_blend(host, layer, region, gradient)
+        alpha, params = region.astype(np.float32), {"gradient": gradient}
+    return composite(host, layer, alpha), alpha, params
 
 
 def splice(
@@ -190,8 +237,13 @@ def splice(
     *,
     area: tuple[float, float] = DEFAULT_AREA["splice"],
     shapes: tuple[str, ...] = SHAPES,
+    gradient: str | None = None,
 ) -> Forgery:
-    """Paste a region of ``donor`` (another photo) into ``host``, possibly rescaled/rotated/feathered."""
+    """Paste a region of ``donor`` (another photo) into ``host``, possibly rescaled/rotated/feathered.
+
+    ``gradient`` ("normal" or "mixed"): a gradient-domain paste (:func:`gradient_blend`) over the hard region instead
+    of feathering; the region and its transform are drawn exactly as without it.
+    """
     h, w = host.shape[:2]
     shape = _pick_shape(rng, shapes, {"segment": 2.0})
     scale = 1.0 if rng.random() < 0.4 else float(math.exp(rng.uniform(math.log(0.6), math.log(1.6))))
@@ -211,9 +263,8 @@ def splice(
         m_layer = layer[region].reshape(-1, 3).mean(axis=0)
         t = rng.uniform(0.3, 0.8)
         layer = np.clip(layer.astype(np.float32) + t * (m_host - m_layer), 0, 255)
-    alpha = soft_alpha(region, sigma)
-    out = composite(host, layer, alpha)
-    params = {"shape": shape_name, "feather_sigma": round(sigma, 3), "harmonise": harmonise, **info}
+    out, alpha, blend = _paste(host, layer, region, sigma, gradient)
+    params = {"shape": shape_name, **blend, "harmonise": harmonise, **info}
     return Forgery(out, changed_mask(host, out), alpha > 0, "splice", params)
 
 
@@ -223,8 +274,12 @@ def copy_move(
     *,
     area: tuple[float, float] = DEFAULT_AREA["copymove"],
     shapes: tuple[str, ...] = SHAPES,
+    gradient: str | None = None,
 ) -> Forgery:
-    """Copy a region of ``host`` elsewhere in the same image: shifted, possibly rotated/scaled/flipped."""
+    """Copy a region of ``host`` elsewhere in the same image: shifted, possibly rotated/scaled/flipped.
+
+    ``gradient``: a gradient-domain paste, as a healing brush (see :func:`splice`).
+    """
     h, w = host.shape[:2]
     shape = _pick_shape(rng, shapes, None)
     plain = rng.random() < 0.35  # a pure translation: an exact duplicate of the pixels
@@ -242,9 +297,8 @@ def copy_move(
         rng, host, src_region, (h, w), scale=scale, angle=angle, flip=flip, sigma=sigma,
         avoid=(float(ys.mean()), float(xs.mean())), interp=interp,
     )
-    alpha = soft_alpha(region, sigma)
-    out = composite(host, layer, alpha)
-    params = {"shape": shape_name, "feather_sigma": round(sigma, 3), "plain_shift": bool(plain), **info}
+    out, alpha, blend = _paste(host, layer, region, sigma, gradient)
+    params = {"shape": shape_name, **blend, "plain_shift": bool(plain), **info}
     return Forgery(out, changed_mask(host, out), alpha > 0, "copymove", params)
 
 
@@ -365,12 +419,14 @@ def make_forgery(
     shapes: tuple[str, ...] = SHAPES,
     min_changed: float = 0.25,
     attempts: int = 6,
+    gradient: str | None = None,
 ) -> Forgery:
     """One forgery of ``kind``; redrawn (from the same ``rng``) until it changed enough pixels.
 
     A draw is accepted when at least 16 pixels and ``min_changed`` of its region changed. After
     ``attempts`` draws the best one with any change is returned; if none changed anything,
-    :class:`ManipulationFailed` is raised. ``donor`` is required for ``splice``.
+    :class:`ManipulationFailed` is raised. ``donor`` is required for ``splice``. ``gradient`` ("normal" or
+    "mixed") makes a splice or a copy-move a gradient-domain paste (:func:`gradient_blend`); other kinds ignore it.
     """
     if kind not in KINDS:
         raise ValueError(f"unknown forgery kind {kind!r}; choose from {', '.join(KINDS)}")
@@ -380,9 +436,9 @@ def make_forgery(
     best: Forgery | None = None
     for attempt in range(attempts):
         if kind == "splice":
-            f = splice(rng, host, donor, area=area, shapes=shapes)
+            f = splice(rng, host, donor, area=area, shapes=shapes, gradient=gradient)
         elif kind == "copymove":
-            f = copy_move(rng, host, area=area, shapes=shapes)
+            f = copy_move(rng, host, area=area, shapes=shapes, gradient=gradient)
         elif kind == "inpaint":
             f = inpaint(rng, host, area=area, shapes=shapes)
         else:

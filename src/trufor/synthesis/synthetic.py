@@ -17,7 +17,9 @@ One sample:
    with probability ``web_prob`` the forgery is made **at web scale**: host and donor are first whole web
    copies (:func:`trufor.synthesis.processing.web_copy`: downscaled to a longer side of 384-1024 px, saved
    as JPEG once or twice), so the edit meets images whose camera traces the downscaling erased and whose
-   JPEG grid the host keeps, as when a photo found online is edited and saved again;
+   JPEG grid the host keeps, as when a photo found online is edited and saved again; with probability
+   ``gradient_prob`` a splice or copy-move is pasted in the gradient domain (Poisson blending, as a seamless paste
+   or a healing brush: the pasted content takes the host's colours at its border and leaves no seam);
 4. the whole-image chain (:mod:`trufor.synthesis.processing`): resize, crop to ``size``, JPEG.
 """
 
@@ -104,6 +106,7 @@ class SynthConfig:
     donor_jpeg_prob: float = 0.0
     donor_quality_range: tuple[int, int] = (50, 95)
     web_prob: float = 0.0
+    gradient_prob: float = 0.0
 
     def __post_init__(self):
         bad = [k for k in self.kinds if k not in KINDS]
@@ -119,6 +122,8 @@ class SynthConfig:
             raise ValueError("donor_jpeg_prob must be in [0, 1]")
         if not 0.0 <= self.web_prob <= 1.0:
             raise ValueError("web_prob must be in [0, 1]")
+        if not 0.0 <= self.gradient_prob <= 1.0:
+            raise ValueError("gradient_prob must be in [0, 1]")
         bad = [s for s in self.shapes if s not in SHAPES]
         if bad or not self.shapes:
             raise ValueError(f"unknown region shape(s) {bad}; choose from {', '.join(SHAPES)}")
@@ -212,14 +217,17 @@ class SyntheticForgeries:
     def sample(self, index: int, epoch: int = 0) -> Sample:
         cfg = self.config
         ss = np.random.SeedSequence([self.seed, int(epoch), int(index)])
-        # spawn(6) keeps the first streams of the former spawn(4) and spawn(5): samples without a donor history
-        # or a web-scale edit are unchanged
-        r_kind, r_host, r_forge, r_chain, r_donor, r_web = (np.random.default_rng(s) for s in ss.spawn(6))
+        # spawn(7) keeps the first streams of the former spawn(4), spawn(5) and spawn(6): samples without a donor
+        # history, a web-scale edit or a gradient-domain paste are unchanged
+        r_kind, r_host, r_forge, r_chain, r_donor, r_web, r_blend = (np.random.default_rng(s) for s in ss.spawn(7))
         host_i = int(index) % len(self.sources)
         pristine = r_kind.random() < cfg.pristine_fraction
         w = np.ones(len(cfg.kinds)) if cfg.kind_weights is None else np.asarray(cfg.kind_weights, float)
         kind = cfg.kinds[int(r_kind.choice(len(cfg.kinds), p=w / w.sum()))]
         web = cfg.web_prob > 0 and r_web.random() < cfg.web_prob
+        gradient = None  # a splice or copy-move pasted in the gradient domain: "normal" 80 %, "mixed" 20 %
+        if kind in ("splice", "copymove") and cfg.gradient_prob > 0 and r_blend.random() < cfg.gradient_prob:
+            gradient = "normal" if r_blend.random() < 0.8 else "mixed"
         params: dict = {}
 
         def load(src: SourceImage, role: str) -> tuple[np.ndarray, list[int] | None]:
@@ -250,7 +258,7 @@ class SyntheticForgeries:
                     donor, params["donor_jpeg"] = donor_jpeg_history(r_donor, donor, cfg.donor_quality_range)
             try:
                 forgery = make_forgery(
-                    kind, r_forge, host, donor, area=cfg.area.get(kind), shapes=cfg.shapes
+                    kind, r_forge, host, donor, area=cfg.area.get(kind), shapes=cfg.shapes, gradient=gradient
                 )
             except ManipulationFailed as exc:  # e.g. a flat saturated photo: keep it, as pristine
                 params["fallback"] = str(exc)
@@ -310,11 +318,12 @@ class SyntheticForgeryDataset(_TorchDataset):
         donor_jpeg_prob: float = 0.0,
         web_prob: float = 0.0,
         shapes: Sequence[str] = SHAPES,
+        gradient_prob: float = 0.0,
     ):
         if config is None:
             config = SynthConfig(
                 kinds=tuple(kinds), pristine_fraction=pristine_fraction, size=size, chain=chain or ChainConfig(),
-                donor_jpeg_prob=donor_jpeg_prob, web_prob=web_prob, shapes=tuple(shapes),
+                donor_jpeg_prob=donor_jpeg_prob, web_prob=web_prob, shapes=tuple(shapes), gradient_prob=gradient_prob,
             )
         self.generator = SyntheticForgeries(sources, config, seed)
         self.length = len(self.generator) if length is None else int(length)

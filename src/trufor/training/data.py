@@ -14,8 +14,9 @@ A config's ``data.train`` / ``data.val`` is a list of *sources*; each is a mappi
     its images are named as written, so ``holdout`` and ``calibration`` split them exactly as a ``list`` source
     of the same file): forgeries generated on the fly by
     :class:`trufor.synthesis.SyntheticForgeryDataset` (``length`` items per epoch, ``pristine_fraction``,
-    ``kinds``, ``seed``, ``donor_jpeg`` and ``web_scale``: probabilities that a splice donor has a JPEG
-    history of its own and that an item is edited at web scale, docs/SYNTHESIS.md). This module is the only
+    ``kinds``, ``seed``, ``donor_jpeg``, ``web_scale`` and ``gradient_blend``: probabilities that a splice donor has
+    a JPEG history of its own, that an item is edited at web scale and that a splice or copy-move is pasted in the
+    gradient domain, docs/SYNTHESIS.md). This module is the only
     place that knows that class.
 ``pristine`` (phase 1)
     ``folders: [DIR, ...]`` of camera-original photos; the camera model is read from EXIF.
@@ -61,7 +62,7 @@ SOURCE_KEYS: dict[str, set[str]] = {
     "folder": COMMON_KEYS | {"images", "masks", "mask_suffix", "pristine", "repeat", "web_copies"},
     "list": COMMON_KEYS | {"file", "root", "repeat", "web_copies"},
     "synthetic": COMMON_KEYS | {"sources", "length", "seed", "pristine_fraction", "kinds", "ignore_unchanged",
-                                "donor_jpeg", "web_scale", "shapes"},
+                                "donor_jpeg", "web_scale", "shapes", "gradient_blend"},
     "pristine": COMMON_KEYS | {"folders", "exif", "camera_manifest", "camera_holdout"},
 }
 
@@ -250,7 +251,8 @@ class SyntheticSource(Dataset):
     def __init__(self, folders: Sequence[str], crop_size: int, *, length: int | None, seed: int, holdout: float,
                  split: str, pristine_fraction: float = 0.2, kinds: Sequence[str] | None = None,
                  ignore_unchanged: bool = True, fixed: bool = False, donor_jpeg: float = 0.0,
-                 web_scale: float = 0.0, shapes: Sequence[str] | None = None, calibration: float = 0.0) -> None:
+                 web_scale: float = 0.0, shapes: Sequence[str] | None = None, calibration: float = 0.0,
+                 gradient_blend: float = 0.0) -> None:
         try:
             from ..synthesis import SourceImage, SyntheticForgeryDataset, scan_sources
         except ImportError as exc:  # pragma: no cover - the package ships it
@@ -273,7 +275,7 @@ class SyntheticSource(Dataset):
             raise ConfigError(f"synthetic source {list(folders)}: no images in split {split!r}")
         kwargs: dict[str, Any] = {"seed": seed, "size": crop_size, "pristine_fraction": pristine_fraction,
                                   "ignore_unchanged": ignore_unchanged, "donor_jpeg_prob": donor_jpeg,
-                                  "web_prob": web_scale}
+                                  "web_prob": web_scale, "gradient_prob": gradient_blend}
         if kinds:
             kwargs["kinds"] = tuple(kinds)
         if shapes is not None:
@@ -374,7 +376,8 @@ def build_pair_dataset(specs: Sequence[dict[str, Any]], crop_size: int, *, seed:
                 holdout=holdout, split=split, pristine_fraction=float(spec.get("pristine_fraction", 0.2)),
                 kinds=spec.get("kinds"), ignore_unchanged=bool(spec.get("ignore_unchanged", True)), fixed=fixed,
                 donor_jpeg=_fraction_key(spec, "donor_jpeg", w), web_scale=_fraction_key(spec, "web_scale", w),
-                shapes=_shapes_key(spec, w), calibration=float(spec.get("calibration", 0.0))))
+                shapes=_shapes_key(spec, w), calibration=float(spec.get("calibration", 0.0)),
+                gradient_blend=_fraction_key(spec, "gradient_blend", w)))
             continue
         if kind == "folder":
             if "images" not in spec:

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Run 18 (CPU, 2 cores): synthetic pastes made in the gradient domain. Every synthetic splice and copy-move so far was
+# an alpha blend (hard or feathered edge, sometimes a mean-colour shift); real edits are often made with a seamless
+# paste or a healing brush, which solve a Poisson equation so that the pasted content takes the host's colours at its
+# border and leaves no seam (synthesis.forgeries.gradient_blend, the synthetic sources' `gradient_blend` key).
+# Steps, and the rules, fixed before any figure of run 18:
+#   control  run 15's phase-2 recipe for 600 steps from run 14's network (12d's trunk, the network run 15 started from),
+#            new seeds 180/181 (configs/lite0_run18_control_phase2.yaml, ~14 min)
+#   phase2   the same with half of the synthetic splices and copy-moves pasted in the gradient domain
+#            (configs/lite0_run18_phase2.yaml, same seeds and steps)
+#   maps     both networks' maps (scripts/evaluate_maps.sh run18c_maps / run18_maps, ~14 min each), beside run 14's
+#            (the maps of 12d's network, out/reports/*_run14), and paired bootstraps (benchmarks/paired_bootstrap.py,
+#            4000 resamples, seed 0) of run 18 against its control. Rule (A = control, B = run 18), "share" = the share
+#            of resamples where run 18 is ahead, on the 41 real fakes of the held-out and calibration parts:
+#              run 18 goes on to a phase 3 when it is ahead with share >= 0.95 on one of (i) the mean F1 best of the 18
+#              masked real fakes, (ii) the map maximum's AUC against the IMD2020 originals, and not behind (share >=
+#              0.05) on the other, on the map maximum's AUC against all authentic photos, nor on (a) the synthetic mean
+#              F1 best
+#   draws, average
+#            run 14's phase 3 on run 18's network (scripts/phase3_draws.sh from run 2's heads, seeds 33/23, 34/24,
+#            35/25, averaged), calibrated by group (scripts/calibrate_bundled.sh)
+#   confdraws, graft
+#            run 17's confidence draws (configs/lite0_run17_phase3.yaml) on the same network, averaged, grafted onto
+#            it (trufor train graft-confidence): a file of the shipped variant, trufor_lite0_detdec
+#   eval     NO_WEB=1 scripts/evaluate_bundled.sh (held-out sets and the calibration part)
+#   judge    against run 17, the shipped file (A = run 17, B = run 18). Shipped when (1) B is ahead with share >= 0.95
+#            on the (c+d) mean F1 best of the 18 masked real fakes or on the (c+d) pooled AUC against IMD2020
+#            originals; (2) B is not behind (share >= 0.05) on either of those, on the pooled AUC against all authentic
+#            photos, on (a) synthetic F1 best and on the (a) detection AUC; (3) FPR at 0.5 on the IMD2020 val originals
+#            and the held-out camera originals each <= 0.12. Then shipped (scripts/ship_bundled.py) and CASIA v1
+#            measured once (casia).
+# Rerun to resume (every step skips what exists).
+#   scripts/train_lite0_run18.sh [control] [phase2] [maps] [draws] [average] [confdraws] [graft] [eval] [judge] [casia]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+steps=("$@")
+[ ${#steps[@]} -gt 0 ] || steps=(control phase2 maps)
+mkdir -p out
+run2=out/run2_bundled.safetensors
+[ -f $run2 ] || git show 6f67c4d:src/trufor/bundled/trufor_lite0.safetensors > $run2
+run14=out/run14_bundled.safetensors  # the shipped file of run 14 (its network is 12d's), the configs' init
+[ -f $run14 ] || git show 44fea4a:src/trufor/bundled/trufor_lite0.safetensors > $run14
+run17=out/lite0_run17.safetensors  # the shipped file of run 17
+[ -f $run17 ] || git show 028a6b7:src/trufor/bundled/trufor_lite0.safetensors > $run17
+trunk=out/train/lite0_run18_phase2/last.pt
+sets=(heldout calibpart synthetic_holdout)
+
+for step in "${steps[@]}"; do
+  case $step in
+    control|phase2)
+      dir=out/train/lite0_run18_phase2; config=configs/lite0_run18_phase2.yaml
+      [ "$step" = control ] && { dir=out/train/lite0_run18_control_phase2; config=configs/lite0_run18_control_phase2.yaml; }
+      [ -f $dir/last.pt ] && grep -q 'finished' $dir/train.log || trufor train $config train.progress=false ;;
+    maps)
+      scripts/evaluate_maps.sh run18c_maps lite0_run18_control_phase2
+      scripts/evaluate_maps.sh run18_maps lite0_run18_phase2
+      python benchmarks/map_scores.py run14 run18c_maps run18_maps
+      for pair in "run18c_maps run18_maps" "run14 run18_maps" "run14 run18c_maps"; do
+        for stat in max p99; do
+          python benchmarks/paired_bootstrap.py $pair --sets heldout calibpart --statistic $stat
+        done
+        python benchmarks/paired_bootstrap.py $pair --sets synthetic_holdout
+      done ;;
+    draws)
+      scripts/phase3_draws.sh run18 "$trunk" "$run2" ;;
+    average)
+      [ -f out/lite0_run18_detector.safetensors ] || \
+        scripts/calibrate_bundled.sh out/lite0_run18_uncalibrated.safetensors out/lite0_run18_detector.safetensors ;;
+    confdraws)
+      scripts/phase3_draws.sh run18conf "$trunk" "$run2" configs/lite0_run17_phase3.yaml ;;
+    graft)
+      [ -f out/lite0_run18.safetensors ] || trufor train graft-confidence out/lite0_run18_detector.safetensors \
+        out/lite0_run18conf_uncalibrated.safetensors -o out/lite0_run18.safetensors ;;
+    eval)
+      [ -f out/reports/synthetic_holdout_run17/per_image.csv ] || NO_WEB=1 scripts/evaluate_bundled.sh "$run17" run17
+      NO_WEB=1 scripts/evaluate_bundled.sh out/lite0_run18.safetensors run18 ;;
+    judge)
+      python benchmarks/compare_models.py run17 run18
+      python benchmarks/paired_bootstrap.py run17 run18 --sets heldout calibpart
+      python benchmarks/paired_bootstrap.py run17 run18 --sets synthetic_holdout ;;
+    casia)  # CASIA v1 once, for the candidate shipped
+      trufor eval casia1 --root "${TRUFOR_SHARED:-../shared}/data/benchmarks/casia1" -o out/reports/casia1_run18 \
+        --weights out/lite0_run18.safetensors -q ;;
+    *) echo "unknown step $step (control, phase2, maps, draws, average, confdraws, graft, eval, judge, casia)" >&2
+       exit 2 ;;
+  esac
+done
