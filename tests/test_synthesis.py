@@ -572,3 +572,81 @@ def test_training_sources_and_cli_take_web_scale(src_dir, tmp_path):
     with open(out / "manifest.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 3 and all("host" in json.loads(r["params"])["web"] for r in rows)
+
+
+# ----------------------------------------------------------------------------------- gradient-domain pastes
+def test_gradient_blend_keeps_the_layer_in_place_and_the_host_at_the_border():
+    from trufor.synthesis.forgeries import gradient_blend, gradient_fits
+
+    rng = np.random.default_rng(5)
+    host, donor = _photo(rng, 120, 160), _photo(rng, 120, 160)
+    region = np.zeros((120, 160), bool)
+    region[30:90, 40:110] = True
+    region[0:20, 0:30] = True  # a region on the image's corner needs no room around it
+    same = gradient_blend(host, host, region)
+    assert np.abs(same.astype(int) - host).max() <= 1  # the host's own gradients and border give the host back
+    brighter = np.clip(host.astype(int) + 40, 0, 255).astype(np.uint8)
+    assert np.abs(gradient_blend(host, brighter, region).astype(int) - host)[region].mean() < 3  # a colour shift melts
+    out = gradient_blend(host, donor, region)
+    inner = cv2.erode(region.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)[:, 1:]
+    gx = lambda a: np.diff(a.astype(float).mean(-1), axis=1)  # noqa: E731
+    assert np.corrcoef(gx(out)[inner], gx(donor)[inner])[0, 1] > 0.8  # the donor's detail, not shifted
+    mixed = gradient_blend(host, donor, region, "mixed")
+    assert mixed.dtype == np.uint8 and not np.array_equal(mixed[region], out[region])
+    thin = np.zeros_like(region)
+    thin[50:52, 20:90] = True  # two pixels high: too thin to solve
+    for small in (np.zeros_like(region), thin):
+        with pytest.raises(ValueError, match="at least 3 x 3"):
+            gradient_blend(host, donor, small)
+    f = make_forgery("splice", np.random.default_rng(2), host, donor, gradient="normal", area=(1e-4, 2e-4))
+    assert ("gradient" in f.params) == gradient_fits(f.region)  # a tiny paste is alpha-blended instead
+    assert np.array_equal(f.mask, np.any(f.image != host, axis=-1))
+    with pytest.raises(ValueError, match="unknown gradient blend"):
+        gradient_blend(host, donor, region, "soft")
+
+
+@pytest.mark.parametrize("kind", ["splice", "copymove"])
+@pytest.mark.parametrize("mode", ["normal", "mixed"])
+def test_gradient_pastes_keep_the_mask_rule_and_the_draws(kind, mode):
+    rng = np.random.default_rng(8)
+    host, donor = _photo(rng, 140, 180), _photo(rng, 140, 180)
+    plain = make_forgery(kind, np.random.default_rng(21), host, donor)
+    f = make_forgery(kind, np.random.default_rng(21), host, donor, gradient=mode)
+    assert f.params["gradient"] == mode and "feather_sigma" not in f.params
+    assert np.array_equal(f.mask, np.any(f.image != host, axis=-1)) and not (f.mask & ~f.region).any()
+    assert f.mask.sum() >= 16
+    # the region, its shape and its transform are the draws of the alpha-blended paste
+    same_keys = ("shape", "scale", "angle", "flip", "target_center")
+    assert {k: f.params[k] for k in same_keys} == {k: plain.params[k] for k in same_keys}
+    assert f.params["attempt"] == plain.params["attempt"] == 0
+
+
+def test_gradient_prob_leaves_the_other_samples_as_they_were(sources):
+    plain = SyntheticForgeries(sources, SynthConfig(size=64, pristine_fraction=0.1), seed=12)
+    mixed = SyntheticForgeries(sources, SynthConfig(size=64, pristine_fraction=0.1, gradient_prob=0.5), seed=12)
+    kept = blended = 0
+    for i in range(24):
+        a, b = plain.sample(i), mixed.sample(i)
+        assert a.kind == b.kind
+        if "gradient" in b.params.get("manipulation", {}):
+            blended += 1
+            assert b.kind in ("splice", "copymove") and b.mask.any()
+        else:
+            kept += 1
+            assert np.array_equal(a.image, b.image) and np.array_equal(a.mask, b.mask) and a.params == b.params
+    assert kept >= 4 and blended >= 2
+    with pytest.raises(ValueError, match="gradient_prob"):
+        SynthConfig(gradient_prob=1.2)
+
+
+def test_training_sources_take_gradient_blend(src_dir):
+    from trufor.training.config import ConfigError
+    from trufor.training.data import build_pair_dataset
+
+    spec = {"type": "synthetic", "sources": [str(src_dir)], "length": 4, "gradient_blend": 0.5}
+    ds = build_pair_dataset([spec], 64, seed=0, default_split="all")
+    assert ds.datasets[0].inner.config.gradient_prob == 0.5
+    assert build_pair_dataset([{**spec, "gradient_blend": 0}], 64, seed=0,
+                              default_split="all").datasets[0].inner.config.gradient_prob == 0.0
+    with pytest.raises(ConfigError, match="gradient_blend must be a probability"):
+        build_pair_dataset([{**spec, "gradient_blend": "yes"}], 64, seed=0, default_split="all")

@@ -195,7 +195,7 @@ def test_phase3_draws_have_one_owner():
     assert "trufor train average" in helper
     assert '[d1]="33 23" [d2]="34 24" [d3]="35 25"' in helper
     for run, name in (("11", "run11"), ("12", "run12"), ("13", "run13b"), ("14", "run14"), ("15", '"$run"'),
-                      ("16", '"$run"')):
+                      ("16", '"$run"'), ("18", "run18")):
         script = (REPO / "scripts" / f"train_lite0_run{run}.sh").read_text()
         assert f"scripts/phase3_draws.sh {name} " in script and "lite0_run10_phase3.yaml" not in script.split("\nset ")[1]
     usage = subprocess.run(["bash", str(REPO / "scripts" / "phase3_draws.sh")], capture_output=True, text=True)
@@ -298,6 +298,18 @@ def test_bundled_configs_load(name, monkeypatch, tmp_path):
         cfg.output.dir = run16.output.dir
         assert (cfg.phase, cfg.data, cfg.train, cfg.loss, cfg.val) == ("confidence", run16.data, run16.train, run16.loss,
                                                                         run16.val)
+    elif name.startswith("lite0_run18_"):  # run 18: run 15's recipe from run 14's network; gradient-domain pastes
+        script = (REPO / "scripts" / "train_lite0_run18.sh").read_text()
+        assert name in ("lite0_run18_phase2.yaml", "lite0_run18_control_phase2.yaml") and f"configs/{name}" in script
+        assert cfg.model.init.endswith("out/run14_bundled.safetensors") and "44fea4a" in script
+        synthetic = [s for s in cfg.data.train if s["type"] == "synthetic"]
+        assert [s.get("gradient_blend") for s in synthetic] == ([None, None] if "control" in name else [0.5, 0.5])
+        run15 = load_config(REPO / "configs" / "lite0_run15_phase2.yaml")
+        assert (cfg.train.seed, synthetic[0]["seed"], synthetic[1]["seed"]) == (180, 180, 181)
+        for s in synthetic:
+            s.pop("gradient_blend", None)
+        cfg.train.seed, cfg.data.train[0]["seed"], cfg.data.train[1]["seed"] = 116, 116, 117
+        assert (cfg.data, cfg.train, cfg.loss) == (run15.data, run15.train, run15.loss)
     elif name.startswith("lite0_run15p_"):  # run 15p: run 3's phase 3 plus synthetic edits in real-life originals
         assert f"configs/{name}" in (REPO / "scripts" / "train_lite0_run15.sh").read_text()
         run10 = load_config(REPO / "configs" / "lite0_run10_phase3.yaml")

@@ -179,18 +179,27 @@ def _transform_into(
     return layer, region, info
 
 
+def gradient_fits(region: np.ndarray) -> bool:
+    """Whether a gradient-domain paste can be solved over ``region``: its bounding box must be at least 3 px on each
+    side (OpenCV's solver drops a one-pixel frame of the box). Smaller regions are alpha-blended instead."""
+    if not region.any():
+        return False
+    y0, y1, x0, x1 = _bbox(region)
+    return y1 - y0 >= 3 and x1 - x0 >= 3
+
+
 def gradient_blend(host: np.ndarray, layer: np.ndarray, region: np.ndarray, mode: str = "normal") -> np.ndarray:
     """Poisson (gradient-domain) paste of ``layer`` into ``host`` over the hard ``region``, as a seamless paste or a
     healing brush does: inside the region the result has the layer's gradients ("mixed": the stronger of the layer's
     and the host's), on its border the host's values, so colour and brightness flow into the surroundings and no
     seam is left. Returns the blended layer in the host frame (uint8): equal to ``layer`` outside the region's
-    bounding box; composite it with the hard region as alpha.
+    bounding box; composite it with the hard region as alpha. The region must pass :func:`gradient_fits`.
     """
     if mode not in GRADIENT_MODES:
         raise ValueError(f"unknown gradient blend {mode!r}; choose from {', '.join(GRADIENT_MODES)}")
     layer = np.clip(np.rint(layer), 0, 255).astype(np.uint8) if layer.dtype != np.uint8 else layer
-    if not region.any():
-        return layer
+    if not gradient_fits(region):
+        raise ValueError(f"a gradient-domain paste needs a region at least 3 x 3 px across; got {int(region.sum())} px")
     h, w = region.shape
     y0, y1, x0, x1 = _bbox(region)
     pad = 4
@@ -222,7 +231,7 @@ def _paste(host: np.ndarray, layer: np.ndarray, region: np.ndarray, sigma: float
            gradient: str | None) -> tuple[np.ndarray, np.ndarray, dict]:
     """A pasted layer into ``host``: the composite, its alpha and the blend's params. Feathered by ``sigma``, or
     (``gradient``) the gradient-blended layer over the hard region."""
-    if gradient is None:
+    if gradient is None or not gradient_fits(region):
         alpha, params = soft_alpha(region, sigma), {"feather_sigma": round(sigma, 3)}
     else:
         layer = gradient_blend(host, layer, region, gradient)
