@@ -650,3 +650,15 @@ def test_training_sources_take_gradient_blend(src_dir):
                               default_split="all").datasets[0].inner.config.gradient_prob == 0.0
     with pytest.raises(ConfigError, match="gradient_blend must be a probability"):
         build_pair_dataset([{**spec, "gradient_blend": "yes"}], 64, seed=0, default_split="all")
+
+
+def test_synth_cli_takes_gradient_blend(src_dir, tmp_path, capsys):
+    out = tmp_path / "gradient"
+    assert main(["synth", str(src_dir), str(out), "-n", "8", "--kinds", "splice,copymove", "--gradient-blend", "1",
+                 "--pristine-fraction", "0", "-q"]) == 0
+    with open(out / "manifest.csv", newline="") as f:
+        blends = [json.loads(r["params"])["manipulation"].get("gradient") for r in csv.DictReader(f)]
+    assert len(blends) == 8 and set(blends) - {None} and set(blends) <= {"normal", "mixed", None}
+    with pytest.raises(SystemExit):
+        main(["synth", str(src_dir), str(out), "-n", "1", "--gradient-blend", "2"])
+    assert "--gradient-blend" in capsys.readouterr().err
