@@ -29,16 +29,19 @@ if not (CHROMIUM and DRIVER):
 
 
 @pytest.fixture
-def browser():
+def browser(tmp_path_factory):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
+    # the profile and Chromium's temporary files (its singleton socket folder) in the test's own folder, not /tmp
+    scratch = tmp_path_factory.mktemp("chromium")
     opts = webdriver.ChromeOptions()
     opts.binary_location = CHROMIUM
     for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1366,1000",
-                "--disable-extensions", "--no-first-run"):
+                "--disable-extensions", "--no-first-run", f"--user-data-dir={scratch / 'profile'}"):
         opts.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(DRIVER), options=opts)
+    service = Service(DRIVER, env={**os.environ, "TMPDIR": str(scratch)})
+    driver = webdriver.Chrome(service=service, options=opts)
     driver.set_page_load_timeout(30)
     try:
         yield driver
