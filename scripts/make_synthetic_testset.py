@@ -36,6 +36,9 @@ def main() -> None:
                    help="probability that a splice donor has a JPEG history of its own (trufor synth --donor-jpeg)")
     p.add_argument("--web-scale", type=float, default=0.0,
                    help="probability that a sample is edited at web scale (trufor synth --web-scale)")
+    p.add_argument("--gradient-blend", type=float, default=0.0,
+                   help="probability that a splice or copy-move is pasted in the gradient domain "
+                        "(trufor synth --gradient-blend)")
     p.add_argument("--part", choices=("heldout", "train"), default="heldout",
                    help="heldout (default): photos every training phase held out; train: the others")
     p.add_argument("--kinds", default=None, help="comma-separated forgery kinds (default: all)")
@@ -47,7 +50,7 @@ def main() -> None:
     print(f"{len(sources)} {'held-out' if args.part == 'heldout' else 'training-side'} photos")
     extra = {"kinds": tuple(args.kinds.split(","))} if args.kinds else {}
     config = SynthConfig(size=args.size or None, pristine_fraction=0.4, donor_jpeg_prob=args.donor_jpeg,
-                         web_prob=args.web_scale, **extra)
+                         web_prob=args.web_scale, gradient_prob=args.gradient_blend, **extra)
     counts = write_dataset(sources, args.out, args.n, seed=args.seed, config=config)
     print(counts)
 
