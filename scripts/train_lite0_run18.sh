@@ -29,8 +29,15 @@
 #            photos, on (a) synthetic F1 best and on the (a) detection AUC; (3) FPR at 0.5 on the IMD2020 val originals
 #            and the held-out camera originals each <= 0.12. Then shipped (scripts/ship_bundled.py) and CASIA v1
 #            measured once (casia).
+# Run 18 failed its phase-3 rule (maps above: share 0.33 on (i), 0.66 on (ii)); written after that and before any
+# figure of it, a diagnostic that decides nothing:
+#   gradsets two synthetic test sets of the held-out photos, the same 300 samples (seed 20261206, splices and copy-moves,
+#            40 % authentic) but for the paste: alpha-blended (out/testsets/paste_alpha) or all in the gradient domain
+#            (out/testsets/paste_gradient); the maps of run 14, of run 18's control and of run 18 on both, and paired
+#            bootstraps: are gradient pastes harder to find, and did run 18 learn them?
 # Rerun to resume (every step skips what exists).
 #   scripts/train_lite0_run18.sh [control] [phase2] [maps] [draws] [average] [confdraws] [graft] [eval] [judge] [casia]
+#                                [gradsets]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 steps=("$@")
@@ -81,7 +88,25 @@ for step in "${steps[@]}"; do
     casia)  # CASIA v1 once, for the candidate shipped
       trufor eval casia1 --root "${TRUFOR_SHARED:-../shared}/data/benchmarks/casia1" -o out/reports/casia1_run18 \
         --weights out/lite0_run18.safetensors -q ;;
-    *) echo "unknown step $step (control, phase2, maps, draws, average, confdraws, graft, eval, judge, casia)" >&2
+    gradsets)
+      for paste in alpha gradient; do
+        set_dir=out/testsets/paste_$paste
+        [ -f $set_dir/fake_list.txt ] || python scripts/make_synthetic_testset.py $set_dir -n 300 --seed 20261206 \
+          --kinds splice,copymove --gradient-blend "$([ $paste = gradient ] && echo 1 || echo 0)"
+        for model in run14:$run14 run18c_maps:out/lite0_run18_control_phase2.safetensors \
+                     run18_maps:out/lite0_run18_phase2.safetensors; do
+          report=out/reports/paste_${paste}_${model%%:*}
+          [ -f $report/per_image.csv ] || trufor eval list:fake_list.txt,real_list.txt --root $set_dir -o $report \
+            --weights "${model#*:}" --no-plots -q
+        done
+      done
+      for model in run14 run18c_maps run18_maps; do  # the same samples, alpha (A) against gradient (B) pastes
+        python benchmarks/paired_bootstrap.py "alpha_$model" "gradient_$model" --sets paste
+      done
+      for paste in gradient alpha; do
+        python benchmarks/paired_bootstrap.py "${paste}_run18c_maps" "${paste}_run18_maps" --sets paste
+      done ;;
+    *) echo "unknown step $step (control, phase2, maps, draws, average, confdraws, graft, eval, judge, casia, gradsets)" >&2
        exit 2 ;;
   esac
 done
