@@ -35,9 +35,18 @@
 #            40 % authentic) but for the paste: alpha-blended (out/testsets/paste_alpha) or all in the gradient domain
 #            (out/testsets/paste_gradient); the maps of run 14, of run 18's control and of run 18 on both, and paired
 #            bootstraps: are gradient pastes harder to find, and did run 18 learn them?
+# Run 18b, written after the diagnostic (the shipped maps find gradient pastes far less well: F1 best 0.619 -> 0.373;
+# run 18 learned a little of them in 600 steps) and before any figure of 18b: the long CPU run of run 18's recipe.
+#   phase2b  run 18's network continued 2400 steps with its recipe (configs/lite0_run18b_phase2.yaml, seeds 182/183;
+#            ~55 min on idle cores, resumable: a rerun continues from its last checkpoint)
+#   mapsb    its maps (run18b_maps), the diagnostic sets, and paired bootstraps against run 14's maps and run 18's.
+#            Rule (A = run 14, B = run 18b; on the 41 real fakes): 18b goes on to a phase 3 (the steps draws .. casia
+#            above, on its network) when it is ahead with share >= 0.95 on (i) the mean F1 best of the 18 masked real
+#            fakes or (ii) the map maximum's AUC against the IMD2020 originals, and not behind (share >= 0.05) on the
+#            other, on the map maximum's AUC against all authentic photos, nor on (a) the synthetic mean F1 best
 # Rerun to resume (every step skips what exists).
 #   scripts/train_lite0_run18.sh [control] [phase2] [maps] [draws] [average] [confdraws] [graft] [eval] [judge] [casia]
-#                                [gradsets]
+#                                [gradsets] [phase2b] [mapsb]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 steps=("$@")
@@ -49,11 +58,30 @@ run14=out/run14_bundled.safetensors  # the shipped file of run 14 (its network i
 [ -f $run14 ] || git show 44fea4a:src/trufor/bundled/trufor_lite0.safetensors > $run14
 run17=out/lite0_run17.safetensors  # the shipped file of run 17
 [ -f $run17 ] || git show 028a6b7:src/trufor/bundled/trufor_lite0.safetensors > $run17
-trunk=out/train/lite0_run18_phase2/last.pt
+trunk=out/train/lite0_run18_phase2/last.pt  # run 18's network (18b's, if it passes its rule: edit here)
 sets=(heldout calibpart synthetic_holdout)
 
 for step in "${steps[@]}"; do
   case $step in
+    phase2b)
+      [ -f out/train/lite0_run18b_phase2/last.pt ] && grep -q 'finished' out/train/lite0_run18b_phase2/train.log || \
+        trufor train configs/lite0_run18b_phase2.yaml train.progress=false ;;
+    mapsb)
+      scripts/evaluate_maps.sh run18b_maps lite0_run18b_phase2
+      for paste in alpha gradient; do
+        report=out/reports/paste_${paste}_run18b_maps
+        [ -f $report/per_image.csv ] || trufor eval list:fake_list.txt,real_list.txt --root out/testsets/paste_$paste \
+          -o $report --weights out/lite0_run18b_phase2.safetensors --no-plots -q
+      done
+      python benchmarks/map_scores.py run14 run18_maps run18b_maps
+      for pair in "run14 run18b_maps" "run18_maps run18b_maps"; do
+        for stat in max p99; do
+          python benchmarks/paired_bootstrap.py $pair --sets heldout calibpart --statistic $stat
+        done
+        python benchmarks/paired_bootstrap.py $pair --sets synthetic_holdout
+      done
+      python benchmarks/paired_bootstrap.py gradient_run18_maps gradient_run18b_maps --sets paste
+      python benchmarks/paired_bootstrap.py alpha_run18_maps alpha_run18b_maps --sets paste ;;
     control|phase2)
       dir=out/train/lite0_run18_phase2; config=configs/lite0_run18_phase2.yaml
       [ "$step" = control ] && { dir=out/train/lite0_run18_control_phase2; config=configs/lite0_run18_control_phase2.yaml; }
@@ -106,7 +134,8 @@ for step in "${steps[@]}"; do
       for paste in gradient alpha; do
         python benchmarks/paired_bootstrap.py "${paste}_run18c_maps" "${paste}_run18_maps" --sets paste
       done ;;
-    *) echo "unknown step $step (control, phase2, maps, draws, average, confdraws, graft, eval, judge, casia, gradsets)" >&2
+    *) echo "unknown step $step (control, phase2, maps, draws, average, confdraws, graft, eval, judge, casia, gradsets,"\
+            "phase2b, mapsb)" >&2
        exit 2 ;;
   esac
 done

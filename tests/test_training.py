@@ -298,6 +298,14 @@ def test_bundled_configs_load(name, monkeypatch, tmp_path):
         cfg.output.dir = run16.output.dir
         assert (cfg.phase, cfg.data, cfg.train, cfg.loss, cfg.val) == ("confidence", run16.data, run16.train, run16.loss,
                                                                         run16.val)
+    elif name.startswith("lite0_run18b_"):  # run 18b: run 18 continued 2400 steps with its own recipe
+        assert name == "lite0_run18b_phase2.yaml"
+        assert f"trufor train configs/{name}" in (REPO / "scripts" / "train_lite0_run18.sh").read_text()
+        run18 = load_config(REPO / "configs" / "lite0_run18_phase2.yaml")
+        assert cfg.model.init.endswith("lite0_run18_phase2/last.pt") and cfg.output.dir.endswith("lite0_run18b_phase2")
+        assert (cfg.train.seed, cfg.data.train[0]["seed"], cfg.data.train[1]["seed"], cfg.train.epochs) == (182, 182, 183, 8)
+        cfg.train.seed, cfg.data.train[0]["seed"], cfg.data.train[1]["seed"], cfg.train.epochs = 180, 180, 181, 2
+        assert (cfg.data, cfg.train, cfg.loss) == (run18.data, run18.train, run18.loss)
     elif name.startswith("lite0_run18_"):  # run 18: run 15's recipe from run 14's network; gradient-domain pastes
         script = (REPO / "scripts" / "train_lite0_run18.sh").read_text()
         assert name in ("lite0_run18_phase2.yaml", "lite0_run18_control_phase2.yaml") and f"configs/{name}" in script
