@@ -44,9 +44,20 @@
 #            above, on its network) when it is ahead with share >= 0.95 on (i) the mean F1 best of the 18 masked real
 #            fakes or (ii) the map maximum's AUC against the IMD2020 originals, and not behind (share >= 0.05) on the
 #            other, on the map maximum's AUC against all authentic photos, nor on (a) the synthetic mean F1 best
+# Run 18b failed its rule (masked F1 best 0.418 -> 0.356, share 0.02: behind; better on the synthetic and gradient-paste
+# sets: longer training on synthetic edits moved the maps away from the real ones). Written after that and before any
+# figure of them: weight averages of phase-2 networks, no training (trufor train average, float32):
+#   soups    S1 = the uniform average of run 18's control and run 18 (two 600-step fine-tunes of run 14's network, other
+#            recipes and seeds: a model soup) -> out/lite0_run18s1_soup.safetensors; S2 = run 14's network and run 18b's,
+#            half and half (fine-tuned weights interpolated with their start, WiSE-FT, for robustness to a shift of
+#            distribution, here synthetic -> real) -> out/lite0_run18s2_wise.safetensors
+#   soupmaps their maps (run18s1_maps, run18s2_maps; run 14's heads), the gradient-paste set, paired bootstraps against
+#            run 14's maps. Rule, for each (A = run 14, B = the average; the 41 real fakes): the same as 18b's. If both
+#            pass, the one with the larger mean F1 best of the 18 masked fakes goes on to the phase-3 steps (draws ..
+#            casia above, with trunk= set to its file)
 # Rerun to resume (every step skips what exists).
 #   scripts/train_lite0_run18.sh [control] [phase2] [maps] [draws] [average] [confdraws] [graft] [eval] [judge] [casia]
-#                                [gradsets] [phase2b] [mapsb]
+#                                [gradsets] [phase2b] [mapsb] [soups] [soupmaps]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 steps=("$@")
@@ -82,6 +93,28 @@ for step in "${steps[@]}"; do
       done
       python benchmarks/paired_bootstrap.py gradient_run18_maps gradient_run18b_maps --sets paste
       python benchmarks/paired_bootstrap.py alpha_run18_maps alpha_run18b_maps --sets paste ;;
+    soups)
+      [ -f out/lite0_run18s1_soup.safetensors ] || trufor train average out/lite0_run18_control_phase2.safetensors \
+        out/lite0_run18_phase2.safetensors -o out/lite0_run18s1_soup.safetensors --fp32
+      [ -f out/lite0_run18s2_wise.safetensors ] || trufor train average "$run14" \
+        out/lite0_run18b_phase2.safetensors -o out/lite0_run18s2_wise.safetensors --fp32 ;;
+    soupmaps)
+      for s in s1_soup s2_wise; do
+        scripts/evaluate_maps.sh run18${s%%_*}_maps lite0_run18$s
+      done
+      for s in s1_soup s2_wise; do
+        report=out/reports/paste_gradient_run18${s%%_*}_maps
+        [ -f $report/per_image.csv ] || trufor eval list:fake_list.txt,real_list.txt --root out/testsets/paste_gradient \
+          -o $report --weights out/lite0_run18$s.safetensors --no-plots -q
+      done
+      python benchmarks/map_scores.py run14 run18s1_maps run18s2_maps
+      for b in run18s1_maps run18s2_maps; do
+        for stat in max p99; do
+          python benchmarks/paired_bootstrap.py run14 $b --sets heldout calibpart --statistic $stat
+        done
+        python benchmarks/paired_bootstrap.py run14 $b --sets synthetic_holdout
+        python benchmarks/paired_bootstrap.py gradient_run14 gradient_$b --sets paste
+      done ;;
     control|phase2)
       dir=out/train/lite0_run18_phase2; config=configs/lite0_run18_phase2.yaml
       [ "$step" = control ] && { dir=out/train/lite0_run18_control_phase2; config=configs/lite0_run18_control_phase2.yaml; }
@@ -135,7 +168,7 @@ for step in "${steps[@]}"; do
         python benchmarks/paired_bootstrap.py "${paste}_run18c_maps" "${paste}_run18_maps" --sets paste
       done ;;
     *) echo "unknown step $step (control, phase2, maps, draws, average, confdraws, graft, eval, judge, casia, gradsets,"\
-            "phase2b, mapsb)" >&2
+            "phase2b, mapsb, soups, soupmaps)" >&2
        exit 2 ;;
   esac
 done

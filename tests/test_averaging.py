@@ -135,6 +135,36 @@ def test_calibrated_and_foreign_files_are_refused(siblings, tmp_path):
     assert not (tmp_path / "x.safetensors").exists()
 
 
+def test_a_calibrated_start_averages_with_networks_that_kept_its_head(siblings, tmp_path):
+    """WiSE-FT: a phase-2 network exported with the calibrated file's heads, averaged with that file. Nothing of the
+    detection head is averaged, so its calibration record is kept, and the provenance says whose network it fits."""
+    cal = write_calibrated(siblings[0], tmp_path / "cal.safetensors",
+                           Calibration(a=0.5, b=0.1, n_fake=1, n_real=1, fpr_before=0, fpr_after=0, tpr_before=0,
+                                       tpr_after=0), data_note="a test", half=False)
+    start = read_weights(cal).state_dict
+    tuned = read_weights(siblings[1]).state_dict
+    tuned = {k: (start[k].clone() if k.split(".")[0] == "detection" else v) for k, v in tuned.items()}
+    tuned_path = save_safetensors(tuned, tmp_path / "tuned.safetensors", get_config("trufor_small"),
+                                  provenance="fine-tuned", licence=read_weights(cal).licence)
+    res = average_weights([cal, tuned_path], tmp_path / "wise.safetensors", half=False)
+    out = read_weights(res.path)
+    assert out.metadata["calibration"] == read_weights(cal).metadata["calibration"]
+    assert "not for this average" in out.metadata["provenance"]
+    for k, v in out.state_dict.items():
+        if k.split(".")[0] == "detection":
+            assert torch.equal(v, start[k].float())
+        elif v.is_floating_point():
+            torch.testing.assert_close(v, (start[k].double() / 2 + tuned[k].double() / 2).float(), rtol=0, atol=1e-7)
+    moved = dict(tuned)
+    name = next(k for k in moved if k.split(".")[0] == "detection" and moved[k].is_floating_point())
+    moved[name] = moved[name] + 1e-3  # one head tensor differs: the calibration cannot be kept, refused
+    moved_path = save_safetensors(moved, tmp_path / "moved.safetensors", get_config("trufor_small"),
+                                  provenance="fine-tuned", licence=read_weights(cal).licence)
+    with pytest.raises(TrainingError, match="detection heads differ"):
+        average_weights([cal, moved_path], tmp_path / "x.safetensors")
+    assert not (tmp_path / "x.safetensors").exists()
+
+
 def test_different_licences_are_all_named(siblings, tmp_path):
     other = _perturbed(siblings[0], tmp_path / "o.safetensors", seed=9, licence="another licence")
     res = average_weights([siblings[0], other], tmp_path / "avg.safetensors")

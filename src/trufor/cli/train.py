@@ -274,8 +274,10 @@ def _average(rest: list[str]) -> int:
         prog="trufor train average",
         description="Write the weighted average of several of our .safetensors files (a 'model soup'): models "
                     "fine-tuned from one starting point, of one architecture. Floating tensors are averaged, "
-                    "integer ones taken from the first file. Calibrated files are refused: average the "
-                    "uncalibrated exports, then run trufor train calibrate on the result. Prints how far each "
+                    "integer ones taken from the first file. Calibrated files are refused (average the "
+                    "uncalibrated exports, then run trufor train calibrate on the result) unless every input "
+                    "holds the same detection head, e.g. a calibrated file and phase-2 networks exported with its "
+                    "heads (WiSE-FT): that head and its calibration record are kept. Prints how far each "
                     "part of the network is from the average (averaging unrelated networks gives nonsense).")
     parser.add_argument("weights", nargs="+", help="two or more of our .safetensors files (uncalibrated)")
     parser.add_argument("-o", "--out", required=True, help="output .safetensors file")

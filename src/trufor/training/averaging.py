@@ -10,7 +10,11 @@ writes that average as one of our ``.safetensors`` files:
   ``num_batches_tracked``) are taken from the first file;
 * files with a calibration folded into their detection head are refused: average the uncalibrated
   exports, then run ``trufor train calibrate`` on the average (the average of two Platt scalings of
-  two different heads is not a calibration of anything);
+  two different heads is not a calibration of anything). One case is let through: when the detection
+  head is identical, tensor for tensor, in every input (phase-2 networks exported with the heads of
+  the calibrated file they started from, averaged with that file: WiSE-FT, Wortsman et al., CVPR 2022),
+  the average keeps that head and its calibration record, and the provenance says that the
+  calibration was fitted for another network (recalibrate before trusting the score at 0.5);
 * the provenance of the result opens with the inputs' common first line (what they started from, when they share
   it), then lists the coefficients and every input's own provenance; the licence
   is kept when all inputs share it, else every input's licence is named.
@@ -84,6 +88,20 @@ def parameter_distance(state_dicts: Sequence[dict[str, torch.Tensor]],
             for part, sums in diff.items()}
 
 
+def _check_shared_head(loaded: list, calibrated: list) -> None:
+    """Calibrated inputs are averaged only when nothing of the detection head would be averaged."""
+    first = loaded[0]
+    head = sorted(name for name in first.state_dict if name.split(".")[0] == "detection")
+    values = {str(w.metadata["calibration"]) for w in calibrated}
+    for w in loaded:
+        same = bool(head) and all(name in w.state_dict and torch.equal(w.state_dict[name].float(),
+                                                                     first.state_dict[name].float()) for name in head)
+        if not same or len(values) > 1:
+            raise TrainingError(f"{calibrated[0].path}: a calibrated file (its detection head holds a Platt scaling) "
+                                "and the inputs' detection heads differ; average the uncalibrated exports, then "
+                                "calibrate the average with trufor train calibrate")
+
+
 def average_weights(paths: Sequence[str | os.PathLike], out: str | os.PathLike, *,
                     coefficients: Sequence[float] | None = None, half: bool = True) -> AveragedWeights:
     """Write the weighted average of our ``.safetensors`` files ``paths`` to ``out`` (see the module doc)."""
@@ -96,11 +114,11 @@ def average_weights(paths: Sequence[str | os.PathLike], out: str | os.PathLike, 
         if w.format != "safetensors":
             raise TrainingError(f"{p}: averaging reads our .safetensors files; convert the file first "
                                 "(trufor convert)")
-        if "calibration" in w.metadata:
-            raise TrainingError(f"{p}: a calibrated file (its detection head holds a Platt scaling); average the "
-                                "uncalibrated exports, then calibrate the average with trufor train calibrate")
         loaded.append(w)
     first = loaded[0]
+    calibrated = [w for w in loaded if "calibration" in w.metadata]
+    if calibrated:
+        _check_shared_head(loaded, calibrated)
     config = config_of(first)
     for w in loaded[1:]:
         if config_of(w) != config:
@@ -138,6 +156,12 @@ def average_weights(paths: Sequence[str | os.PathLike], out: str | os.PathLike, 
         lines += ["  " + line for line in w.provenance.splitlines()]
     extra = {"averaged_from": ", ".join(Path(w.path).name for w in loaded),
              "average_coefficients": " ".join(f"{c:.6g}" for c in coeffs)}
+    if calibrated:
+        kept = calibrated[0]
+        extra["calibration"] = str(kept.metadata["calibration"])
+        lines.append(f"the detection head is the same in every input and kept as is, with the calibration of "
+                     f"{Path(kept.path).name} ({kept.metadata['calibration']}), fitted for that file's network, "
+                     "not for this average: recalibrate (trufor train calibrate) before trusting the score at 0.5")
     phases = {w.metadata.get("training_phase") for w in loaded}
     if len(phases) == 1 and None not in phases:
         extra["training_phase"] = str(phases.pop())
