@@ -538,6 +538,28 @@ def test_frozen_parts_do_not_change(chain):
     assert any(not torch.equal(p2[k], p3[k]) for k in p3 if k.startswith("detection."))
 
 
+def test_train_freeze_keeps_a_part_bit_for_bit(chain, tiny_data, tmp_path):
+    """train.freeze: phase 2 with both encoder branches kept; only the localization decoder moves, and the
+    encoder's BatchNorm statistics stay as loaded (its modules run in eval mode)."""
+    out, _ = chain
+    start = load_training_checkpoint(out / "p2" / "best.pt")["model"]
+    assert any(k.startswith("backbone.") and k.endswith("running_mean") for k in start)  # there are statistics to keep
+    cfg = phase_config("localization", tiny_data, tmp_path / "frozen", model={"init": str(out / "p2" / "best.pt")},
+                       train={"freeze": ["backbone"]})
+    assert run(cfg).finished
+    after = load_training_checkpoint(tmp_path / "frozen" / "last.pt")["model"]
+    assert all(torch.equal(after[k], v) for k, v in start.items() if k.startswith(("backbone.", "dncnn.")))
+    assert any(not torch.equal(after[k], v) for k, v in start.items() if k.startswith("decode_head."))
+    # a part the phase does not train (Noiseprint++ is frozen in phase 2 anyway) or a typo is an error, not a no-op
+    for part in ("dncnn", "backbone.block"):
+        bad = phase_config("localization", tiny_data, tmp_path / f"bad_{part}", model={"init": str(out / "p2" / "best.pt")},
+                           train={"freeze": [part]})
+        with pytest.raises(TrainingError, match="holds none of the parameters this phase trains"):
+            run(bad)
+    with pytest.raises(ConfigError, match="train.freeze"):
+        run(phase_config("localization", tiny_data, tmp_path / "dot", train={"freeze": ["backbone."]}))
+
+
 def test_export_and_detect(chain, tiny_data, tmp_path):
     from trufor import load_model
     from trufor.training import export_checkpoint

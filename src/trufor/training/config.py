@@ -109,6 +109,10 @@ class TrainSection:
     ``amp`` runs the forward pass under bfloat16 autocast (weights, optimiser and losses stay
     float32): on CUDA, and on CPUs with native bfloat16 (AVX512-BF16/AMX), where a step takes
     1.5-2.3x less time (benchmarks/train_step.py); validation and exported models stay float32.
+    ``freeze`` lists parts of the network (parameter-name prefixes at a dot, e.g. ``backbone`` for both
+    encoder branches and their fusion, ``backbone.extra_blocks`` for the Noiseprint++ branch alone) kept
+    as they are on top of what the phase freezes: not optimised, and in eval mode at every step, so that
+    their BatchNorm statistics stay too (fine-tuning a decoder on a few images of your own).
     """
 
     epochs: int = 1
@@ -131,6 +135,7 @@ class TrainSection:
     resume: bool = True
     progress: bool = True
     log_every: int = 50
+    freeze: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -479,6 +484,10 @@ def validate(cfg: TrainingConfig) -> None:
             raise ConfigError(f"{name}: must be at least 1 (or null), got {v}")
     if t.lr <= 0:
         raise ConfigError(f"train.lr: must be positive, got {t.lr}")
+    for part in t.freeze:
+        if not part.strip() or part != part.strip(". "):
+            raise ConfigError(f"train.freeze: {part!r} is not a part name (a parameter-name prefix such as backbone "
+                              "or backbone.extra_blocks)")
     if t.optimizer.lower() not in ("sgd", "adam", "adamw"):
         raise ConfigError(f"train.optimizer: choose sgd, adam or adamw, got {t.optimizer!r}")
     if cfg.val.best_mode not in (None, "max", "min"):

@@ -53,6 +53,7 @@ from ..weights.registry import OWN_WEIGHTS_LICENCE_PREFIX, OWN_WEIGHTS_LICENCE_P
 from .checkpoint import (BEST, LAST, Progress, atomic_torch_save, check_resumable, checkpoint_state,
                          load_training_checkpoint)
 from .config import TrainingConfig, config_from_dict
+from .freezing import freeze_parts, frozen_to_eval
 from .phases import Phase, make_phase
 from .runtime import StopRequest, configure_torch, cpu_has_fast_bf16, git_commit, setup_distributed
 
@@ -242,7 +243,7 @@ def train(cfg: TrainingConfig, *, command: str | None = None, log=None) -> Train
     else:
         init_info = phase.init_weights(net, load_training_checkpoint)
     net.to(device)
-    params = phase.trainable_parameters(net)
+    params = freeze_parts(net, phase.trainable_parameters(net), t.freeze)
     if not params:
         raise TrainingError("nothing to train: no trainable parameters")
     module = phase.training_module(net)
@@ -335,6 +336,7 @@ def train(cfg: TrainingConfig, *, command: str | None = None, log=None) -> Train
                         group["lr"] = lr
                     torch.manual_seed(step_seed(t.seed, step, ddp.rank))
                     phase.set_train_mode(net)
+                    frozen_to_eval(net, t.freeze)
                     phase.begin_step(step)
                     batch = _to_device(batch, device)
                     with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_amp):
