@@ -298,6 +298,14 @@ def test_bundled_configs_load(name, monkeypatch, tmp_path):
         cfg.output.dir = run16.output.dir
         assert (cfg.phase, cfg.data, cfg.train, cfg.loss, cfg.val) == ("confidence", run16.data, run16.train, run16.loss,
                                                                         run16.val)
+    elif name.startswith("lite0_run19_"):  # run 19: run 18's control with the encoder frozen
+        assert name == "lite0_run19_phase2.yaml"
+        assert f"trufor train configs/{name}" in (REPO / "scripts" / "train_lite0_run19.sh").read_text()
+        control = load_config(REPO / "configs" / "lite0_run18_control_phase2.yaml")
+        assert cfg.train.freeze == ["backbone"] and cfg.output.dir.endswith("lite0_run19_phase2")
+        cfg.train.freeze = []
+        assert (cfg.model, cfg.data, cfg.train, cfg.loss, cfg.val) == (control.model, control.data, control.train,
+                                                                       control.loss, control.val)
     elif name.startswith("lite0_run18b_"):  # run 18b: run 18 continued 2400 steps with its own recipe
         assert name == "lite0_run18b_phase2.yaml"
         assert f"trufor train configs/{name}" in (REPO / "scripts" / "train_lite0_run18.sh").read_text()
