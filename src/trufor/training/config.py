@@ -110,7 +110,7 @@ class TrainSection:
     float32): on CUDA, and on CPUs with native bfloat16 (AVX512-BF16/AMX), where a step takes
     1.5-2.3x less time (benchmarks/train_step.py); validation and exported models stay float32.
     ``freeze`` lists parts of the network (parameter-name prefixes at a dot, e.g. ``backbone`` for both
-    encoder branches and their fusion, ``backbone.extra_blocks`` for the Noiseprint++ branch alone) kept
+    encoder branches and their fusion, ``backbone.extra_blocks`` for the stages of the Noiseprint++ branch alone) kept
     as they are on top of what the phase freezes: not optimised, and in eval mode at every step, so that
     their BatchNorm statistics stay too (fine-tuning a decoder on a few images of your own).
     """
