@@ -17,7 +17,7 @@ from PIL import Image
 
 from trufor.training import ConfigError, TrainingError, config_from_dict, load_config, train
 from trufor.training import losses as L
-from trufor.training.data import build_pair_dataset, crop_pair, folder_pairs, held_out, list_pairs
+from trufor.training.data import build_image_level_dataset, build_pair_dataset, crop_pair, folder_pairs, held_out, list_pairs
 from trufor.training.loop import EpochBatchSampler, load_training_checkpoint, poly_lr
 from trufor.training.noiseprint_phase import History, apply_history, edited_patch
 
@@ -113,6 +113,26 @@ def test_localization_loss_is_weighted_sum_and_ignores_padding():
     changed = logits.clone()
     changed[:, :, :, 6:] = 100 * torch.randn(2, 2, 8, 2)
     assert L.localization_loss(changed, target)[0].item() == pytest.approx(loss.item(), rel=1e-6)
+
+
+def test_image_level_loss_hand_computed():
+    """The top 25 % of a 2x2 map is one pixel: the loss is the BCE of its logit difference against the label."""
+    logits = torch.zeros(2, 2, 2, 2)
+    logits[0, 1] = torch.tensor([[3.0, -1.0], [0.0, -2.0]])  # image 0: forged-minus-pristine logits, top one 3
+    logits[1, 0] = torch.tensor([[1.0, 2.0], [0.5, 4.0]])  # image 1: all negative, top one -0.5
+    label = torch.tensor([1, 0])
+    loss, pooled = L.image_level_loss(logits, label, topk=0.25)
+    assert pooled.tolist() == pytest.approx([3.0, -0.5])
+    expected = (math.log1p(math.exp(-3.0)) + math.log1p(math.exp(-0.5))) / 2
+    assert loss.item() == pytest.approx(expected, rel=1e-6)
+    # half the pixels: the mean of the top two; a map firing harder on a fake costs less, on an authentic more
+    assert L.image_level_loss(logits, label, topk=0.5)[1].tolist() == pytest.approx([1.5, -0.75])
+    hotter = logits.clone()
+    hotter[:, 1] += 1.0
+    assert L.image_level_loss(hotter[:1], label[:1], 0.25)[0] < L.image_level_loss(logits[:1], label[:1], 0.25)[0]
+    assert L.image_level_loss(hotter[1:], label[1:], 0.25)[0] > L.image_level_loss(logits[1:], label[1:], 0.25)[0]
+    with pytest.raises(ValueError, match="topk"):
+        L.image_level_loss(logits, label, topk=0.0)
 
 
 def test_confidence_loss_hand_computed():
@@ -298,6 +318,18 @@ def test_bundled_configs_load(name, monkeypatch, tmp_path):
         cfg.output.dir = run16.output.dir
         assert (cfg.phase, cfg.data, cfg.train, cfg.loss, cfg.val) == ("confidence", run16.data, run16.train, run16.loss,
                                                                         run16.val)
+    elif name.startswith("lite0_run20_"):  # run 20: run 18's control plus whole real-life images with their label
+        assert name == "lite0_run20_phase2.yaml"
+        assert f"trufor train configs/{name}" in (REPO / "scripts" / "train_lite0_run20.sh").read_text()
+        control = load_config(REPO / "configs" / "lite0_run18_control_phase2.yaml")
+        assert (cfg.train.image_level_every, cfg.data.image_level_max_side) == (2, 1024)
+        assert [(s["file"].rsplit("/", 1)[1], s["label"], s["holdout"], s["calibration"]) for s in cfg.data.image_level] \
+            == [("fake_list.txt", "fake", 0.4, 0.4), ("fake_without_mask_list.txt", "fake", 0.4, 0.4),
+                ("real_list.txt", "real", 0.4, 0.4)]  # the training part only, split as the list sources
+        assert cfg.output.dir.endswith("lite0_run20_phase2")
+        cfg.train.image_level_every, cfg.data.image_level, cfg.output.dir = 0, [], control.output.dir
+        assert (cfg.model, cfg.data, cfg.train, cfg.loss, cfg.val) == (control.model, control.data, control.train,
+                                                                       control.loss, control.val)
     elif name.startswith("lite0_run19_"):  # run 19: run 18's control with the encoder frozen
         assert name == "lite0_run19_phase2.yaml"
         assert f"trufor train configs/{name}" in (REPO / "scripts" / "train_lite0_run19.sh").read_text()
@@ -446,6 +478,27 @@ def test_pair_sources(tiny_data):
     assert float(item["image"].max()) < 1.0  # uint8 / 256
 
 
+def test_image_level_sources_draw_every_image_once_per_cycle(tiny_data, tmp_path):
+    """data.image_level: whole images with a label; each cycle of draws visits every item once, in a new order;
+    the same draw is the same window; a large image gives a window of at most max_side, cut to the stride."""
+    specs = [{"type": "list", "file": str(tiny_data / "list.txt"), "label": "fake"},
+             {"type": "folder", "images": str(tiny_data / "photos"), "label": "real", "holdout": 0.5}]
+    ds = build_image_level_dataset(specs, 64, seed=3)
+    n_fake = 6
+    assert [im.label for im in ds.images] == [1] * n_fake + [0] * (len(ds) - n_fake) and len(ds) > n_fake
+    cycles = [[ds.index_of_draw(d) for d in range(c * len(ds), (c + 1) * len(ds))] for c in range(2)]
+    assert all(sorted(c) == list(range(len(ds))) for c in cycles) and cycles[0] != cycles[1]
+    item = ds.draw(5)
+    assert item["image"].shape == (3, 64, 64) and item["label"] == ds.images[ds.index_of_draw(5)].label
+    assert torch.equal(item["image"], ds.draw(5)["image"])
+    whole = build_image_level_dataset(specs, 1024, seed=3).draw(0)["image"]
+    assert whole.shape == (3, 64, 64)  # 72 x 88 px cut down to multiples of 32
+    for bad, match in (({"label": "forged"}, "fake or real"), ({"label": "fake", "masks": "x"}, "unknown key"),
+                       ({"label": "fake", "type": "synthetic"}, "folder or a list")):
+        with pytest.raises(ConfigError, match=match):
+            build_image_level_dataset([{**specs[0], **bad}], 64, seed=0)
+
+
 def test_web_copies_of_list_items(tmp_path):
     """``web_copies``: the item is a downscaled, re-saved copy before cropping (mask following), on its own random
     stream; 0 leaves items exactly as before; the key is checked."""
@@ -531,6 +584,30 @@ def test_three_phases_run_and_report(chain):
         assert {"epoch", "step", "train_loss", "sec_per_step", *keys} <= set(header)
         assert math.isfinite(r.history[0]["train_loss"])
     assert 0.0 <= results[0].history[0]["val_pair_auc"] <= 1.0
+
+
+def test_phase2_with_whole_images_reports_the_image_level_loss(chain, tiny_data, tmp_path):
+    """Phase 2 with data.image_level: a whole image every step beside the batch, its loss a part of its own; the
+    options go together and belong to phase 2."""
+    out, _ = chain
+    whole = [{"type": "list", "file": str(tiny_data / "list.txt"), "label": "fake"},
+             {"type": "folder", "images": str(tiny_data / "photos"), "label": "real"}]
+
+    def config(phase: str, folder: str, every: int, sources: list) -> dict:
+        cfg = phase_config(phase, tiny_data, tmp_path / folder, model={"init": str(out / "p2" / "best.pt")},
+                           train={"image_level_every": every})
+        cfg["data"].update(image_level=sources, image_level_max_side=64)
+        return cfg
+
+    result = run(config("localization", "whole", 1, whole))
+    assert result.finished and math.isfinite(result.history[0]["train_image_level"])
+    log = (tmp_path / "whole" / "train.log").read_text()
+    assert "12 whole images with an image-level label (6 fake), one every 1 steps" in log
+    for every, sources in ((0, whole), (2, [])):
+        with pytest.raises(ConfigError, match="go together"):
+            config_from_dict(config("localization", "bad", every, sources))
+    with pytest.raises(ConfigError, match="phase 2"):
+        config_from_dict(config("confidence", "p3", 1, whole))
 
 
 def test_frozen_parts_do_not_change(chain):

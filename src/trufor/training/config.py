@@ -85,6 +85,11 @@ class DataSection:
     ``type``: ``synthetic`` (forgeries generated from pristine folders), ``folder`` (images + masks
     folders), ``list`` (the authors' list files: ``image,mask`` per line) or, for phase 1,
     ``pristine`` (folders of camera-original photos).
+
+    ``image_level`` (phase 2): ``folder`` or ``list`` sources of whole images known only as manipulated or
+    authentic (each with ``label: fake`` or ``real``), one drawn every ``train.image_level_every`` steps for the
+    image-level loss (``loss.image_level_weight``); an image larger than ``image_level_max_side`` on a side gives a
+    random window of that size there.
     """
 
     train: list[dict[str, Any]] = field(default_factory=list)
@@ -93,6 +98,8 @@ class DataSection:
     val_crop_size: int | None = None
     grid_aligned_crops: bool = True
     workers: int = 0
+    image_level: list[dict[str, Any]] = field(default_factory=list)
+    image_level_max_side: int = 1024
 
 
 @dataclass
@@ -113,6 +120,8 @@ class TrainSection:
     encoder branches and their fusion, ``backbone.extra_blocks`` for the stages of the Noiseprint++ branch alone) kept
     as they are on top of what the phase freezes: not optimised, and in eval mode at every step, so that
     their BatchNorm statistics stay too (fine-tuning a decoder on a few images of your own).
+    ``image_level_every`` (phase 2, with ``data.image_level``): every that many steps, one whole image with an
+    image-level label goes through the network beside the batch and adds its image-level loss (0: never).
     """
 
     epochs: int = 1
@@ -136,6 +145,7 @@ class TrainSection:
     progress: bool = True
     log_every: int = 50
     freeze: list[str] = field(default_factory=list)
+    image_level_every: int = 0
 
 
 @dataclass
@@ -182,6 +192,10 @@ class LossSection:
     # phase 3: how the confidence loss weighs its pixels: "none" (the paper: every valid pixel alike), "flagged" (the
     # pixels the localization flags, where the map is at or above 0.5, weigh as much in all as the other pixels)
     conf_balance: str = "none"
+    # phase 2, whole images with an image-level label only (data.image_level): image_level_weight * the binary
+    # cross-entropy of the mean forged-minus-pristine logit over the image's top image_level_topk fraction of pixels
+    image_level_weight: float = 0.5
+    image_level_topk: float = 0.005
     # phase 1: contrastive loss over fingerprint distances
     temperature: float = 1.0
     border: int = 8
@@ -494,6 +508,20 @@ def validate(cfg: TrainingConfig) -> None:
         raise ConfigError(f"val.best_mode: choose max or min, got {cfg.val.best_mode!r}")
     if cfg.loss.conf_balance not in CONF_BALANCES:
         raise ConfigError(f"loss.conf_balance: choose {' or '.join(CONF_BALANCES)}, got {cfg.loss.conf_balance!r}")
+    if cfg.data.image_level or t.image_level_every:
+        if cfg.phase != "localization":
+            raise ConfigError("data.image_level / train.image_level_every: phase 2 (localization) only")
+        if not cfg.data.image_level or t.image_level_every < 1:
+            raise ConfigError("data.image_level and train.image_level_every go together: sources of whole images and "
+                              "how often one is drawn (every N >= 1 steps)")
+    if t.image_level_every < 0:
+        raise ConfigError(f"train.image_level_every: 0 (never) or more, got {t.image_level_every}")
+    if cfg.data.image_level_max_side < 64 or cfg.data.image_level_max_side % 32:
+        raise ConfigError(f"data.image_level_max_side: a multiple of 32, at least 64, got {cfg.data.image_level_max_side}")
+    if not 0.0 < cfg.loss.image_level_topk <= 1.0:
+        raise ConfigError(f"loss.image_level_topk: a fraction of the pixels in (0, 1], got {cfg.loss.image_level_topk}")
+    if not (math.isfinite(cfg.loss.image_level_weight) and cfg.loss.image_level_weight >= 0):
+        raise ConfigError(f"loss.image_level_weight: a number >= 0, got {cfg.loss.image_level_weight}")
     if len(cfg.loss.class_weights) != 2 or len(cfg.loss.det_class_weights) != 2:
         raise ConfigError("loss.class_weights and loss.det_class_weights take two numbers: [pristine, forged]")
     if cfg.data.grid_aligned_crops and cfg.data.crop_size % 8:

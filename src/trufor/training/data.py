@@ -32,6 +32,10 @@ that many times per epoch, to weigh a small real set against a large synthetic o
 cropped (downscaled, re-saved as JPEG once or twice: :func:`trufor.synthesis.processing.web_copy`; the mask
 follows), for authentic and manipulated images alike, so that a web history alone is never evidence.
 
+``data.image_level`` (phase 2) is a list of ``folder`` or ``list`` sources of whole images known only as
+manipulated or authentic (``label: fake`` or ``real``): :class:`WholeImages` draws one of them every
+``train.image_level_every`` steps for the image-level loss (:func:`trufor.training.losses.image_level_loss`).
+
 Items are dicts: ``image`` float32 (3, S, S) = uint8 / 256, ``mask`` int64 (S, S) with 1 forged,
 0 pristine, -1 ignore (padding), ``label`` int (1 fake). Crops are random in
 (seed, epoch, index): the same item is the same crop whatever the number of workers, which makes
@@ -397,6 +401,103 @@ def build_pair_dataset(specs: Sequence[dict[str, Any]], crop_size: int, *, seed:
         parts.append(PairDataset(pairs, crop_size, seed=seed + 7919 * i, grid_aligned=grid_aligned, fixed=fixed,
                                  repeat=repeat, web_copies=_fraction_key(spec, "web_copies", w)))
     return EpochConcat(parts)
+
+
+# ------------------------------------------------------------------ whole images with an image-level label (phase 2)
+#: ``label`` of an image-level source: what its images are.
+IMAGE_LEVEL_LABELS: dict[str, int] = {"fake": 1, "real": 0}
+
+
+@dataclass(frozen=True)
+class LabelledImage:
+    """A whole training image known only as manipulated (1) or authentic (0)."""
+
+    path: str
+    name: str
+    label: int
+
+
+class WholeImages(Dataset):
+    """Whole images with an image-level label, drawn one at a time by the training step (``data.image_level``).
+
+    Draw ``d`` is the item at position ``d mod n`` of a permutation of the ``n`` items seeded by
+    (``seed``, ``d // n``): every item once per cycle, in a new order each cycle, and the same item for the same
+    draw whatever resumes or workers. An image larger than ``max_side`` on a side gives a random window of at most
+    ``max_side`` there (offsets on the 8-px JPEG grid, drawn from the same numbers); every side is cut down to a
+    multiple of 32, the encoder's stride.
+    """
+
+    def __init__(self, images: Sequence[LabelledImage], max_side: int, *, seed: int = 0) -> None:
+        self.images = list(images)
+        self.max_side = int(max_side)
+        self.seed = int(seed)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def index_of_draw(self, draw: int) -> int:
+        cycle, pos = divmod(int(draw), len(self.images))
+        order = np.random.default_rng(np.random.SeedSequence([self.seed, cycle])).permutation(len(self.images))
+        return int(order[pos])
+
+    def draw(self, draw: int) -> dict[str, Any]:
+        """Item of draw ``draw``: ``image`` float32 (3, H, W), ``label`` int, ``name``."""
+        index = self.index_of_draw(draw)
+        item = self.images[index]
+        pixels = read_image(item.path).pixels
+        rng = item_rng(self.seed, int(draw), index)
+        h, w = pixels.shape[:2]
+        win = [max(32, min(side, self.max_side) // 32 * 32) for side in (h, w)]
+        if h < 32 or w < 32:
+            raise ConfigError(f"{item.path}: {w}x{h} px is too small for an image-level item (32 px at least)")
+        top = 8 * int(rng.integers(0, (h - win[0]) // 8 + 1))
+        left = 8 * int(rng.integers(0, (w - win[1]) // 8 + 1))
+        pixels = pixels[top:top + win[0], left:left + win[1]]
+        return {"image": to_tensor_image(pixels), "label": item.label, "name": item.name}
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return self.draw(index)
+
+
+def build_image_level_dataset(specs: Sequence[dict[str, Any]], max_side: int, *, seed: int,
+                              where: str = "data.image_level") -> WholeImages:
+    """The whole images of ``data.image_level``: ``folder`` or ``list`` sources with a ``label`` (``fake`` or
+    ``real``: what every image of the source is; masks, where a list names them, are not read), and the usual
+    ``holdout`` / ``split`` / ``calibration`` / ``repeat``."""
+    images: list[LabelledImage] = []
+    for i, spec in enumerate(specs):
+        w = f"{where}.{i}"
+        kind = spec.get("type")
+        if kind not in ("folder", "list"):
+            raise ConfigError(f"{w}: an image-level source is a folder or a list, got {kind!r}")
+        allowed = COMMON_KEYS | {"label", "repeat"} | ({"images"} if kind == "folder" else {"file", "root"})
+        unknown = set(spec) - allowed
+        if unknown:
+            raise ConfigError(f"{w}: unknown key(s) {sorted(unknown)} for an image-level {kind} source "
+                              f"(known: {', '.join(sorted(allowed))})")
+        label = spec.get("label")
+        if label not in IMAGE_LEVEL_LABELS:
+            raise ConfigError(f"{w}: label: say what its images are, fake or real (got {label!r})")
+        holdout, split = _split(spec, "train", w)
+        if kind == "folder":
+            if "images" not in spec:
+                raise ConfigError(f"{w}: a folder source needs 'images: DIR'")
+            found = [(path, name) for path, name in scan_folder(spec["images"])]
+        else:
+            if "file" not in spec:
+                raise ConfigError(f"{w}: a list source needs 'file: LIST.txt'")
+            found = [(p.image, p.name) for p in list_pairs(spec["file"], spec.get("root"))]
+        calibration = float(spec.get("calibration", 0.0))
+        found = [(path, name) for path, name in found if _keep(name, holdout, split, calibration)]
+        if not found:
+            raise ConfigError(f"{w}: no images in split {split!r}")
+        repeat = spec.get("repeat", 1)
+        if not isinstance(repeat, int) or isinstance(repeat, bool) or repeat < 1:
+            raise ConfigError(f"{w}: repeat must be a positive integer, got {repeat!r}")
+        images += [LabelledImage(path, name, IMAGE_LEVEL_LABELS[label]) for path, name in found] * repeat
+    if not images:
+        raise ConfigError(f"{where}: no image-level sources")
+    return WholeImages(images, max_side, seed=seed)
 
 
 def collate_pairs(items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:

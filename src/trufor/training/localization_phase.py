@@ -26,8 +26,8 @@ from ..metrics import threshold_sweep
 from ..modeling import TruForNet, build_model
 from ..modeling.variants import get_config
 from .checkpoint import load_training_checkpoint, load_weights
-from .data import build_pair_dataset, collate_pairs
-from .losses import localization_loss
+from .data import WholeImages, build_image_level_dataset, build_pair_dataset, collate_pairs
+from .losses import image_level_loss, localization_loss
 from .phase_api import CheckpointReader, PhaseBase
 
 
@@ -144,6 +144,33 @@ class LocalizationPhase(PairPhase):
     name = "localization"
     default_best_metric = "f1"
     trainable = ("backbone.", "decode_head.")
+    #: whole images with an image-level label (``data.image_level``), and the one drawn for the current step
+    image_level: WholeImages | None = None
+    _whole: dict[str, Any] | None = None
+
+    def datasets(self) -> tuple[Dataset, Dataset | None]:
+        train, val = super().datasets()
+        cfg = self.cfg
+        self.image_level = None
+        if cfg.data.image_level:
+            self.image_level = build_image_level_dataset(cfg.data.image_level, cfg.data.image_level_max_side,
+                                                         seed=cfg.train.seed + 2_000_029)
+            n_fake = sum(im.label for im in self.image_level.images)
+            self.summary += (f", {len(self.image_level)} whole images with an image-level label ({n_fake} fake), one "
+                             f"every {cfg.train.image_level_every} steps")
+        return train, val
+
+    def begin_step(self, step: int) -> None:
+        every = self.cfg.train.image_level_every
+        self._whole = None
+        if self.image_level is not None and step % every == 0:
+            self._whole = self.image_level.draw(step // every)
+
+    def forward(self, module: nn.Module, batch: dict[str, Tensor]) -> Any:
+        out = module(batch["image"])
+        if self._whole is None:
+            return out
+        return out, module(self._whole["image"].unsqueeze(0).to(batch["image"].device))
 
     def init_weights(self, net: TruForNet,
                      load_checkpoint: CheckpointReader = load_training_checkpoint) -> dict[str, Any]:
@@ -189,11 +216,23 @@ class LocalizationPhase(PairPhase):
         net.train()
         net.dncnn.eval()
 
-    def loss(self, out: Tensor, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
+    def loss(self, out: Tensor | tuple[Tensor, Tensor], batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
+        """The pair loss of the batch; on a step with a whole image (a pair ``(out, whole)``), plus
+        ``loss.image_level_weight`` times its image-level loss (part ``image_level``)."""
         lc = self.cfg.loss
-        return localization_loss(out.float(), batch["mask"].to(out.device), ce_weight=lc.ce_weight,
-                                 dice_weight=lc.dice_weight, class_weights=lc.class_weights,
-                                 ignore_index=lc.ignore_index, smooth=lc.dice_smooth, exponent=lc.dice_exponent)
+        whole = None
+        if isinstance(out, tuple):
+            out, whole = out
+        loss, parts = localization_loss(out.float(), batch["mask"].to(out.device), ce_weight=lc.ce_weight,
+                                        dice_weight=lc.dice_weight, class_weights=lc.class_weights,
+                                        ignore_index=lc.ignore_index, smooth=lc.dice_smooth,
+                                        exponent=lc.dice_exponent)
+        if whole is not None and self._whole is not None:
+            label = torch.tensor([self._whole["label"]], device=whole.device)
+            term, _ = image_level_loss(whole.float(), label, lc.image_level_topk)
+            loss = loss + lc.image_level_weight * term
+            parts["image_level"] = float(term.detach())
+        return loss, parts
 
     def validation_begin(self) -> None:
         self._losses: list[float] = []

@@ -5,13 +5,15 @@ unknown; ignored pixels contribute to no loss term.
 
 * Phase 1 (:func:`fingerprint_contrastive_loss`): InfoNCE over squared distances between
   Noiseprint++ patches; positives share camera, editing history and grid position.
-* Phase 2 (:func:`localization_loss`): ``0.3 * weighted CE + 0.7 * Dice`` of the forged class.
+* Phase 2 (:func:`localization_loss`): ``0.3 * weighted CE + 0.7 * Dice`` of the forged class; for whole images
+  with an image-level label only, :func:`image_level_loss` (multiple-instance: the top of the map against the label).
 * Phase 3 (:func:`confidence_loss`, :func:`detection_loss`): MSE between the confidence and the
   localization's true-class probability; class-weighted binary cross-entropy of the integrity score.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -63,6 +65,23 @@ def localization_loss(logits: Tensor, target: Tensor, *, ce_weight: float = 0.3,
     dice = dice_loss(logits, target, ignore_index, smooth, exponent)
     loss = ce_weight * ce + dice_weight * dice
     return loss, {"ce": float(ce.detach()), "dice": float(dice.detach())}
+
+
+def image_level_loss(logits: Tensor, label: Tensor, topk: float = 0.005) -> tuple[Tensor, Tensor]:
+    """Phase 2, images known only as manipulated or authentic (no mask): a multiple-instance loss.
+
+    The map's evidence of an image is the mean, over its ``topk`` fraction of pixels where it is highest (at least
+    one pixel), of the forged-minus-pristine logit ``z1 - z0`` (whose sigmoid is the map's forged probability);
+    the loss is the binary cross-entropy of that pooled logit against the image label (1 manipulated, 0 authentic),
+    averaged over the images. A manipulated image asks the map to fire somewhere, an authentic one to stay low
+    everywhere, its strongest pixels first. Returns (loss, pooled logits (B,)).
+    """
+    if not 0.0 < topk <= 1.0:
+        raise ValueError(f"topk must be in (0, 1], got {topk}")
+    diff = (logits[:, 1] - logits[:, 0]).flatten(1)
+    k = max(1, int(math.ceil(topk * diff.shape[1])))
+    pooled = diff.topk(k, dim=1).values.mean(dim=1)
+    return F.binary_cross_entropy_with_logits(pooled, label.to(pooled.dtype)), pooled
 
 
 # ----------------------------------------------------------------------------------------- phase 3
