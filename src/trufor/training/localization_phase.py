@@ -5,7 +5,10 @@ encoder starts from scratch: the ImageNet-pretrained MiT weights of the paper ar
 offline, so it is initialised as SegFormer initialises its encoder (truncated normal linear layers,
 fan-out normal convolutions, unit LayerNorms). The loss is ``0.3 x weighted cross-entropy
 (class weights 0.5 / 2.5) + 0.7 x Dice`` of the forged class, padding ignored
-(:func:`~trufor.training.losses.localization_loss`).
+(:func:`~trufor.training.losses.localization_loss`). With ``data.image_level``, every
+``train.image_level_every`` steps one whole image known only as manipulated or authentic goes through the
+network beside the batch and adds ``loss.image_level_weight`` x its image-level loss
+(:func:`~trufor.training.losses.image_level_loss`).
 
 Validation reports ``loss``, ``f1`` and ``iou`` (mean over images with forged pixels, map
 thresholded at 0.5), ``f1_best`` (same images, each at its best threshold) and ``pristine_fpr`` (mean fraction of pixels called forged in pristine images).
