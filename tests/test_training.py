@@ -318,6 +318,14 @@ def test_bundled_configs_load(name, monkeypatch, tmp_path):
         cfg.output.dir = run16.output.dir
         assert (cfg.phase, cfg.data, cfg.train, cfg.loss, cfg.val) == ("confidence", run16.data, run16.train, run16.loss,
                                                                         run16.val)
+    elif name.startswith("lite0_run20b_"):  # run 20b: run 20 continued 600 steps with its recipe, new seeds
+        assert name == "lite0_run20b_phase2.yaml"
+        assert f"trufor train configs/{name}" in (REPO / "scripts" / "train_lite0_run20.sh").read_text()
+        run20 = load_config(REPO / "configs" / "lite0_run20_phase2.yaml")
+        assert cfg.model.init.endswith("lite0_run20_phase2/last.pt") and cfg.output.dir.endswith("lite0_run20b_phase2")
+        assert (cfg.train.seed, cfg.data.train[0]["seed"], cfg.data.train[1]["seed"]) == (182, 182, 183)
+        cfg.train.seed, cfg.data.train[0]["seed"], cfg.data.train[1]["seed"] = 180, 180, 181
+        assert (cfg.data, cfg.train, cfg.loss, cfg.val) == (run20.data, run20.train, run20.loss, run20.val)
     elif name.startswith("lite0_run20_"):  # run 20: run 18's control plus whole real-life images with their label
         assert name == "lite0_run20_phase2.yaml"
         assert f"trufor train configs/{name}" in (REPO / "scripts" / "train_lite0_run20.sh").read_text()
