@@ -34,9 +34,15 @@
 #            the whole images in a new order; ~30 min)
 #   mapsb    its maps (run20b_maps), paired bootstraps against run 14's maps and run 20's. Rule (A = run 14, B = run
 #            20b): run 20's, unchanged. 20b goes on to the phase-3 steps (draws .. casia above, on its network: trunk)
+# Run 20b failed the rule too (share 0.66 on (i), 0.73 on (ii); map maximum vs all authentic 0.915, share 0.99).
+# Written after that and before any figure of it, a diagnostic that decides nothing and is never shipped (neither
+# network passed the rule that opens a phase 3 to a candidate): does the maps' better ranking reach the score?
+#   draws, average   run 14's phase 3 on run 20b's network (the steps above), calibrated by group
+#   diag     NO_WEB=1 scripts/evaluate_bundled.sh on that detector (out/lite0_run20_detector.safetensors, reports
+#            *_run20det), and paired bootstraps against run 17 (= run 14's scores) on the pooled AUCs of the 41 real fakes
 # Rerun to resume (every step skips what exists).
 #   scripts/train_lite0_run20.sh [phase2] [maps] [phase2b] [mapsb] [draws] [average] [confdraws] [graft] [eval] [judge]
-#                                [casia]
+#                                [casia] [diag]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 steps=("$@")
@@ -94,10 +100,16 @@ for step in "${steps[@]}"; do
       python benchmarks/compare_models.py run17 run20
       python benchmarks/paired_bootstrap.py run17 run20 --sets heldout calibpart
       python benchmarks/paired_bootstrap.py run17 run20 --sets synthetic_holdout ;;
+    diag)
+      [ -f out/reports/synthetic_holdout_run17/per_image.csv ] || NO_WEB=1 scripts/evaluate_bundled.sh "$run17" run17
+      NO_WEB=1 scripts/evaluate_bundled.sh out/lite0_run20_detector.safetensors run20det
+      python benchmarks/compare_models.py run17 run20det
+      python benchmarks/paired_bootstrap.py run17 run20det --sets heldout calibpart
+      python benchmarks/paired_bootstrap.py run17 run20det --sets synthetic_holdout ;;
     casia)  # CASIA v1 once, for the candidate shipped
       trufor eval casia1 --root "${TRUFOR_SHARED:-../shared}/data/benchmarks/casia1" -o out/reports/casia1_run20 \
         --weights out/lite0_run20.safetensors -q ;;
-    *) echo "unknown step $step (phase2, maps, phase2b, mapsb, draws, average, confdraws, graft, eval, judge, casia)" >&2
+    *) echo "unknown step $step (phase2, maps, phase2b, mapsb, draws, average, confdraws, graft, eval, judge, casia, diag)" >&2
        exit 2 ;;
   esac
 done
