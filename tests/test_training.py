@@ -501,6 +501,11 @@ def test_image_level_sources_draw_every_image_once_per_cycle(tiny_data, tmp_path
     assert torch.equal(item["image"], ds.draw(5)["image"])
     whole = build_image_level_dataset(specs, 1024, seed=3).draw(0)["image"]
     assert whole.shape == (3, 64, 64)  # 72 x 88 px cut down to multiples of 32
+    (tmp_path / "tiny").mkdir()
+    Image.fromarray(np.zeros((20, 40, 3), np.uint8)).save(tmp_path / "tiny" / "small.png")
+    with pytest.raises(ConfigError, match=r"small.png: 40x20 px is too small"):
+        build_image_level_dataset([{"type": "folder", "images": str(tmp_path / "tiny"), "label": "real"}], 64,
+                                  seed=0).draw(0)
     for bad, match in (({"label": "forged"}, "fake or real"), ({"label": "fake", "masks": "x"}, "unknown key"),
                        ({"label": "fake", "type": "synthetic"}, "folder or a list")):
         with pytest.raises(ConfigError, match=match):

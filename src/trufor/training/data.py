@@ -447,9 +447,9 @@ class WholeImages(Dataset):
         pixels = read_image(item.path).pixels
         rng = item_rng(self.seed, int(draw), index)
         h, w = pixels.shape[:2]
-        win = [max(32, min(side, self.max_side) // 32 * 32) for side in (h, w)]
         if h < 32 or w < 32:
             raise ConfigError(f"{item.path}: {w}x{h} px is too small for an image-level item (32 px at least)")
+        win = [min(side, self.max_side) // 32 * 32 for side in (h, w)]
         top = 8 * int(rng.integers(0, (h - win[0]) // 8 + 1))
         left = 8 * int(rng.integers(0, (w - win[1]) // 8 + 1))
         pixels = pixels[top:top + win[0], left:left + win[1]]
