@@ -456,6 +456,7 @@ class WholeImages(Dataset):
         return {"image": to_tensor_image(pixels), "label": item.label, "name": item.name}
 
     def __getitem__(self, index: int) -> dict[str, Any]:
+        """``dataset[d]`` is draw ``d`` (:meth:`draw`), so that a sampler of draw numbers reads it as a dataset."""
         return self.draw(index)
 
 
