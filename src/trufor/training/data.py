@@ -383,24 +383,34 @@ def build_pair_dataset(specs: Sequence[dict[str, Any]], crop_size: int, *, seed:
                 shapes=_shapes_key(spec, w), calibration=float(spec.get("calibration", 0.0)),
                 gradient_blend=_fraction_key(spec, "gradient_blend", w)))
             continue
-        if kind == "folder":
-            if "images" not in spec:
-                raise ConfigError(f"{w}: a folder source needs 'images: DIR'")
-            pairs = folder_pairs(spec["images"], spec.get("masks"), spec.get("mask_suffix", ""), spec.get("pristine"))
-        else:
-            if "file" not in spec:
-                raise ConfigError(f"{w}: a list source needs 'file: LIST.txt'")
-            pairs = list_pairs(spec["file"], spec.get("root"))
-        calibration = float(spec.get("calibration", 0.0))
-        pairs = [p for p in pairs if _keep(p.name, holdout, split, calibration)]
-        if not pairs:
-            raise ConfigError(f"{w}: no images in split {split!r}")
-        repeat = spec.get("repeat", 1)
-        if not isinstance(repeat, int) or isinstance(repeat, bool) or repeat < 1:
-            raise ConfigError(f"{w}: repeat must be a positive integer, got {repeat!r}")
+        pairs = _source_pairs(kind, spec, holdout, split, w)
         parts.append(PairDataset(pairs, crop_size, seed=seed + 7919 * i, grid_aligned=grid_aligned, fixed=fixed,
-                                 repeat=repeat, web_copies=_fraction_key(spec, "web_copies", w)))
+                                 repeat=_repeat_key(spec, w), web_copies=_fraction_key(spec, "web_copies", w)))
     return EpochConcat(parts)
+
+
+def _source_pairs(kind: str, spec: dict[str, Any], holdout: float, split: str, where: str) -> list[Pair]:
+    """The pairs of a ``folder`` or ``list`` source in its split (an empty split is an error)."""
+    if kind == "folder":
+        if "images" not in spec:
+            raise ConfigError(f"{where}: a folder source needs 'images: DIR'")
+        pairs = folder_pairs(spec["images"], spec.get("masks"), spec.get("mask_suffix", ""), spec.get("pristine"))
+    else:
+        if "file" not in spec:
+            raise ConfigError(f"{where}: a list source needs 'file: LIST.txt'")
+        pairs = list_pairs(spec["file"], spec.get("root"))
+    calibration = float(spec.get("calibration", 0.0))
+    pairs = [p for p in pairs if _keep(p.name, holdout, split, calibration)]
+    if not pairs:
+        raise ConfigError(f"{where}: no images in split {split!r}")
+    return pairs
+
+
+def _repeat_key(spec: dict[str, Any], where: str) -> int:
+    repeat = spec.get("repeat", 1)
+    if not isinstance(repeat, int) or isinstance(repeat, bool) or repeat < 1:
+        raise ConfigError(f"{where}: repeat must be a positive integer, got {repeat!r}")
+    return repeat
 
 
 # ------------------------------------------------------------------ whole images with an image-level label (phase 2)
@@ -480,22 +490,8 @@ def build_image_level_dataset(specs: Sequence[dict[str, Any]], max_side: int, *,
         if label not in IMAGE_LEVEL_LABELS:
             raise ConfigError(f"{w}: label: say what its images are, fake or real (got {label!r})")
         holdout, split = _split(spec, "train", w)
-        if kind == "folder":
-            if "images" not in spec:
-                raise ConfigError(f"{w}: a folder source needs 'images: DIR'")
-            found = [(path, name) for path, name in scan_folder(spec["images"])]
-        else:
-            if "file" not in spec:
-                raise ConfigError(f"{w}: a list source needs 'file: LIST.txt'")
-            found = [(p.image, p.name) for p in list_pairs(spec["file"], spec.get("root"))]
-        calibration = float(spec.get("calibration", 0.0))
-        found = [(path, name) for path, name in found if _keep(name, holdout, split, calibration)]
-        if not found:
-            raise ConfigError(f"{w}: no images in split {split!r}")
-        repeat = spec.get("repeat", 1)
-        if not isinstance(repeat, int) or isinstance(repeat, bool) or repeat < 1:
-            raise ConfigError(f"{w}: repeat must be a positive integer, got {repeat!r}")
-        images += [LabelledImage(path, name, IMAGE_LEVEL_LABELS[label]) for path, name in found] * repeat
+        pairs = _source_pairs(kind, {**spec, "pristine": True}, holdout, split, w)  # the label, not a mask, says
+        images += [LabelledImage(p.image, p.name, IMAGE_LEVEL_LABELS[label]) for p in pairs] * _repeat_key(spec, w)
     if not images:
         raise ConfigError(f"{where}: no image-level sources")
     return WholeImages(images, max_side, seed=seed)
