@@ -8,6 +8,7 @@
     trufor train fit-head WEIGHTS.safetensors -d DATASET ROOT [-d DATASET ROOT ...] -o OUT.safetensors
     trufor train average A.safetensors B.safetensors [...] -o OUT.safetensors [--coefficients 0.5,0.5]
     trufor train graft-confidence BASE.safetensors CONF.safetensors -o OUT.safetensors
+    trufor train top-head WEIGHTS.safetensors -o OUT.safetensors [--fraction 0.005]
 
 Rerunning the same ``trufor train CONFIG.yaml`` continues from the run's ``last.pt``. Several GPUs:
 ``torchrun --nproc_per_node=N -m trufor train CONFIG.yaml``.
@@ -21,7 +22,8 @@ import sys
 
 from ._common import add_device_arguments, console, device_from_args, fail
 
-ACTIONS = ("export", "noiseprint-figure", "validate", "calibrate", "fit-head", "average", "graft-confidence")
+ACTIONS = ("export", "noiseprint-figure", "validate", "calibrate", "fit-head", "average", "graft-confidence",
+           "top-head")
 
 
 def register(subparsers) -> None:
@@ -39,7 +41,9 @@ def register(subparsers) -> None:
                     "`trufor train average A B ... -o OUT` writes the weight average (model soup) of models "
                     "fine-tuned from one starting point; "
                     "`trufor train graft-confidence BASE CONF -o OUT` gives BASE a detection decoder of its own "
-                    "and CONF's confidence decoder. See docs/TRAINING.md.",
+                    "and CONF's confidence decoder; "
+                    "`trufor train top-head WEIGHTS -o OUT` makes the integrity score read the map's top pixels "
+                    "(then calibrate it). See docs/TRAINING.md.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n"
                "  trufor train configs/bundled_phase1.yaml\n"
@@ -50,11 +54,12 @@ def register(subparsers) -> None:
                "  trufor train fit-head model.safetensors -d list:train_fake.txt,train_real.txt DATA -o head.safetensors\n"
                "  trufor train average run_a_uncal.safetensors run_b_uncal.safetensors -o soup.safetensors\n"
                "  trufor train graft-confidence model.safetensors conf_draw.safetensors -o grafted.safetensors\n"
+               "  trufor train top-head phase2.safetensors -o top_uncalibrated.safetensors\n"
                "  torchrun --nproc_per_node=4 -m trufor train configs/bundled_phase2.yaml data.crop_size=512",
     )
     p.add_argument("config", metavar="CONFIG.yaml",
                    help="training config (or the action export / noiseprint-figure / validate / calibrate / fit-head / "
-                        "average / graft-confidence)")
+                        "average / graft-confidence / top-head)")
     p.add_argument("rest", nargs=argparse.REMAINDER, metavar="KEY=VALUE",
                    help="config overrides (e.g. train.lr=0.01 data.crop_size=256); --print-config shows the "
                         "resolved config and exits")
@@ -328,7 +333,34 @@ def _graft(rest: list[str]) -> int:
     return 0
 
 
+def _top_head(rest: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="trufor train top-head",
+        description="Write WEIGHTS with a detection head that reads the map's top: the integrity logit is "
+                    "a * t + b, t the mean forged-minus-pristine localization logit over the FRACTION of pixels "
+                    "where it is highest (the statistic of phase 2's image-level loss, data.image_level). The old "
+                    "detection head and any detection decoder are dropped; a = 1, b = 0 until `trufor train "
+                    "calibrate` fits them on a calibration part. See docs/TRAINING.md.")
+    parser.add_argument("weights", help="our .safetensors file (e.g. a phase-2 export)")
+    parser.add_argument("-o", "--out", required=True, help="output .safetensors file (uncalibrated)")
+    parser.add_argument("--fraction", type=float, default=0.005,
+                        help="fraction of the pixels averaged (default 0.005, the image-level loss's default)")
+    parser.add_argument("--fp32", action="store_true", help="store float32 tensors (default float16, half the size)")
+    args = parser.parse_args(rest)
+    from ..errors import TruForError
+    from ..training.top_head import top_fraction_detector
+
+    try:
+        path = top_fraction_detector(args.weights, args.out, fraction=args.fraction, half=not args.fp32)
+    except TruForError as exc:
+        return fail(str(exc))
+    console(err=True).print(f"wrote {path}  (calibrate it: trufor train calibrate {path} DATASET --root DIR -o OUT)")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.config == "top-head":
+        return _top_head(args.rest)
     if args.config == "graft-confidence":
         return _graft(args.rest)
     if args.config == "average":

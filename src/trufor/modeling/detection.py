@@ -1,6 +1,14 @@
-"""Image-level detection: pool the localization and confidence logits into one integrity logit."""
+"""Image-level detection: pool the localization and confidence logits into one integrity logit.
+
+Two heads: :class:`DetectionHead` (the paper's: eight pooled statistics of the confidence logits and of the
+confidence-weighted localization, then a small MLP) and :class:`TopFractionHead` (an affine function of the mean
+forged-minus-pristine localization logit over the map's highest pixels: the statistic phase 2's image-level loss
+trains, read directly; ``TruForConfig.detection_pool``).
+"""
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -35,6 +43,19 @@ def weighted_statistics_pooling(x: Tensor, log_weights: Tensor | None = None) ->
     return torch.cat((soft_min, soft_max, mean, mean_sq), dim=1)
 
 
+def top_fraction_mean(x: Tensor, fraction: float) -> Tensor:
+    """(B,) mean of each image's ``fraction`` of highest values of ``x`` (B, ...) (at least one value).
+
+    The count is ``ceil(fraction * n)`` for ``n`` values per image: the pooling of
+    :func:`trufor.training.losses.image_level_loss` and of :class:`TopFractionHead`.
+    """
+    if not 0.0 < fraction <= 1.0:
+        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+    flat = x.flatten(1)
+    k = max(1, int(math.ceil(fraction * flat.shape[1])))
+    return flat.topk(k, dim=1).values.mean(dim=1)
+
+
 class DetectionHead(nn.Sequential):
     """Linear 8->hidden, ReLU, Dropout, Linear hidden->1 over the pooled statistics."""
 
@@ -57,3 +78,34 @@ class DetectionHead(nn.Sequential):
 
     def forward(self, loc_logits: Tensor, conf_logits: Tensor) -> Tensor:  # type: ignore[override]
         return super().forward(self.pool(loc_logits, conf_logits))
+
+
+class TopFractionHead(nn.Module):
+    """Integrity logit ``a * t + b``, ``t`` the mean forged-minus-pristine localization logit (``z1 - z0``) over
+    the ``fraction`` of the image's pixels where it is highest (:func:`top_fraction_mean`).
+
+    A detector that reads the map's top: an edit anywhere raises ``t``, an authentic photo keeps it low everywhere,
+    and its two numbers (``out``: Linear 1->1) are set by the calibration. The confidence map is not read (the
+    second argument is accepted so that both heads are called alike).
+    """
+
+    def __init__(self, fraction: float = 0.005) -> None:
+        super().__init__()
+        if not 0.0 < fraction <= 1.0:
+            raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+        self.fraction = float(fraction)
+        self.out = nn.Linear(1, 1)
+        with torch.no_grad():  # the identity until calibrated: the score is sigmoid(t)
+            self.out.weight.fill_(1.0)
+            self.out.bias.zero_()
+
+    def pool(self, loc_logits: Tensor) -> Tensor:
+        """(B, 1): the mean of the top ``fraction`` of ``z1 - z0``."""
+        diff = loc_logits[:, 1] - loc_logits[:, 0]
+        return top_fraction_mean(diff.float(), self.fraction).unsqueeze(1)
+
+    def forward(self, loc_logits: Tensor, pooled_logits: Tensor | None = None) -> Tensor:
+        return self.out(self.pool(loc_logits))
+
+    def extra_repr(self) -> str:
+        return f"fraction={self.fraction}"

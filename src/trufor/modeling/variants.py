@@ -13,6 +13,10 @@ from .dual_encoder import MIT_VARIANTS, MiTConfig
 from .efficientnet_lite import EFFICIENTNET_LITE_VARIANTS, EfficientNetLiteConfig
 
 
+#: What the detection head can read (``TruForConfig.detection_pool``).
+DETECTION_POOLS = ("statistics", "top_fraction")
+
+
 @dataclass(frozen=True)
 class TruForConfig:
     """Architecture of a TruFor model.
@@ -31,6 +35,11 @@ class TruForConfig:
             shaped as the confidence decoder) instead of the confidence decoder's. In the paper's design the
             detection loss trains the confidence decoder too and decides what the confidence map becomes; with
             this decoder the confidence map learns from its own target only and the detector keeps its features.
+        detection_pool: what the detection head reads: ``"statistics"`` (the paper's :class:`DetectionHead`: eight
+            pooled statistics of the confidence and the confidence-weighted localization, then an MLP) or
+            ``"top_fraction"`` (:class:`TopFractionHead`: an affine function of the mean forged-minus-pristine
+            localization logit over the map's top ``detection_top_fraction`` of pixels; no detection decoder).
+        detection_top_fraction: the fraction of pixels the ``"top_fraction"`` head averages.
     """
 
     encoder: str = "mit_b2"
@@ -41,6 +50,16 @@ class TruForConfig:
     conf_bn_eps: float = 1e-5
     num_classes: int = 2
     detection_decoder: bool = False
+    detection_pool: str = "statistics"
+    detection_top_fraction: float = 0.005
+
+    def __post_init__(self) -> None:
+        if self.detection_pool not in DETECTION_POOLS:
+            raise ValueError(f"detection_pool must be one of {', '.join(DETECTION_POOLS)}, got {self.detection_pool!r}")
+        if not 0.0 < self.detection_top_fraction <= 1.0:
+            raise ValueError(f"detection_top_fraction must be in (0, 1], got {self.detection_top_fraction}")
+        if self.detection_pool == "top_fraction" and self.detection_decoder:
+            raise ValueError("the top_fraction detection head reads the localization only: no detection decoder")
 
     @property
     def encoder_config(self) -> MiTConfig | EfficientNetLiteConfig:
@@ -92,6 +111,9 @@ VARIANTS: dict[str, TruForConfig] = {
     # The same with a detection decoder of its own (the confidence decoder then serves the confidence map only).
     "trufor_lite0_detdec": TruForConfig(encoder="efficientnet_lite0", decoder_dim=128, noiseprint_features=32,
                                         detection_decoder=True),
+    # The same network whose integrity score reads the map's top 0.5 % (the statistic of the image-level loss).
+    "trufor_lite0_top": TruForConfig(encoder="efficientnet_lite0", decoder_dim=128, noiseprint_features=32,
+                                     detection_pool="top_fraction"),
 }
 
 #: The architecture of the authors' published weights.

@@ -1,9 +1,9 @@
 """Calibration of the integrity score: make 0.5 mean something, on held-out training-side data.
 
-The detection head ends in one linear unit, so a Platt scaling of its logit,
-``logit' = a * logit + b``, folds exactly into that unit's weight and bias: the calibrated model is a
-weights file like any other, with no extra step at inference. ``a`` and ``b`` are fitted by logistic
-regression of the labels on the whole-image logits of a calibration set (each class weighted by the
+The detection head ends in one linear unit (either head: ``TruForConfig.detection_pool``), so a Platt
+scaling of its logit, ``logit' = a * logit + b``, folds exactly into that unit's weight and bias: the
+calibrated model is a weights file like any other, with no extra step at inference. ``a`` and ``b`` are
+fitted by logistic regression of the labels on the whole-image logits of a calibration set (each class weighted by the
 inverse of its count, so that 0.5 sits where both kinds of error balance), then ``b`` is moved if
 needed so that at most ``max_fpr`` of the calibration set's authentic images score 0.5 or more.
 
@@ -31,8 +31,22 @@ import numpy as np
 
 from ..errors import TrainingError, TruForError
 
-#: The state-dict keys of the detection head's last linear unit (``DetectionHead`` = Linear, ReLU, Dropout, Linear).
-DETECTION_WEIGHT, DETECTION_BIAS = "detection.3.weight", "detection.3.bias"
+#: The state-dict prefixes of the detection head's last linear unit: ``DetectionHead`` (Linear, ReLU, Dropout,
+#: Linear) and ``TopFractionHead`` (``out``: Linear 1->1).
+DETECTION_UNITS = ("detection.3.", "detection.out.")
+
+
+def detection_unit(sd, what: str = "weights") -> tuple[str, str]:
+    """The (weight, bias) keys of the detection head's last linear unit in state dict ``sd``.
+
+    Raises:
+        TrainingError: ``sd`` (of ``what``, for the message) has no detection head.
+    """
+    for prefix in DETECTION_UNITS:
+        if prefix + "weight" in sd and prefix + "bias" in sd:
+            return prefix + "weight", prefix + "bias"
+    raise TrainingError(f"{what}: no detection head ({' or '.join(p + 'weight' for p in DETECTION_UNITS)}) to "
+                        "calibrate")
 
 
 @dataclass(frozen=True)
@@ -184,11 +198,10 @@ def write_calibrated(weights: str | os.PathLike, out: str | os.PathLike, calibra
     import torch
 
     def fold(sd: dict) -> None:
-        if DETECTION_WEIGHT not in sd or DETECTION_BIAS not in sd:
-            raise TrainingError(f"{weights}: no detection head ({DETECTION_WEIGHT}) to calibrate")
+        weight, bias = detection_unit(sd, str(weights))
         with torch.no_grad():
-            sd[DETECTION_WEIGHT] = sd[DETECTION_WEIGHT] * calibration.a
-            sd[DETECTION_BIAS] = sd[DETECTION_BIAS] * calibration.a + calibration.b
+            sd[weight] = sd[weight] * calibration.a
+            sd[bias] = sd[bias] * calibration.a + calibration.b
 
     return rewrite_weights(weights, out, fold, action="calibration", half=half,
                            provenance_line=f"calibrated with `trufor train calibrate` on {data_note}: "

@@ -26,7 +26,9 @@ def graft_confidence(base: str | os.PathLike, confidence_from: str | os.PathLike
     """Write ``out``: ``base`` with ``confidence_from``'s confidence decoder, detection unchanged.
 
     The detection decoder of the result is ``base``'s own detection decoder where it has one, else ``base``'s
-    confidence decoder; the detection head, its calibration and every other part are ``base``'s.
+    confidence decoder; the detection head, its calibration and every other part are ``base``'s. A ``base`` whose
+    head reads the map's top (``detection_pool = "top_fraction"``) pools no decoder: only its confidence decoder
+    is replaced.
 
     Raises:
         TrainingError: a file is not our .safetensors format, or the two are not one network apart from what
@@ -46,8 +48,10 @@ def graft_confidence(base: str | os.PathLike, confidence_from: str | os.PathLike
                   if k.startswith(CONF_PREFIX)}
     config = config_of(base_loaded)
 
+    top = config.detection_pool == "top_fraction"  # its detector reads the localization only: nothing to move
+
     def update(sd: dict) -> None:
-        if not config.detection_decoder:  # the decoder the detection head was trained to pool moves over
+        if not config.detection_decoder and not top:  # the decoder the detection head was trained to pool moves over
             for key in [k for k in sd if k.startswith(CONF_PREFIX)]:
                 sd[DET_DECODER_PREFIX + key[len(CONF_PREFIX):]] = sd[key]
         for key, value in donor_conf.items():
@@ -58,8 +62,9 @@ def graft_confidence(base: str | os.PathLike, confidence_from: str | os.PathLike
     extra = {k: str(v) for k, v in base_loaded.metadata.items() if k == "calibration"}
     summary = str(donor.metadata.get("provenance", "")).split("\n")[0]
     return rewrite_weights(base, out, update, action="graft-confidence", half=half, extra=extra,
-                           config=replace(config, detection_decoder=True),
+                           config=config if top else replace(config, detection_decoder=True),
                            provenance_line=f"`trufor train graft-confidence`: confidence decoder from "
-                                           f"{Path(confidence_from).name} ({summary}); the detection head pools its "
-                                           "own decoder (the confidence decoder it was trained with), its scores "
-                                           "unchanged")
+                                           f"{Path(confidence_from).name} ({summary}); "
+                                           + ("the detection head reads the map's top, its scores unchanged" if top
+                                              else "the detection head pools its own decoder (the confidence "
+                                                   "decoder it was trained with), its scores unchanged"))

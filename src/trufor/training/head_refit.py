@@ -88,6 +88,9 @@ def pooled_features(model, samples, *, group: Callable[[str], str], cache: dict[
     """
     import torch
 
+    if model.net.config.detection_pool != "statistics":
+        raise TrainingError(f"fit-head re-fits the pooled-statistics detection head; this model's head is "
+                            f"{model.net.config.detection_pool!r} (two numbers: set them with trufor train calibrate)")
     captured: list[torch.Tensor] = []
     hook = model.net.detection[0].register_forward_hook(lambda _m, inputs, _o: captured.append(inputs[0].detach()))
     feats, labels, groups, paths = [], [], [], []

@@ -13,12 +13,13 @@ unknown; ignored pixels contribute to no loss term.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from ..modeling.detection import top_fraction_mean
 
 
 # ----------------------------------------------------------------------------------------- phase 2
@@ -78,9 +79,7 @@ def image_level_loss(logits: Tensor, label: Tensor, topk: float = 0.005) -> tupl
     """
     if not 0.0 < topk <= 1.0:
         raise ValueError(f"topk must be in (0, 1], got {topk}")
-    diff = (logits[:, 1] - logits[:, 0]).flatten(1)
-    k = max(1, int(math.ceil(topk * diff.shape[1])))
-    pooled = diff.topk(k, dim=1).values.mean(dim=1)
+    pooled = top_fraction_mean(logits[:, 1] - logits[:, 0], topk)
     return F.binary_cross_entropy_with_logits(pooled, label.to(pooled.dtype)), pooled
 
 

@@ -204,14 +204,19 @@ def infer_config(sd: Mapping[str, torch.Tensor], source: str = "weights") -> Tru
             raise WeightsError(f"{source}: checkpoint of an unknown architecture: encoder widths {dims}, depths "
                                f"{depths} match no MiT variant ({', '.join(MIT_VARIANTS)})")
     np_depth = sum(1 for k, v in sd.items() if k.startswith("dncnn.") and k.endswith(".weight") and v.dim() == 4)
-    config = TruForConfig(
-        encoder=encoder,
-        decoder_dim=_rows(sd, "decode_head.linear_fuse.0.weight", source),
-        noiseprint_features=_rows(sd, "dncnn.0.weight", source),
-        noiseprint_depth=np_depth,
-        num_classes=_rows(sd, "decode_head.linear_pred.weight", source) if "decode_head.linear_pred.weight" in sd else 2,
-        detection_decoder="decode_head_det.linear_fuse.0.weight" in sd,
-    )
+    try:
+        config = TruForConfig(
+            encoder=encoder,
+            decoder_dim=_rows(sd, "decode_head.linear_fuse.0.weight", source),
+            noiseprint_features=_rows(sd, "dncnn.0.weight", source),
+            noiseprint_depth=np_depth,
+            num_classes=(_rows(sd, "decode_head.linear_pred.weight", source)
+                         if "decode_head.linear_pred.weight" in sd else 2),
+            detection_decoder="decode_head_det.linear_fuse.0.weight" in sd,
+            detection_pool="top_fraction" if "detection.out.weight" in sd else "statistics",
+        )
+    except ValueError as exc:
+        raise WeightsError(f"{source}: not a usable TruFor checkpoint: {exc}") from None
     # Sizes a TruFor network cannot have (the model would not build, or not analyse).
     least = {"decoder_dim": 1, "noiseprint_features": 1, "noiseprint_depth": 2, "num_classes": 2}
     for name, low in least.items():
@@ -246,8 +251,8 @@ def config_of(weights: LoadedWeights) -> TruForConfig:
     """The architecture of ``weights``: from our metadata when present, else from tensor shapes.
 
     A ``config`` recorded in the metadata must agree with the tensor shapes (only the BatchNorm
-    eps values cannot be read from shapes): a file cannot make us build a model larger than its
-    tensors, or one that is not buildable at all.
+    eps values and the top-fraction head's fraction cannot be read from shapes): a file cannot make us
+    build a model larger than its tensors, or one that is not buildable at all.
     """
     cfg = weights.metadata.get("config")
     if not isinstance(cfg, dict):
@@ -256,11 +261,14 @@ def config_of(weights: LoadedWeights) -> TruForConfig:
         recorded = TruForConfig.from_dict(cfg)
     except (TypeError, ValueError) as exc:
         raise WeightsError(f"{weights.path}: corrupt metadata: {exc}") from None
-    eps = {}
-    for name in ("loc_bn_eps", "conf_bn_eps"):
+    eps = {}  # what shapes cannot tell: the BatchNorm eps values and the top-fraction head's fraction
+    for name in ("loc_bn_eps", "conf_bn_eps", "detection_top_fraction"):
         value = getattr(recorded, name)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
-            raise WeightsError(f"{weights.path}: corrupt metadata: config {name}={value!r} is not a number in (0, 1)")
+        closed = name == "detection_top_fraction"  # a fraction may be 1 (the mean of the whole map), an eps not
+        if (isinstance(value, bool) or not isinstance(value, (int, float))
+                or not (0 < value <= 1 if closed else 0 < value < 1)):
+            raise WeightsError(f"{weights.path}: corrupt metadata: config {name}={value!r} is not a number in "
+                               f"(0, 1{']' if closed else ')'}")
         eps[name] = float(value)
     inferred = replace(infer_config(weights.state_dict, weights.path), **eps)
     if inferred != recorded:
