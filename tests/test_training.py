@@ -318,6 +318,18 @@ def test_bundled_configs_load(name, monkeypatch, tmp_path):
         cfg.output.dir = run16.output.dir
         assert (cfg.phase, cfg.data, cfg.train, cfg.loss, cfg.val) == ("confidence", run16.data, run16.train, run16.loss,
                                                                         run16.val)
+    elif name.startswith("lite0_run21_"):  # run 21: run 20 plus the training side's authentic photos as whole images
+        assert name == "lite0_run21_phase2.yaml"
+        assert f"trufor train configs/{name}" in (REPO / "scripts" / "train_lite0_run21.sh").read_text()
+        run20 = load_config(REPO / "configs" / "lite0_run20_phase2.yaml")
+        imd, photos = cfg.data.image_level[:3], cfg.data.image_level[3:]
+        assert [s.pop("repeat", 1) for s in imd] == [6, 6, 1] and imd == run20.data.image_level
+        assert [(s["type"], s["images"].rsplit("/", 2)[1:], s["label"], s["holdout"]) for s in photos] == [
+            ("folder", ["pristine", "camera"], "real", 0.1), ("folder", ["pristine", "bsds500"], "real", 0.1)]
+        assert cfg.output.dir.endswith("lite0_run21_phase2")  # the training parts only: the held-out 10 % as evaluated
+        cfg.data.image_level, cfg.output.dir = imd, run20.output.dir
+        assert (cfg.model, cfg.data, cfg.train, cfg.loss, cfg.val) == (run20.model, run20.data, run20.train,
+                                                                       run20.loss, run20.val)
     elif name.startswith("lite0_run20b_"):  # run 20b: run 20 continued 600 steps with its recipe, new seeds
         assert name == "lite0_run20b_phase2.yaml"
         assert f"trufor train configs/{name}" in (REPO / "scripts" / "train_lite0_run20.sh").read_text()
