@@ -24,6 +24,8 @@
 #            (3) its FPR at 0.5 on the IMD2020 val originals and on the held-out camera originals are each <= 0.12.
 #            If both pass, the one with the higher (c+d) pooled AUC against all authentic photos is shipped
 #            (scripts/ship_bundled.py), then CASIA v1 is measured once for it (casia). If neither passes, run 17 stays.
+# Neither passed (docs/MODEL_CARD.md, run 21): 21a fails (1) (shares 0.44, 0.90, 0.83) and (3) (held-out camera FPR at
+# 0.5 0.150); 21b fails (1) (0.64, 0.93, 0.59) and (2) (synthetic detection AUC share 0.01, F1 best 0.03). Run 17 stays.
 # Rerun to resume (every step skips what exists).
 #   scripts/train_lite0_run21.sh [phase2] [top20] [top21] [eval] [judge] [casia NAME]
 set -euo pipefail
