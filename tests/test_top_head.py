@@ -144,7 +144,8 @@ def test_top_head_keeps_the_network_and_replaces_the_detector(top_files):
     assert not config.detection_decoder and "calibration" not in loaded.metadata
     assert "top-head" in loaded.metadata["provenance"] and loaded.metadata["provenance"].startswith("base model")
     assert not any(k.startswith("decode_head_det.") for k in loaded.state_dict)
-    assert loaded.state_dict["detection.out.weight"].item() == 1.0 and loaded.state_dict["detection.out.bias"].item() == 0
+    sd = loaded.state_dict
+    assert sd["detection.out.weight"].item() == 1.0 and sd["detection.out.bias"].item() == 0.0
     before = read_weights(base).state_dict
     for key, value in loaded.state_dict.items():
         if not key.startswith("detection."):

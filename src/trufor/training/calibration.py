@@ -3,9 +3,9 @@
 The detection head ends in one linear unit (either head: ``TruForConfig.detection_pool``), so a Platt
 scaling of its logit, ``logit' = a * logit + b``, folds exactly into that unit's weight and bias: the
 calibrated model is a weights file like any other, with no extra step at inference. ``a`` and ``b`` are
-fitted by logistic regression of the labels on the whole-image logits of a calibration set (each class weighted by the
-inverse of its count, so that 0.5 sits where both kinds of error balance), then ``b`` is moved if
-needed so that at most ``max_fpr`` of the calibration set's authentic images score 0.5 or more.
+fitted by logistic regression of the labels on the whole-image logits of a calibration set (each class
+weighted by the inverse of its count, so that 0.5 sits where both kinds of error balance), then ``b`` is
+moved if needed so that at most ``max_fpr`` of the calibration set's authentic images score 0.5 or more.
 
 Authentic photos are not all alike: chart photos of a camera test corpus score far lower than
 real-life photos that went through editing software and social networks. With ``groups`` (one name
