@@ -16,6 +16,12 @@ score chosen by ``--statistic``: the report's own score, ``head score``, or a st
 map, as in `benchmarks/map_scores.py`: ``max``, ``p99``, ``p95``, ``conf-max``), and the mean F1 at the best threshold of
 the manipulated images with a mask. With 41 real fakes a point difference of a few hundredths is often inside the
 interval: read the interval before the difference.
+
+``--pairs out/lists/imd2020_pairs.csv`` (``scripts/imd2020_pairs.py``) uses the IMD2020 subset's fake/original pairs:
+``--leak-free`` leaves out the held-out images whose partner (the fake made from them, or their original) is on the
+training side, whose content the models trained on; and after the table, for the pairs whose two images are both
+among the scored ones, the share where each model scores the fake above the very photo it was made from (content
+held fixed: only the edit differs).
 """
 
 from __future__ import annotations
@@ -44,15 +50,58 @@ def report_rows(reports: Path, set_name: str, name: str) -> list[dict]:
         return [r for r in csv.DictReader(f) if r["status"] != "skipped"]
 
 
-def load(reports: Path, name: str, sets: list[str], statistic: str) -> dict[str, tuple[str, int, float, float]]:
-    """``set/image name`` -> (group, label, score, F1 best or NaN) of every scored image of the model's reports."""
+IMD = "imd2020_subset/"
+
+
+def read_pairs(path: Path) -> list[dict]:
+    """The rows of a pairs file of ``scripts/imd2020_pairs.py`` (fake, original, fake_part, original_part...)."""
+    if not path.is_file():
+        raise SystemExit(f"{path}: no such pairs file (run `python scripts/imd2020_pairs.py` first)")
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def leaked(pairs: list[dict]) -> set[str]:
+    """The held-out members (names relative to the IMD2020 subset) of the pairs that cross from the training side."""
+    out = set()
+    for p in pairs:
+        if p["fake_part"] == "train" and p["original_part"] != "train":
+            out.add(p["original"])
+        elif p["original_part"] == "train" and p["fake_part"] != "train":
+            out.add(p["fake"])
+    return out
+
+
+def _imd_name(image: str) -> str | None:
+    return image.split(IMD, 1)[1] if IMD in image else None
+
+
+def pair_shares(a: dict, b: dict, pairs: list[dict]) -> tuple[int, float, float]:
+    """(number of pairs with both images scored, share where A scores the fake above its original, same for B)."""
+    by_imd: dict[str, str] = {}
+    for key in a:
+        imd = _imd_name(key.split("/", 1)[1])
+        if imd is not None:
+            by_imd[imd] = key
+    both = [(by_imd[p["fake"]], by_imd[p["original"]]) for p in pairs
+            if p["fake"] in by_imd and p["original"] in by_imd]
+    if not both:
+        return 0, float("nan"), float("nan")
+    shares = [float(np.mean([m[f][2] > m[o][2] for f, o in both])) for m in (a, b)]
+    return len(both), shares[0], shares[1]
+
+
+def load(reports: Path, name: str, sets: list[str], statistic: str,
+         exclude: set[str] = frozenset()) -> dict[str, tuple[str, int, float, float]]:
+    """``set/image name`` -> (group, label, score, F1 best or NaN) of every scored image of the model's reports;
+    IMD2020 images whose subset-relative name is in ``exclude`` are left out."""
     if statistic != "head score" and statistic not in STATISTICS:
         raise SystemExit(f"unknown statistic {statistic!r}: choose 'head score' or one of {', '.join(STATISTICS)}")
     out = {}
     for s in sets:
         path = reports / f"{s}_{name}" / "per_image.csv"
         for r in report_rows(reports, s, name):
-            if r["score"] in ("", "nan") or math.isnan(float(r["score"])):
+            if r["score"] in ("", "nan") or math.isnan(float(r["score"])) or _imd_name(r["name"]) in exclude:
                 continue
             score = float(r["score"]) if statistic == "head score" else _map_statistic(r, path.parent, statistic)
             f1 = float(r["f1_best"]) if r["status"] == "ok" and r.get("f1_best") not in (None, "", "nan") \
@@ -159,12 +208,25 @@ def main(argv: list[str]) -> int:
     p.add_argument("--resamples", type=int, default=4000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--reports", type=Path, default=Path("out/reports"))
+    p.add_argument("--pairs", type=Path, help="the IMD2020 pairs file of scripts/imd2020_pairs.py")
+    p.add_argument("--leak-free", action="store_true",
+                   help="leave out held-out images whose partner is on the training side (needs --pairs)")
     args = p.parse_args(argv[1:])
-    paired = Paired(load(args.reports, args.a, args.sets, args.statistic),
-                    load(args.reports, args.b, args.sets, args.statistic))
+    if args.leak_free and args.pairs is None:
+        p.error("--leak-free needs --pairs")
+    pairs = read_pairs(args.pairs) if args.pairs else []
+    exclude = leaked(pairs) if args.leak_free else set()
+    a = load(args.reports, args.a, args.sets, args.statistic, exclude)
+    b = load(args.reports, args.b, args.sets, args.statistic, exclude)
+    paired = Paired(a, b)
     n_fake = int((paired.label == 1).sum())
-    title = f"{' + '.join(args.sets)}: {n_fake} fakes, {paired.label.size - n_fake} authentic; {args.statistic}"
+    title = (f"{' + '.join(args.sets)}: {n_fake} fakes, {paired.label.size - n_fake} authentic"
+             f"{' (leak-free)' if args.leak_free else ''}; {args.statistic}")
     print(table(compare(paired, args.resamples, args.seed), args.a, args.b, title))
+    if pairs:
+        n, share_a, share_b = pair_shares(a, b, pairs)
+        print(f"\n{n} fake/original pairs both scored: fake above its own original {share_a:.2f} ({args.a}), "
+              f"{share_b:.2f} ({args.b})")
     return 0
 
 

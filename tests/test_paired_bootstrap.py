@@ -112,3 +112,47 @@ def test_the_command_prints_one_table(tmp_path, capsys):
     text = capsys.readouterr().out
     assert text.startswith("| heldout: 30 fakes, 40 authentic; head score | a | b | b - a |")
     assert "| AUC vs all authentic |" in text and "[+0.000, +0.000]" in text
+
+
+def _pairs_file(path: Path, rows: list[tuple[str, str, str, str]]) -> Path:
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=["fake", "original", "fake_part", "original_part"])
+        w.writeheader()
+        for fake, original, fp, op in rows:
+            w.writerow({"fake": fake, "original": original, "fake_part": fp, "original_part": op})
+    return path
+
+
+def test_leak_free_leaves_out_the_held_out_partners_of_training_images(tmp_path, capsys):
+    pb = _module()
+    rows = _images(np.random.default_rng(6))  # fakes fake/0..29.png, IMD2020 originals real/0,2,..38.jpg
+    _report(tmp_path, "heldout_a", rows)
+    _report(tmp_path, "heldout_b", [(n, lab, s + (0.5 if n.endswith("fake/1.png") else 0.0), f1)
+                                    for n, lab, s, f1 in rows])
+    pairs = _pairs_file(tmp_path / "pairs.csv", [
+        ("fake/0.png", "real/0.jpg", "val", "train"),    # the original was trained on: the fake leaves
+        ("fake/1.png", "real/2.jpg", "val", "calib"),    # both held out: both stay, and they are a scored pair
+        ("fake/train.png", "real/4.jpg", "train", "val"),  # the fake was trained on: the original leaves
+        ("fake/3.png", "real/6.jpg", "train", "train"),  # both trained on: nothing to do with held-out images
+    ])
+    assert pb.leaked(pb.read_pairs(pairs)) == {"fake/0.png", "real/4.jpg"}
+    kept = pb.load(tmp_path, "a", ["heldout"], "head score", pb.leaked(pb.read_pairs(pairs)))
+    assert len(kept) == len(rows) - 2
+    assert "heldout/forgeries/imd2020_subset/fake/0.png" not in kept
+    assert "heldout/forgeries/imd2020_subset/real/4.jpg" not in kept
+    a, b = (pb.load(tmp_path, m, ["heldout"], "head score") for m in "ab")
+    n, share_a, share_b = pb.pair_shares(a, b, pb.read_pairs(pairs))
+    # pairs whose two images are both scored: all but the one whose fake is not in the report
+    fake1 = a["heldout/forgeries/imd2020_subset/fake/1.png"][2]
+    real2 = a["heldout/forgeries/imd2020_subset/real/2.jpg"][2]
+    assert n == 3
+    assert share_b - share_a == pytest.approx((int(fake1 + 0.5 > real2) - int(fake1 > real2)) / 3)
+    assert pb.main(["pb", "a", "b", "--sets", "heldout", "--resamples", "20", "--reports", str(tmp_path),
+                    "--pairs", str(pairs), "--leak-free"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("| heldout: 29 fakes, 39 authentic (leak-free); head score |")
+    assert "fake/original pairs both scored" in text
+    with pytest.raises(SystemExit):
+        pb.main(["pb", "a", "b", "--reports", str(tmp_path), "--leak-free"])
+    with pytest.raises(SystemExit, match="no such pairs file"):
+        pb.read_pairs(tmp_path / "none.csv")

@@ -1,0 +1,109 @@
+#!/usr/bin/env python
+"""The IMD2020 subset's manipulated photos paired with their originals, the parts each falls in, and derived masks.
+
+The subset's SOURCE.txt says its 100 originals are originals of other manipulations; in fact many are the very
+photos its fakes were made from (``trufor.evaluation.pairs``). The bundled model's split is by file name
+(``scripts/make_heldout_lists.py``), so a pair may straddle the training side and a held-out part. This script:
+
+* finds the pairs (``find_pairs``: thumbnails, then ORB keypoints for resized or cropped fakes) and writes
+  ``OUT/imd2020_pairs.csv``: fake, original, distance, geometry, inliers, the part of each (train / val / calib),
+  whether the pair crosses from the training side into a held-out part (``leak``: the held-out member's partner was
+  trained on), and for the fakes with a hand-made mask the agreement of the derived mask with it (F1, IoU);
+* writes a mask derived from the difference (``difference_mask``) for every paired fake to
+  ``OUT/imd2020_derived_masks/<stem>_mask.png`` (0/255);
+* prints the counts of pairs by parts, and the agreement of derived and hand-made masks.
+
+Usage: python scripts/imd2020_pairs.py [OUT_DIR] (default out/lists; data from $TRUFOR_SHARED or ../shared).
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from make_heldout_lists import imd_part, read_list  # noqa: E402
+
+from trufor.evaluation.pairs import align, difference_mask, find_pairs  # noqa: E402
+from trufor.imageio import read_image  # noqa: E402
+from trufor.masks import read_mask  # noqa: E402
+from trufor.training.config import find_repo_root, shared_root  # noqa: E402
+
+FIELDS = ["fake", "original", "distance", "geometry", "inliers", "fake_part", "original_part", "leak",
+          "derived_mask", "derived_fraction", "hand_fraction", "f1_vs_hand", "iou_vs_hand"]
+
+
+def agreement(derived: np.ndarray, hand: np.ndarray) -> tuple[float, float]:
+    """F1 and IoU of the derived mask against the hand-made one (same size)."""
+    tp = float((derived & hand).sum())
+    fp, fn = float((derived & ~hand).sum()), float((~derived & hand).sum())
+    f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 1.0
+    iou = tp / (tp + fp + fn) if tp + fp + fn else 1.0
+    return f1, iou
+
+
+def main(argv: list[str]) -> int:
+    out = Path(argv[1]) if len(argv) > 1 else find_repo_root() / "out" / "lists"
+    imd = shared_root(find_repo_root()) / "data" / "forgeries" / "imd2020_subset"
+    if not imd.is_dir():
+        print(f"{imd}: not found (set TRUFOR_SHARED)", file=sys.stderr)
+        return 2
+    hand = {}
+    for line in read_list(imd / "fake_list.txt"):
+        image, mask = (p.strip() for p in line.split(","))
+        hand[image] = mask
+    fakes = {name: read_image(imd / name).pixels
+             for name in [*hand, *read_list(imd / "fake_without_mask_list.txt")]}
+    originals = {name: read_image(imd / name).pixels for name in read_list(imd / "real_list.txt")}
+    pairs = find_pairs(fakes, originals)
+    masks_dir = out / "imd2020_derived_masks"
+    masks_dir.mkdir(parents=True, exist_ok=True)
+    rows, crossing = [], Counter()
+    for p in pairs:
+        fp, op = imd_part(p.fake), imd_part(p.original)
+        crossing[(fp, op)] += 1
+        row = {"fake": p.fake, "original": p.original, "distance": f"{p.distance:.1f}", "geometry": p.geometry,
+               "inliers": p.inliers, "fake_part": fp, "original_part": op,
+               "leak": int((fp == "train") != (op == "train"))}
+        try:
+            derived = difference_mask(fakes[p.fake], *align(fakes[p.fake], originals[p.original]))
+        except ValueError as exc:
+            print(f"{p.fake}: no derived mask ({exc})", file=sys.stderr)
+            rows.append(row)
+            continue
+        path = masks_dir / f"{Path(p.fake).stem}_mask.png"
+        tmp = path.with_suffix(".tmp.png")
+        Image.fromarray(derived.astype(np.uint8) * 255).save(tmp)
+        tmp.replace(path)
+        row |= {"derived_mask": path.relative_to(out).as_posix(), "derived_fraction": f"{derived.mean():.4f}"}
+        if p.fake in hand:
+            h = read_mask(imd / hand[p.fake])
+            if h.shape == derived.shape:
+                f1, iou = agreement(derived, h)
+                row |= {"hand_fraction": f"{h.mean():.4f}", "f1_vs_hand": f"{f1:.3f}", "iou_vs_hand": f"{iou:.3f}"}
+        rows.append(row)
+    target = out / "imd2020_pairs.csv"
+    tmp = target.with_suffix(".tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=FIELDS)
+        w.writeheader()
+        w.writerows(rows)
+    tmp.replace(target)
+    print(f"{len(pairs)} of {len(fakes)} manipulated photos paired with one of the {len(originals)} originals "
+          f"({Counter(p.geometry for p in pairs)}); {target}")
+    print("pairs by (fake part, original part): " + ", ".join(f"{a}/{b} {n}" for (a, b), n in sorted(crossing.items())))
+    print(f"pairs crossing between the training side and a held-out part: {sum(int(r['leak']) for r in rows)}")
+    f1s = [float(r["f1_vs_hand"]) for r in rows if r.get("f1_vs_hand")]
+    if f1s:
+        print(f"derived vs hand-made masks, {len(f1s)} fakes with both: F1 median {np.median(f1s):.3f}, "
+              f"mean {np.mean(f1s):.3f}, share >= 0.5 {np.mean(np.array(f1s) >= 0.5):.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv))
