@@ -19,7 +19,9 @@ interval: read the interval before the difference.
 
 ``--pairs out/lists/imd2020_pairs.csv`` (``scripts/imd2020_pairs.py``) uses the IMD2020 subset's fake/original pairs:
 ``--leak-free`` leaves out the held-out images whose partner (the fake made from them, or their original) is on the
-training side, whose content the models trained on; and after the table, for the pairs whose two images are both
+training side, whose content the models trained on; ``--derived-masks`` scores the fakes that have no hand-made mask
+but a mask derived from their original (covering at most half the image) against it, from the cached maps, so the
+masked-F1 figure counts them too; and after the table, for the pairs whose two images are both
 among the scored ones, the share where each model scores the fake above the very photo it was made from (content
 held fixed: only the edit differs).
 """
@@ -72,6 +74,35 @@ def leaked(pairs: list[dict]) -> set[str]:
     return out
 
 
+#: a derived mask covering more of the image than this is not taken (a new background, or the original was the donor)
+DERIVED_MAX_FRACTION = 0.5
+
+
+def derived_masks(pairs: list[dict], pairs_file: Path) -> dict[str, Path]:
+    """IMD2020 fake (subset-relative name) -> its derived mask file, for the fakes without a hand-made mask whose
+    derived mask covers at most :data:`DERIVED_MAX_FRACTION` of the image."""
+    out = {}
+    for p in pairs:
+        if p.get("derived_mask") and not p.get("hand_fraction") and \
+                float(p["derived_fraction"]) <= DERIVED_MAX_FRACTION:
+            out[p["fake"]] = pairs_file.parent / p["derived_mask"]
+    return out
+
+
+def _derived_f1(row: dict, folder: Path, mask_file: Path) -> float:
+    from trufor.masks import read_mask
+    from trufor.metrics import localization_metrics
+
+    path = Path(row["npz"]) if row.get("npz") else None
+    if path is None or not path.is_file():
+        path = folder / "npz" / f"{row['name']}.npz"
+    if not path.is_file():
+        raise SystemExit(f"{folder}: no cached map for {row['name']} (--derived-masks needs the maps)")
+    with np.load(path) as z:
+        m = z["map"].astype(np.float64)
+    return localization_metrics(m, read_mask(mask_file)).f1_best
+
+
 def _imd_name(image: str) -> str | None:
     return image.split(IMD, 1)[1] if IMD in image else None
 
@@ -91,10 +122,11 @@ def pair_shares(a: dict, b: dict, pairs: list[dict]) -> tuple[int, float, float]
     return len(both), shares[0], shares[1]
 
 
-def load(reports: Path, name: str, sets: list[str], statistic: str,
-         exclude: set[str] = frozenset()) -> dict[str, tuple[str, int, float, float]]:
+def load(reports: Path, name: str, sets: list[str], statistic: str, exclude: set[str] = frozenset(),
+         derived: dict[str, Path] | None = None) -> dict[str, tuple[str, int, float, float]]:
     """``set/image name`` -> (group, label, score, F1 best or NaN) of every scored image of the model's reports;
-    IMD2020 images whose subset-relative name is in ``exclude`` are left out."""
+    IMD2020 images whose subset-relative name is in ``exclude`` are left out; fakes without a mask named in
+    ``derived`` (:func:`derived_masks`) are scored against that mask."""
     if statistic != "head score" and statistic not in STATISTICS:
         raise SystemExit(f"unknown statistic {statistic!r}: choose 'head score' or one of {', '.join(STATISTICS)}")
     out = {}
@@ -107,6 +139,9 @@ def load(reports: Path, name: str, sets: list[str], statistic: str,
             f1 = float(r["f1_best"]) if r["status"] == "ok" and r.get("f1_best") not in (None, "", "nan") \
                 else float("nan")
             label = int(r["label"] in ("1", "fake"))
+            imd = _imd_name(r["name"])
+            if label and math.isnan(f1) and derived and imd in derived:
+                f1 = _derived_f1(r, path.parent, derived[imd])
             out[f"{s}/{r['name']}"] = (group_of(r["name"]), label, score, f1 if label else float("nan"))
     return out
 
@@ -211,13 +246,16 @@ def main(argv: list[str]) -> int:
     p.add_argument("--pairs", type=Path, help="the IMD2020 pairs file of scripts/imd2020_pairs.py")
     p.add_argument("--leak-free", action="store_true",
                    help="leave out held-out images whose partner is on the training side (needs --pairs)")
+    p.add_argument("--derived-masks", action="store_true",
+                   help="score mask-less fakes against the masks derived from their originals (needs --pairs)")
     args = p.parse_args(argv[1:])
-    if args.leak_free and args.pairs is None:
-        p.error("--leak-free needs --pairs")
+    if (args.leak_free or args.derived_masks) and args.pairs is None:
+        p.error("--leak-free and --derived-masks need --pairs")
     pairs = read_pairs(args.pairs) if args.pairs else []
     exclude = leaked(pairs) if args.leak_free else set()
-    a = load(args.reports, args.a, args.sets, args.statistic, exclude)
-    b = load(args.reports, args.b, args.sets, args.statistic, exclude)
+    derived = derived_masks(pairs, args.pairs) if args.derived_masks else None
+    a = load(args.reports, args.a, args.sets, args.statistic, exclude, derived)
+    b = load(args.reports, args.b, args.sets, args.statistic, exclude, derived)
     paired = Paired(a, b)
     n_fake = int((paired.label == 1).sum())
     title = (f"{' + '.join(args.sets)}: {n_fake} fakes, {paired.label.size - n_fake} authentic"

@@ -156,3 +156,47 @@ def test_leak_free_leaves_out_the_held_out_partners_of_training_images(tmp_path,
         pb.main(["pb", "a", "b", "--reports", str(tmp_path), "--leak-free"])
     with pytest.raises(SystemExit, match="no such pairs file"):
         pb.read_pairs(tmp_path / "none.csv")
+
+
+def test_derived_masks_score_mask_less_fakes_from_their_cached_maps(tmp_path):
+    from PIL import Image
+
+    from trufor.metrics import localization_metrics
+
+    pb = _module()
+    folder = tmp_path / "heldout_a"
+    (folder / "npz").mkdir(parents=True)
+    rng = np.random.default_rng(7)
+    truth = np.zeros((60, 80), bool)
+    truth[10:30, 20:50] = True
+    rows = []
+    for i in range(3):  # three fakes without a hand-made mask; their maps cached as `trufor eval` caches them
+        name = f"forgeries/imd2020_subset/fake_unlabelled_mask/{i}.jpg"
+        m = np.clip(truth * 0.6 + rng.uniform(0, 0.5, truth.shape), 0, 1).astype(np.float16)
+        npz = folder / "npz" / f"{name}.npz"
+        npz.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(npz, map=m)
+        rows.append((name, "fake", 0.5 + i / 10, ""))
+    rows.append(("forgeries/imd2020_subset/real/0.jpg", "real", 0.2, ""))
+    _report(tmp_path, "heldout_a", rows)
+    Image.fromarray(truth.astype(np.uint8) * 255).save(tmp_path / "m.png")
+    pairs = tmp_path / "pairs.csv"
+    with open(pairs, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=["fake", "original", "fake_part", "original_part", "derived_mask",
+                                          "derived_fraction", "hand_fraction"])
+        w.writeheader()
+        w.writerow({"fake": "fake_unlabelled_mask/0.jpg", "original": "real/9.jpg", "fake_part": "val",
+                    "original_part": "val", "derived_mask": "m.png", "derived_fraction": "0.125"})
+        # a derived mask over most of the image is not a region's mask: not taken
+        w.writerow({"fake": "fake_unlabelled_mask/1.jpg", "original": "real/8.jpg", "fake_part": "val",
+                    "original_part": "val", "derived_mask": "m.png", "derived_fraction": "0.9"})
+    derived = pb.derived_masks(pb.read_pairs(pairs), pairs)
+    assert set(derived) == {"fake_unlabelled_mask/0.jpg"}
+    out = pb.load(tmp_path, "a", ["heldout"], "head score", derived=derived)
+    with np.load(folder / "npz" / "forgeries/imd2020_subset/fake_unlabelled_mask/0.jpg.npz") as z:
+        expected = localization_metrics(z["map"].astype(np.float64), truth).f1_best
+    assert out["heldout/forgeries/imd2020_subset/fake_unlabelled_mask/0.jpg"][3] == pytest.approx(expected)
+    assert expected > 0.5
+    assert np.isnan(out["heldout/forgeries/imd2020_subset/fake_unlabelled_mask/1.jpg"][3])
+    assert np.isnan(pb.load(tmp_path, "a", ["heldout"], "head score")[
+        "heldout/forgeries/imd2020_subset/fake_unlabelled_mask/0.jpg"][3])
