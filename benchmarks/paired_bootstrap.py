@@ -74,17 +74,15 @@ def leaked(pairs: list[dict]) -> set[str]:
     return out
 
 
-#: a derived mask covering more of the image than this is not taken (a new background, or the original was the donor)
-DERIVED_MAX_FRACTION = 0.5
-
-
 def derived_masks(pairs: list[dict], pairs_file: Path) -> dict[str, Path]:
     """IMD2020 fake (subset-relative name) -> its derived mask file, for the fakes without a hand-made mask whose
-    derived mask covers at most :data:`DERIVED_MAX_FRACTION` of the image."""
+    derived mask covers at most ``REGION_MAX_FRACTION`` of the image (``trufor.evaluation.pairs``)."""
+    from trufor.evaluation.pairs import REGION_MAX_FRACTION
+
     out = {}
     for p in pairs:
         if p.get("derived_mask") and not p.get("hand_fraction") and \
-                float(p["derived_fraction"]) <= DERIVED_MAX_FRACTION:
+                float(p["derived_fraction"]) <= REGION_MAX_FRACTION:
             out[p["fake"]] = pairs_file.parent / p["derived_mask"]
     return out
 

@@ -11,6 +11,10 @@ photos its fakes were made from (``trufor.evaluation.pairs``). The bundled model
   trained on), and for the fakes with a hand-made mask the agreement of the derived mask with it (F1, IoU);
 * writes a mask derived from the difference (``difference_mask``) for every paired fake to
   ``OUT/imd2020_derived_masks/<stem>_mask.png`` (0/255);
+* writes ``OUT/imd2020_derived_list.txt`` (the authors' list format, images relative to the subset, masks as
+  absolute paths; pass ``root:`` the subset in a training config): the fakes without a hand-made mask whose derived
+  mask covers at most ``REGION_MAX_FRACTION`` of the image (larger: a new background, or the original was the donor);
+  a list source splits it by image name as it splits the subset's own lists;
 * prints the counts of pairs by parts, and the agreement of derived and hand-made masks.
 
 Usage: python scripts/imd2020_pairs.py [OUT_DIR] (default out/lists; data from $TRUFOR_SHARED or ../shared).
@@ -29,7 +33,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from make_heldout_lists import imd_part, read_list  # noqa: E402
 
-from trufor.evaluation.pairs import align, difference_mask, find_pairs  # noqa: E402
+from trufor.evaluation.pairs import REGION_MAX_FRACTION, align, difference_mask, find_pairs  # noqa: E402
 from trufor.imageio import read_image  # noqa: E402
 from trufor.masks import read_mask  # noqa: E402
 from trufor.training.config import find_repo_root, shared_root  # noqa: E402
@@ -87,6 +91,12 @@ def main(argv: list[str]) -> int:
                 f1, iou = agreement(derived, h)
                 row |= {"hand_fraction": f"{h.mean():.4f}", "f1_vs_hand": f"{f1:.3f}", "iou_vs_hand": f"{iou:.3f}"}
         rows.append(row)
+    listed = [f"{r['fake']},{(out / r['derived_mask']).resolve()}" for r in rows if r.get("derived_mask")
+              and r["fake"] not in hand and float(r["derived_fraction"]) <= REGION_MAX_FRACTION]
+    derived_list = out / "imd2020_derived_list.txt"
+    tmp = derived_list.with_suffix(".tmp")
+    tmp.write_text("".join(line + "\n" for line in listed), encoding="utf-8")
+    tmp.replace(derived_list)
     target = out / "imd2020_pairs.csv"
     tmp = target.with_suffix(".tmp")
     with open(tmp, "w", newline="", encoding="utf-8") as f:
@@ -98,6 +108,7 @@ def main(argv: list[str]) -> int:
           f"({Counter(p.geometry for p in pairs)}); {target}")
     print("pairs by (fake part, original part): " + ", ".join(f"{a}/{b} {n}" for (a, b), n in sorted(crossing.items())))
     print(f"pairs crossing between the training side and a held-out part: {sum(int(r['leak']) for r in rows)}")
+    print(f"{len(listed)} fakes without a hand-made mask given a derived one: {derived_list}")
     f1s = [float(r["f1_vs_hand"]) for r in rows if r.get("f1_vs_hand")]
     if f1s:
         print(f"derived vs hand-made masks, {len(f1s)} fakes with both: F1 median {np.median(f1s):.3f}, "

@@ -318,6 +318,18 @@ def test_bundled_configs_load(name, monkeypatch, tmp_path):
         cfg.output.dir = run16.output.dir
         assert (cfg.phase, cfg.data, cfg.train, cfg.loss, cfg.val) == ("confidence", run16.data, run16.train, run16.loss,
                                                                         run16.val)
+    elif name.startswith("lite0_run23_"):  # run 23: run 20 plus the training fakes with masks derived from originals
+        assert name == "lite0_run23_phase2.yaml"
+        assert f"trufor train configs/{name}" in (REPO / "scripts" / "train_lite0_run23.sh").read_text()
+        run20 = load_config(REPO / "configs" / "lite0_run20_phase2.yaml")
+        derived = cfg.data.train.pop(4)
+        assert (derived["file"].rsplit("/", 3)[1:], derived["root"].rsplit("/", 2)[1:]) == (
+            ["out", "lists", "imd2020_derived_list.txt"], ["forgeries", "imd2020_subset"])
+        assert (derived["type"], derived["holdout"], derived["calibration"], derived["repeat"]) == ("list", 0.4, 0.4, 12)
+        assert cfg.output.dir.endswith("lite0_run23_phase2")
+        cfg.output.dir = run20.output.dir
+        assert (cfg.model, cfg.data, cfg.train, cfg.loss, cfg.val) == (run20.model, run20.data, run20.train,
+                                                                       run20.loss, run20.val)
     elif name.startswith("lite0_run21_"):  # run 21: run 20 plus the training side's authentic photos as whole images
         assert name == "lite0_run21_phase2.yaml"
         assert f"trufor train configs/{name}" in (REPO / "scripts" / "train_lite0_run21.sh").read_text()

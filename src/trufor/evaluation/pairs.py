@@ -34,6 +34,9 @@ MAX_DISTANCE = 20.0
 MIN_INLIERS = 40
 #: longest side at which keypoints are matched (pixels)
 WORK_SIDE = 768
+#: a derived mask covering more of the fake than this is not a region's mask: the fake's background is new, or the
+#: "original" was the donor of the pasted object (the mask would be inverted); such masks are not used
+REGION_MAX_FRACTION = 0.5
 
 
 @dataclass(frozen=True)
