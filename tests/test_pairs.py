@@ -5,6 +5,7 @@ Real camera photos from ../shared; the edits are made here, so the true changed 
 from __future__ import annotations
 
 import io
+import json
 
 import cv2
 import numpy as np
@@ -14,7 +15,8 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from conftest import require_shared
-from trufor.evaluation.pairs import align, difference_mask, find_pairs, match_colours
+from trufor.cli import main as cli
+from trufor.evaluation.pairs import align, compare, difference_mask, find_pairs, match_colours
 from trufor.imageio import read_image
 
 PHOTOS = ["Apple_iPhone_4S.jpg", "Apple_iPhone_5.jpg", "Apple_iPhone_6.jpg", "Apple_iPhone_6_plus.jpg"]
@@ -127,3 +129,48 @@ def test_bad_inputs_are_named(photos):
     noise = np.random.default_rng(0).integers(0, 256, (300, 420, 3), dtype=np.uint8)
     with pytest.raises(ValueError, match="cannot align"):
         align(noise, px)
+
+
+def test_compare_reports_how_it_aligned_and_what_changed(photos):
+    host, donor = photos[PHOTOS[0]], photos[PHOTOS[2]]
+    fake, truth = _splice(host, donor, (60, 300, 100, 120))
+    found = compare(_jpeg(fake, 90), host)
+    assert (found.geometry, found.regions, found.is_region, found.coverage) == ("same", 1, True, 1.0)
+    assert found.changed == pytest.approx(truth.mean(), rel=0.15) and _iou(found.mask, truth) >= 0.85
+    # the same fake published at 60 %: the original is resized onto it
+    small = cv2.resize(fake, None, fx=0.6, fy=0.6, interpolation=cv2.INTER_AREA)
+    found = compare(_jpeg(small, 90), host)
+    assert found.geometry in ("scaled", "warped") and found.regions == 1 and found.changed == pytest.approx(
+        truth.mean(), rel=0.25)
+    # the original as the donor of a pasted object, not its host: most of the image differs
+    assert not compare(_jpeg(fake, 90), donor).is_region
+
+
+def test_the_compare_command_writes_mask_and_overlay_and_names_bad_input(photos, tmp_path, capsys):
+    host, donor = photos[PHOTOS[0]], photos[PHOTOS[2]]
+    fake, truth = _splice(host, donor, (60, 300, 100, 120))
+    Image.fromarray(_jpeg(fake, 90)).save(tmp_path / "suspect.png")
+    Image.fromarray(host).save(tmp_path / "original.png")
+    prefix = tmp_path / "out" / "s"
+    assert cli(["compare", str(tmp_path / "suspect.png"), str(tmp_path / "original.png"), "-o", str(prefix),
+                "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["geometry"], report["regions"], report["is_region"]) == ("same", 1, True)
+    mask = np.asarray(Image.open(report["mask"])) > 0
+    assert mask.shape == truth.shape and _iou(mask, truth) >= 0.85
+    overlay = np.asarray(Image.open(report["overlay"]).convert("RGB")).astype(int)
+    assert overlay.shape == fake.shape and (overlay[mask][:, 0] - overlay[mask][:, 2]).mean() > 60
+    assert sorted(p.name for p in prefix.parent.iterdir()) == ["s.mask.png", "s.overlay.png"]
+    assert cli(["compare", str(tmp_path / "suspect.png"), str(tmp_path / "original.png"), "-o", str(prefix)]) == 0
+    assert "changed: " in capsys.readouterr().out
+    # nothing to align with: an error naming both files, nothing written
+    noise = np.random.default_rng(1).integers(0, 256, (300, 420, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(tmp_path / "noise.png")
+    assert cli(["compare", str(tmp_path / "noise.png"), str(tmp_path / "original.png"), "-o",
+                str(tmp_path / "n")]) == 1
+    err = capsys.readouterr().err
+    assert "noise.png vs" in err and "cannot align" in err and not list(tmp_path.glob("n.*"))
+    (tmp_path / "notes.txt").write_text("not an image")
+    assert cli(["compare", str(tmp_path / "notes.txt"), str(tmp_path / "original.png")]) == 1
+    assert "notes.txt" in capsys.readouterr().err
+    assert cli(["compare", str(tmp_path / "suspect.png"), str(tmp_path / "original.png"), "--threshold", "0"]) == 1

@@ -13,7 +13,7 @@ import warnings
 
 # Subcommand modules, in the order they are listed by ``trufor --help``.
 SUBCOMMANDS: tuple[str, ...] = ("detect", "visualize", "info", "convert", "export", "weights", "synth", "eval", "train",
-                               "serve", "provenance")
+                               "serve", "provenance", "compare")
 
 #: Flags of the official trufor_test.py; a command line starting with one of them means `detect`.
 OFFICIAL_FLAGS = frozenset({"-gpu", "--gpu", "-in", "--input", "-out", "--output", "-save_np", "--save_np"})

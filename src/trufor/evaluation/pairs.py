@@ -16,6 +16,9 @@ from (the IMD2020 subset in ``../shared`` does: 55 of its 100 manipulated photos
     >>> from trufor.evaluation.pairs import find_pairs, difference_mask, align
     >>> pairs = find_pairs({"f.jpg": fake_rgb}, {"o.jpg": original_rgb})
     >>> mask = difference_mask(fake_rgb, *align(fake_rgb, original_rgb))
+    >>> compare(fake_rgb, original_rgb).changed     # the same in one call, with what it found
+
+`trufor compare SUSPECT ORIGINAL` is :func:`compare` on two files (a suspect image and the photo it may come from).
 """
 
 from __future__ import annotations
@@ -183,17 +186,23 @@ def align(fake: np.ndarray, original: np.ndarray) -> tuple[np.ndarray, np.ndarra
     Raises:
         ValueError: not RGB uint8, or the two cannot be aligned (too few keypoint matches).
     """
+    warped, cover, _ = _align(fake, original)
+    return warped, cover
+
+
+def _align(fake: np.ndarray, original: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
+    """:func:`align`, and how: ``"same"`` (as is), ``"scaled"`` (resized) or ``"warped"`` (by keypoints)."""
     fake, original = _rgb(fake, "fake"), _rgb(original, "original")
     h, w = fake.shape[:2]
     geometry = _geometry(fake.shape[:2], original.shape[:2])
     orb = cv2.ORB_create(nfeatures=3000)
     transform, inliers = _similarity(_Keypoints(original, orb), _Keypoints(fake, orb))
     if geometry == "same" and (transform is None or inliers < MIN_INLIERS // 2 or _moves_less(transform, h, w, 0.5)):
-        return original, np.ones((h, w), bool)
+        return original, np.ones((h, w), bool), "same"
     if transform is None or inliers < MIN_INLIERS // 2:
         if geometry == "scaled":
             interp = cv2.INTER_AREA if original.shape[0] > h else cv2.INTER_LINEAR
-            return cv2.resize(original, (w, h), interpolation=interp), np.ones((h, w), bool)
+            return cv2.resize(original, (w, h), interpolation=interp), np.ones((h, w), bool), "scaled"
         raise ValueError(f"cannot align the original ({original.shape[1]}x{original.shape[0]}) with the fake "
                          f"({w}x{h}): {inliers} consistent keypoint matches")
     scale = float(np.sqrt(abs(np.linalg.det(transform[:, :2]))))
@@ -204,7 +213,7 @@ def align(fake: np.ndarray, original: np.ndarray) -> tuple[np.ndarray, np.ndarra
     cover = cv2.warpAffine(np.full(original.shape[:2], 255, np.uint8), transform, (w, h), flags=cv2.INTER_NEAREST)
     # the border row of the warp is interpolated with the outside: count only pixels fully inside
     cover = cv2.erode(cover, np.ones((3, 3), np.uint8)) > 0
-    return warped, cover
+    return warped, cover, "warped"
 
 
 def match_colours(original: np.ndarray, fake: np.ndarray, coverage: np.ndarray | None = None) -> np.ndarray:
@@ -275,3 +284,36 @@ def difference_mask(
     keep = np.zeros(n, bool)
     keep[1:] = stats[1:, cv2.CC_STAT_AREA] >= min_area * filled.size
     return keep[labels]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """What :func:`compare` found: ``geometry`` how the original was aligned (``"same"``: as is; ``"scaled"``:
+    resized; ``"warped"``: by keypoints); ``mask`` (bool, the fake's size) the changed
+    pixels; ``coverage`` the share of the fake's pixels the original covers; ``changed`` the share marked;
+    ``regions`` the number of separate changed regions."""
+
+    geometry: str
+    mask: np.ndarray
+    coverage: float
+    changed: float
+    regions: int
+
+    @property
+    def is_region(self) -> bool:
+        """Whether the change is a region's (at most :data:`REGION_MAX_FRACTION` of the image) rather than a new
+        background, a global edit the colour match could not undo, or an "original" that was the donor."""
+        return self.changed <= REGION_MAX_FRACTION
+
+
+def compare(fake: np.ndarray, original: np.ndarray, **mask_options: float) -> Comparison:
+    """Align ``original`` onto ``fake`` (:func:`align`) and mark where they differ (:func:`difference_mask`, whose
+    keyword options ``threshold``, ``sigma``, ``min_area`` pass through).
+
+    Raises:
+        ValueError: not RGB uint8 images, or they cannot be aligned.
+    """
+    warped, cover, how = _align(fake, original)
+    mask = difference_mask(fake, warped, cover, **mask_options)
+    regions = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)[0] - 1
+    return Comparison(how, mask, float(cover.mean()), float(mask.mean()), int(regions))
