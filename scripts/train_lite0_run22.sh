@@ -20,6 +20,9 @@
 #            (3) its FPR at 0.5 on the IMD2020 val originals and on the held-out camera originals are each <= 0.12.
 #            If both pass, the one with the higher (c+d) pooled AUC against all authentic photos is shipped
 #            (scripts/ship_bundled.py), then CASIA v1 is measured once for it (casia). If neither passes, run 17 stays.
+# Neither passed (docs/MODEL_CARD.md, run 22): both are ahead on the (c+d) pooled AUC against the IMD2020 originals
+# (share 0.98), but 22a is behind on the synthetic detection AUC (share 0.04) and 22b flags 3 of 20 held-out camera
+# originals at 0.5 (0.150). Run 17 stays.
 # Rerun to resume (every step skips what exists).
 #   scripts/train_lite0_run22.sh [soups] [top] [eval] [judge] [casia NAME]
 set -euo pipefail
