@@ -24,6 +24,9 @@
 #            with benchmarks/confidence_quality.py), it is shipped (scripts/ship_bundled.py), then CASIA v1 is
 #            measured once (casia). If not, run 17 stays. Reported beside, not judged: the same bootstraps against
 #            run 21a (run 20's network, the same detector: the control of the derived masks) and the leak-free view.
+# Not passed (docs/MODEL_CARD.md, run 23): no share >= 0.95 on (1) (masked F1 of the 31: 0.01, pooled AUC vs IMD2020
+# originals 0.92, vs all authentic 0.92), and behind on the 31 masks and the synthetic detection AUC (0.01 each).
+# Run 17 stays.
 # Rerun to resume (every step skips what exists).
 #   scripts/train_lite0_run23.sh [pairs] [phase2] [top] [eval] [judge] [casia]
 set -euo pipefail
