@@ -47,9 +47,9 @@ class Pair:
     """A manipulated image and the original it was made from.
 
     ``distance``: mean absolute difference (0-255) of the two 64-px thumbnails (NaN when matched by keypoints);
-    ``geometry``: ``"same"`` (same size), ``"scaled"`` (same aspect ratio, another size) or ``"warped"`` (cropped,
-    padded or resized unevenly: matched by keypoints); ``inliers``: keypoint matches that agree with the
-    transform (0 when not matched by keypoints)."""
+    ``geometry``, from the two sizes: ``"same"`` (same size), ``"scaled"`` (same aspect ratio, another size) or
+    ``"warped"`` (another aspect ratio: cropped, padded or resized unevenly); ``inliers``: keypoint matches that
+    agree with the transform (0 when matched by thumbnails)."""
 
     fake: str
     original: str
