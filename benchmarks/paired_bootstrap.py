@@ -87,17 +87,25 @@ def derived_masks(pairs: list[dict], pairs_file: Path) -> dict[str, Path]:
     return out
 
 
-def _derived_f1(row: dict, folder: Path, mask_file: Path) -> float:
-    from trufor.masks import read_mask
-    from trufor.metrics import localization_metrics
-
+def _cached_maps(row: dict, folder: Path, why: str) -> tuple[np.ndarray, np.ndarray]:
+    """The localization map and confidence (ones when absent) cached for ``row`` by `trufor eval` (float64); exits
+    saying ``why`` the maps are needed when there are none."""
     path = Path(row["npz"]) if row.get("npz") else None
     if path is None or not path.is_file():
         path = folder / "npz" / f"{row['name']}.npz"
     if not path.is_file():
-        raise SystemExit(f"{folder}: no cached map for {row['name']} (--derived-masks needs the maps)")
+        raise SystemExit(f"{folder}: no cached map for {row['name']} ({why})")
     with np.load(path) as z:
         m = z["map"].astype(np.float64)
+        c = z["conf"].astype(np.float64) if "conf" in z.files else np.ones_like(m)
+    return m, c
+
+
+def _derived_f1(row: dict, folder: Path, mask_file: Path) -> float:
+    from trufor.masks import read_mask
+    from trufor.metrics import localization_metrics
+
+    m, _ = _cached_maps(row, folder, "--derived-masks needs the maps")
     return localization_metrics(m, read_mask(mask_file)).f1_best
 
 
@@ -145,15 +153,8 @@ def load(reports: Path, name: str, sets: list[str], statistic: str, exclude: set
 
 
 def _map_statistic(row: dict, folder: Path, statistic: str) -> float:
-    path = Path(row["npz"]) if row.get("npz") else None
-    if path is None or not path.is_file():
-        path = folder / "npz" / f"{row['name']}.npz"
-    if not path.is_file():
-        raise SystemExit(f"{folder}: no cached map for {row['name']} (statistic {statistic!r} needs the maps; "
-                         "a report of benchmarks/head_variants.py has none: use 'head score')")
-    with np.load(path) as z:
-        m = z["map"].astype(np.float64)
-        c = z["conf"].astype(np.float64) if "conf" in z.files else np.ones_like(m)
+    m, c = _cached_maps(row, folder, f"statistic {statistic!r} needs the maps; a report of "
+                                     "benchmarks/head_variants.py has none: use 'head score'")
     return STATISTICS[statistic](m, c)
 
 
