@@ -8,7 +8,7 @@
     trufor train fit-head WEIGHTS.safetensors -d DATASET ROOT [-d DATASET ROOT ...] -o OUT.safetensors
     trufor train average A.safetensors B.safetensors [...] -o OUT.safetensors [--coefficients 0.5,0.5]
     trufor train graft-confidence BASE.safetensors CONF.safetensors -o OUT.safetensors
-    trufor train top-head WEIGHTS.safetensors -o OUT.safetensors [--fraction 0.005]
+    trufor train top-head WEIGHTS.safetensors -o OUT.safetensors [--fraction 0.005] [--mix -d DATASET ROOT ...]
 
 Rerunning the same ``trufor train CONFIG.yaml`` continues from the run's ``last.pt``. Several GPUs:
 ``torchrun --nproc_per_node=N -m trufor train CONFIG.yaml``.
@@ -43,7 +43,8 @@ def register(subparsers) -> None:
                     "`trufor train graft-confidence BASE CONF -o OUT` gives BASE a detection decoder of its own "
                     "and CONF's confidence decoder; "
                     "`trufor train top-head WEIGHTS -o OUT` makes the integrity score read the map's top pixels "
-                    "(then calibrate it). See docs/TRAINING.md.",
+                    "(with --mix -d DATASET ROOT: mixed with the old head's logit, fitted on whole images; then "
+                    "calibrate it). See docs/TRAINING.md.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n"
                "  trufor train configs/bundled_phase1.yaml\n"
@@ -55,6 +56,7 @@ def register(subparsers) -> None:
                "  trufor train average run_a_uncal.safetensors run_b_uncal.safetensors -o soup.safetensors\n"
                "  trufor train graft-confidence model.safetensors conf_draw.safetensors -o grafted.safetensors\n"
                "  trufor train top-head phase2.safetensors -o top_uncalibrated.safetensors\n"
+               "  trufor train top-head phase2.safetensors --mix -d list:fake.txt,real.txt DATA -o mixed.safetensors\n"
                "  torchrun --nproc_per_node=4 -m trufor train configs/bundled_phase2.yaml data.crop_size=512",
     )
     p.add_argument("config", metavar="CONFIG.yaml",
@@ -205,6 +207,39 @@ def _calibrate(rest: list[str]) -> int:
     return 0
 
 
+def _record_sets(record, model, data: list[list[str]], cache_path: str | None, digest: str, err):
+    """Run ``record`` (:func:`trufor.training.head_refit.pooled_features` or
+    :func:`trufor.training.top_head.mix_inputs`) over each ``(DATASET, ROOT)`` of ``data``, through the cache at
+    ``cache_path`` (kept while ``digest``, the network's, is the same); returns the joined set and a note per set."""
+    from pathlib import Path
+
+    from ..evaluation.datasets import load_dataset
+    from ..training.calibration import group_of
+    from ..training.head_refit import load_cache, save_cache
+
+    cache = load_cache(cache_path, digest) if cache_path else {}
+    joined = None
+    notes = []
+    for spec, root in data:
+        dataset = load_dataset(spec, root)
+        label = Path(root).resolve().name
+
+        def on_progress(i: int, n: int, name: str = dataset.name) -> None:
+            if i % 50 == 0:
+                err.print(f"{name}: image {i}/{n}")
+                if cache_path:  # a stopped run resumes from here
+                    save_cache(cache_path, digest, cache)
+
+        part = record(model, dataset.samples, cache=cache, group=lambda p, r=root, n=label: f"{n}/{group_of(p, r)}",
+                      log=lambda m: err.print(f"[yellow]{m}[/]"), progress=on_progress)
+        if cache_path:
+            save_cache(cache_path, digest, cache)
+        joined = part if joined is None else joined.extend(part)
+        notes.append(f"{dataset.name} ({len(part)} images)")
+    assert joined is not None
+    return joined, notes
+
+
 def _fit_head(rest: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="trufor train fit-head",
@@ -228,41 +263,17 @@ def _fit_head(rest: list[str]) -> int:
     parser.add_argument("--seed", type=int, default=0)
     add_device_arguments(parser)
     args = parser.parse_args(rest)
-    from pathlib import Path
-
     from .. import load_model
     from ..errors import TruForError
-    from ..evaluation.datasets import load_dataset
-    from ..training.calibration import group_of
-    from ..training.head_refit import (FitSettings, PooledSet, cross_validate, describe, fit_head, load_cache,
-                                       pooled_features, save_cache, trunk_digest, write_refitted)
+    from ..training.head_refit import (FitSettings, cross_validate, describe, fit_head, pooled_features, trunk_digest,
+                                       write_refitted)
 
     err = console(err=True)
     settings = FitSettings(steps=args.steps, lr=args.lr, weight_decay=args.weight_decay, seed=args.seed)
     try:
         model = load_model(args.weights, device=device_from_args(args))
-        digest = trunk_digest(model.net.state_dict())
-        cache = load_cache(args.cache, digest) if args.cache else {}
-        data: PooledSet | None = None
-        notes = []
-        for spec, root in args.data:
-            dataset = load_dataset(spec, root)
-            label = Path(root).resolve().name
-
-            def on_progress(i: int, n: int, name: str = dataset.name) -> None:
-                if i % 50 == 0:
-                    err.print(f"{name}: image {i}/{n}")
-                    if args.cache:  # a stopped run resumes from here
-                        save_cache(args.cache, digest, cache)
-
-            part = pooled_features(model, dataset.samples, cache=cache,
-                                   group=lambda p, r=root, n=label: f"{n}/{group_of(p, r)}",
-                                   log=lambda m: err.print(f"[yellow]{m}[/]"), progress=on_progress)
-            if args.cache:
-                save_cache(args.cache, digest, cache)
-            data = part if data is None else data.extend(part)
-            notes.append(f"{dataset.name} ({len(part)} images)")
-        assert data is not None
+        data, notes = _record_sets(pooled_features, model, args.data, args.cache, trunk_digest(model.net.state_dict()),
+                                   err)
         if args.folds > 1:
             err.print(f"cross-validated AUC ({args.folds} folds, weighted): {cross_validate(data, settings, args.folds):.3f}")
         state = fit_head(data, settings)
@@ -340,21 +351,59 @@ def _top_head(rest: list[str]) -> int:
                     "a * t + b, t the mean forged-minus-pristine localization logit over the FRACTION of pixels "
                     "where it is highest (the statistic of phase 2's image-level loss, data.image_level). The old "
                     "detection head and any detection decoder are dropped; a = 1, b = 0 until `trufor train "
-                    "calibrate` fits them on a calibration part. See docs/TRAINING.md.")
+                    "calibrate` fits them on a calibration part. With --mix the old (pooled-statistics) head is "
+                    "kept and mixed with t: the logit is w_t * t + w_s * s + b, s the old head's logit, the three "
+                    "numbers fitted by weighted logistic regression on whole images of the --data sets (each class "
+                    "half, each data folder the same within its class; training-side images only, never a "
+                    "benchmark nor the calibration part); calibrate afterwards. See docs/TRAINING.md.")
     parser.add_argument("weights", help="our .safetensors file (e.g. a phase-2 export)")
     parser.add_argument("-o", "--out", required=True, help="output .safetensors file (uncalibrated)")
     parser.add_argument("--fraction", type=float, default=0.005,
                         help="fraction of the pixels averaged (default 0.005, the image-level loss's default)")
+    parser.add_argument("--mix", action="store_true",
+                        help="keep the pooled-statistics head and mix it with the map's top (needs --data)")
+    parser.add_argument("-d", "--data", nargs=2, action="append", metavar=("DATASET", "ROOT"),
+                        help="with --mix: a fitting set as for trufor eval (list:FAKE_LIST,REAL_LIST, a known layout "
+                             "or folder) and the folder its paths are relative to; repeat for several")
+    parser.add_argument("--cache", help="with --mix: cache of the two logits per image (.npz), reused while the "
+                                        "network is the same, so a stopped run resumes")
+    parser.add_argument("--folds", type=int, default=5,
+                        help="with --mix: also report the mix's out-of-fold AUC over this many folds (0 or 1: none)")
     parser.add_argument("--fp32", action="store_true", help="store float32 tensors (default float16, half the size)")
+    add_device_arguments(parser)
     args = parser.parse_args(rest)
     from ..errors import TruForError
-    from ..training.top_head import top_fraction_detector
 
+    err = console(err=True)
+    if bool(args.mix) != bool(args.data):
+        return fail("--mix and --data go together: the mix is fitted on the --data sets")
+    if not 0.0 < args.fraction <= 1.0:
+        return fail(f"--fraction must be in (0, 1], got {args.fraction}")
     try:
-        path = top_fraction_detector(args.weights, args.out, fraction=args.fraction, half=not args.fp32)
+        if args.mix:
+            from functools import partial
+
+            from .. import load_model
+            from ..training.head_refit import trunk_digest
+            from ..training.top_head import fit_mix, mix_inputs, mix_report, mixed_detector
+
+            model = load_model(args.weights, device=device_from_args(args))
+            data, notes = _record_sets(partial(mix_inputs, fraction=args.fraction), model, args.data, args.cache,
+                                       trunk_digest(model.net.state_dict(), exclude=()) + f"/top {args.fraction!r}",
+                                       err)
+            mix = fit_mix(data)
+            err.print(mix.describe())
+            for line in mix_report(data, mix, folds=args.folds):
+                err.print(line)
+            path = mixed_detector(args.weights, args.out, mix, fraction=args.fraction, data_note=", ".join(notes),
+                                  half=not args.fp32)
+        else:
+            from ..training.top_head import top_fraction_detector
+
+            path = top_fraction_detector(args.weights, args.out, fraction=args.fraction, half=not args.fp32)
     except TruForError as exc:
         return fail(str(exc))
-    console(err=True).print(f"wrote {path}  (calibrate it: trufor train calibrate {path} DATASET --root DIR -o OUT)")
+    err.print(f"wrote {path}  (calibrate it: trufor train calibrate {path} DATASET --root DIR -o OUT)")
     return 0
 
 

@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import TruForError
-from ..modeling.detection import TopFractionHead
+from ..modeling.detection import MixedHead, TopFractionHead
 
 #: Smallest side the network accepts (equal to ``trufor.inference.MIN_SIDE``, checked by the tests).
 MIN_SIDE = 29
@@ -92,28 +92,37 @@ def _pool(x: Tensor, log_weights: Tensor | None = None) -> Tensor:
     return torch.cat((soft_min, soft_max, (w * x).sum(dim=-1), (w * x * x).sum(dim=-1)), dim=1)
 
 
-def _top_fraction(head: nn.Module, loc: Tensor) -> Tensor:
-    """:class:`trufor.modeling.detection.TopFractionHead` with the count of pixels kept as a graph value (the
-    pixels sorted, the first ``ceil(fraction * n)`` averaged, ``n`` read from the shape), so that the exported
-    graph averages the right count at every image size. The count is computed in float64, as Python computes it."""
+def _top_mean(fraction: float, loc: Tensor) -> Tensor:
+    """(B, 1) the map's top statistic of :class:`trufor.modeling.detection.TopFractionHead` with the count of pixels
+    kept as a graph value (the pixels sorted, the first ``ceil(fraction * n)`` averaged, ``n`` read from the shape),
+    so that the exported graph averages the right count at every image size. The count is computed in float64, as
+    Python computes it."""
     diff = (loc[:, 1] - loc[:, 0]).flatten(1)
     n = torch._shape_as_tensor(diff)[1] if torch.jit.is_tracing() else torch.scalar_tensor(diff.shape[1],
                                                                                           dtype=torch.int64)
-    k = torch.clamp(torch.ceil(n.to(torch.float64) * head.fraction), min=1.0)
+    k = torch.clamp(torch.ceil(n.to(torch.float64) * fraction), min=1.0)
     ranked = diff.sort(dim=1, descending=True).values
     kept = torch.arange(n).to(torch.float64) < k
-    mean = (ranked * kept.to(ranked.dtype)).sum(dim=1) / k.to(ranked.dtype)
-    return head.out(mean.unsqueeze(1))
+    return ((ranked * kept.to(ranked.dtype)).sum(dim=1) / k.to(ranked.dtype)).unsqueeze(1)
 
 
-def _detect(head: nn.Module, loc: Tensor, conf: Tensor) -> Tensor:
-    """The detection head over :func:`_pool` (:class:`trufor.modeling.detection.DetectionHead`) or over the map's
-    top (:class:`trufor.modeling.detection.TopFractionHead`, :func:`_top_fraction`)."""
-    if isinstance(head, TopFractionHead):
-        return _top_fraction(head, loc)
+def _statistics(head: nn.Module, loc: Tensor, conf: Tensor) -> Tensor:
+    """:class:`trufor.modeling.detection.DetectionHead` over :func:`_pool`."""
     diff = loc[:, 1:2] - loc[:, 0:1]
     feats = torch.cat((_pool(conf), _pool(diff, F.logsigmoid(conf))), dim=-1)
     return nn.Sequential.forward(head, feats)
+
+
+def _detect(head: nn.Module, loc: Tensor, conf: Tensor) -> Tensor:
+    """The detection head: pooled statistics (:class:`trufor.modeling.detection.DetectionHead`), the map's top
+    (:class:`trufor.modeling.detection.TopFractionHead`, :func:`_top_mean`) or their mix
+    (:class:`trufor.modeling.detection.MixedHead`)."""
+    if isinstance(head, TopFractionHead):
+        return head.out(_top_mean(head.fraction, loc))
+    if isinstance(head, MixedHead):
+        mixed = torch.cat((_top_mean(head.fraction, loc), _statistics(head.statistics, loc, conf).float()), dim=1)
+        return head.out(mixed)
+    return _statistics(head, loc, conf)
 
 
 class ExportableTruFor(nn.Module):

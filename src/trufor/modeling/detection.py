@@ -1,9 +1,9 @@
 """Image-level detection: pool the localization and confidence logits into one integrity logit.
 
-Two heads: :class:`DetectionHead` (the paper's: eight pooled statistics of the confidence logits and of the
-confidence-weighted localization, then a small MLP) and :class:`TopFractionHead` (an affine function of the mean
-forged-minus-pristine localization logit over the map's highest pixels: the statistic phase 2's image-level loss
-trains, read directly; ``TruForConfig.detection_pool``).
+Three heads (``TruForConfig.detection_pool``): :class:`DetectionHead` (the paper's: eight pooled statistics of the
+confidence logits and of the confidence-weighted localization, then a small MLP), :class:`TopFractionHead` (an affine
+function of the mean forged-minus-pristine localization logit over the map's highest pixels: the statistic phase 2's
+image-level loss trains, read directly) and :class:`MixedHead` (a linear mix of the two logits).
 """
 
 from __future__ import annotations
@@ -106,6 +106,43 @@ class TopFractionHead(nn.Module):
 
     def forward(self, loc_logits: Tensor, pooled_logits: Tensor | None = None) -> Tensor:
         return self.out(self.pool(loc_logits))
+
+    def extra_repr(self) -> str:
+        return f"fraction={self.fraction}"
+
+
+class MixedHead(nn.Module):
+    """Integrity logit ``w_t * t + w_s * s + b``: ``t`` the map's top statistic of :class:`TopFractionHead`, ``s`` the
+    logit of a :class:`DetectionHead` (``statistics``) over the pooled statistics.
+
+    The two read different things: ``t`` whether some pixels fire strongly (what phase 2's image-level loss trains
+    on whole images), ``s`` the shape of the whole map and of the pooled decoder's logits (what phase 3 trains on
+    crops). ``out`` (Linear 2->1) mixes them; ``trufor train top-head --mix`` fits it on training-side images and
+    ``trufor train calibrate`` scales it as any head's last unit. Until fitted it reads ``t`` alone (``w = (1, 0)``).
+    """
+
+    def __init__(self, fraction: float = 0.005, statistics: DetectionHead | None = None) -> None:
+        super().__init__()
+        if not 0.0 < fraction <= 1.0:
+            raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+        self.fraction = float(fraction)
+        self.statistics = statistics if statistics is not None else DetectionHead(in_features=8)
+        self.out = nn.Linear(2, 1)
+        with torch.no_grad():
+            self.out.weight.copy_(torch.tensor([[1.0, 0.0]]))
+            self.out.bias.zero_()
+
+    def pool(self, loc_logits: Tensor) -> Tensor:
+        """(B, 1): the mean of the top ``fraction`` of ``z1 - z0``."""
+        diff = loc_logits[:, 1] - loc_logits[:, 0]
+        return top_fraction_mean(diff.float(), self.fraction).unsqueeze(1)
+
+    def inputs(self, loc_logits: Tensor, pooled_logits: Tensor) -> Tensor:
+        """(B, 2): ``t`` and ``s``, the two logits ``out`` mixes."""
+        return torch.cat((self.pool(loc_logits), self.statistics(loc_logits, pooled_logits).float()), dim=1)
+
+    def forward(self, loc_logits: Tensor, pooled_logits: Tensor) -> Tensor:
+        return self.out(self.inputs(loc_logits, pooled_logits))
 
     def extra_repr(self) -> str:
         return f"fraction={self.fraction}"

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .decoder import MLPDecoderHead
-from .detection import DetectionHead, TopFractionHead
+from .detection import DetectionHead, MixedHead, TopFractionHead
 from .dual_encoder import DualMiTEncoder, MiTConfig
 from .efficientnet_lite import DualEfficientNetLiteEncoder
 from .noiseprint import NoiseprintExtractor
@@ -43,7 +43,8 @@ class TruForNet(nn.Module):
     """TruFor forgery detection and localization network.
 
     With ``config.detection_decoder`` a third decoder feeds the detection head; with ``config.detection_pool ==
-    "top_fraction"`` the head reads the localization's top pixels only (see :class:`TruForConfig`).
+    "top_fraction"`` the head reads the localization's top pixels only, with ``"top_fraction_statistics"`` a mix of
+    that and the pooled statistics (see :class:`TruForConfig`).
 
     Input: (B, 3, H, W) RGB pixels scaled as ``uint8 / 256`` (the official convention, not /255).
     Noiseprint++ reads this input as is; only the RGB branch is normalised with ImageNet statistics.
@@ -61,8 +62,9 @@ class TruForNet(nn.Module):
         # the decoder whose logits the detection head pools, when not the confidence decoder's
         self.decode_head_det = (MLPDecoderHead(dims, 1, config.decoder_dim, bn_eps=config.conf_bn_eps)
                                 if config.detection_decoder else None)
-        self.detection: DetectionHead | TopFractionHead = (
+        self.detection: DetectionHead | TopFractionHead | MixedHead = (
             TopFractionHead(config.detection_top_fraction) if config.detection_pool == "top_fraction"
+            else MixedHead(config.detection_top_fraction) if config.detection_pool == "top_fraction_statistics"
             else DetectionHead(in_features=8))
         self.dncnn = NoiseprintExtractor(features=config.noiseprint_features, depth=config.noiseprint_depth)
         self.register_buffer("rgb_mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)

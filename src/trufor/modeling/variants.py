@@ -14,7 +14,7 @@ from .efficientnet_lite import EFFICIENTNET_LITE_VARIANTS, EfficientNetLiteConfi
 
 
 #: What the detection head can read (``TruForConfig.detection_pool``).
-DETECTION_POOLS = ("statistics", "top_fraction")
+DETECTION_POOLS = ("statistics", "top_fraction", "top_fraction_statistics")
 
 
 @dataclass(frozen=True)
@@ -38,8 +38,11 @@ class TruForConfig:
         detection_pool: what the detection head reads: ``"statistics"`` (the paper's :class:`DetectionHead`: eight
             pooled statistics of the confidence and the confidence-weighted localization, then an MLP) or
             ``"top_fraction"`` (:class:`TopFractionHead`: an affine function of the mean forged-minus-pristine
-            localization logit over the map's top ``detection_top_fraction`` of pixels; no detection decoder).
-        detection_top_fraction: the fraction of pixels the ``"top_fraction"`` head averages.
+            localization logit over the map's top ``detection_top_fraction`` of pixels; no detection decoder) or
+            ``"top_fraction_statistics"`` (:class:`MixedHead`: a linear mix of both, the map's top and the
+            statistics head's logit, whose statistics pool the detection decoder where there is one).
+        detection_top_fraction: the fraction of pixels the ``"top_fraction"`` and ``"top_fraction_statistics"``
+            heads average.
     """
 
     encoder: str = "mit_b2"
@@ -114,6 +117,9 @@ VARIANTS: dict[str, TruForConfig] = {
     # The same network whose integrity score reads the map's top 0.5 % (the statistic of the image-level loss).
     "trufor_lite0_top": TruForConfig(encoder="efficientnet_lite0", decoder_dim=128, noiseprint_features=32,
                                      detection_pool="top_fraction"),
+    # The same network whose integrity score mixes the map's top and the pooled-statistics head's logit.
+    "trufor_lite0_mixed": TruForConfig(encoder="efficientnet_lite0", decoder_dim=128, noiseprint_features=32,
+                                       detection_pool="top_fraction_statistics"),
 }
 
 #: The architecture of the authors' published weights.

@@ -1,6 +1,6 @@
 """Calibration of the integrity score: make 0.5 mean something, on held-out training-side data.
 
-The detection head ends in one linear unit (either head: ``TruForConfig.detection_pool``), so a Platt
+The detection head ends in one linear unit (every head: ``TruForConfig.detection_pool``), so a Platt
 scaling of its logit, ``logit' = a * logit + b``, folds exactly into that unit's weight and bias: the
 calibrated model is a weights file like any other, with no extra step at inference. ``a`` and ``b`` are
 fitted by logistic regression of the labels on the whole-image logits of a calibration set (each class
@@ -32,7 +32,7 @@ import numpy as np
 from ..errors import TrainingError, TruForError
 
 #: The state-dict prefixes of the detection head's last linear unit: ``DetectionHead`` (Linear, ReLU, Dropout,
-#: Linear) and ``TopFractionHead`` (``out``: Linear 1->1).
+#: Linear), ``TopFractionHead`` (``out``: Linear 1->1) and ``MixedHead`` (``out``: Linear 2->1).
 DETECTION_UNITS = ("detection.3.", "detection.out.")
 
 

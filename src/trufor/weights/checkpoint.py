@@ -213,7 +213,8 @@ def infer_config(sd: Mapping[str, torch.Tensor], source: str = "weights") -> Tru
             num_classes=(_rows(sd, "decode_head.linear_pred.weight", source)
                          if "decode_head.linear_pred.weight" in sd else 2),
             detection_decoder="decode_head_det.linear_fuse.0.weight" in sd,
-            detection_pool="top_fraction" if "detection.out.weight" in sd else "statistics",
+            detection_pool=("top_fraction_statistics" if "detection.statistics.0.weight" in sd
+                            else "top_fraction" if "detection.out.weight" in sd else "statistics"),
         )
     except ValueError as exc:
         raise WeightsError(f"{source}: not a usable TruFor checkpoint: {exc}") from None
