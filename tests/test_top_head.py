@@ -232,3 +232,179 @@ def test_onnx_export_averages_the_right_count_at_every_size(top_files, tmp_path)
         a, b = runtime.analyze(image), torch_model.analyze(image)
         assert abs(a.score - b.score) <= 1e-5
         assert np.max(np.abs(a.map - b.map)) <= 1e-4
+
+
+# ------------------------------------------------------------------ the mixed head (trufor train top-head --mix)
+def test_the_mixed_head_is_a_linear_mix_of_the_top_and_the_statistics_logit():
+    from trufor.modeling.detection import DetectionHead, MixedHead
+
+    torch.manual_seed(0)
+    statistics = DetectionHead().eval()
+    head = MixedHead(0.25, statistics).eval()
+    loc, pooled = torch.randn(2, 2, 8, 8), torch.randn(2, 1, 8, 8)
+    with torch.no_grad():
+        t = top_fraction_mean(loc[:, 1] - loc[:, 0], 0.25)
+        s = statistics(loc, pooled)[:, 0]
+        assert torch.allclose(head(loc, pooled)[:, 0], t, atol=1e-6)  # until fitted: t alone
+        head.out.weight.copy_(torch.tensor([[0.7, -1.3]]))
+        head.out.bias.fill_(0.2)
+        assert torch.allclose(head(loc, pooled)[:, 0], 0.7 * t - 1.3 * s + 0.2, atol=1e-5)
+    with pytest.raises(ValueError, match="fraction"):
+        MixedHead(0.0)
+
+
+def test_the_mixed_config_takes_a_detection_decoder_and_is_read_from_the_tensors(tmp_path):
+    config = get_config("trufor_small", detection_pool="top_fraction_statistics", detection_decoder=True,
+                        detection_top_fraction=0.02)
+    net = _net(config)
+    keys = [k for k in net.state_dict() if k.startswith("detection.")]
+    assert "detection.statistics.0.weight" in keys and "detection.out.weight" in keys
+    assert net.state_dict()["detection.out.weight"].shape == (1, 2)
+    path = save_safetensors(net.state_dict(), tmp_path / "mixed.safetensors", net.config, provenance="t", licence="t")
+    assert config_of(read_weights(path)) == config
+    assert get_config("trufor_lite0_mixed").detection_pool == "top_fraction_statistics"
+    x = torch.rand(1, 3, 96, 80)
+    from trufor.deploy.onnx_export import ExportableTruFor
+
+    with torch.no_grad():
+        ref = net(x)
+        eff = EfficientTruFor(net)(x)
+        _, _, score, _ = ExportableTruFor(net, "float32")(x)
+    assert torch.allclose(ref.det_logit, eff.det_logit, atol=1e-5)
+    assert torch.allclose(score, torch.sigmoid(ref.det_logit[:, 0]), atol=1e-6)
+
+
+def _mix_set(n: int = 200, seed: int = 0):
+    """Two noisy logits of a label: t informative on group a, s on group b."""
+    from trufor.training.top_head import MixSet
+
+    rng = np.random.default_rng(seed)
+    labels = rng.random(n) < 0.5
+    groups = np.where(np.arange(n) % 2 == 0, "a/x", "b/y")
+    signal = np.where(labels, 1.0, -1.0)
+    t = np.where(groups == "a/x", 2 * signal, 0.0) + rng.normal(size=n)
+    s = np.where(groups == "b/y", 2 * signal, 0.0) + rng.normal(size=n)
+    return MixSet(np.stack([t, s], axis=1), labels, list(groups), [f"{i}.png" for i in range(n)])
+
+
+def test_fit_mix_uses_both_logits_where_each_carries_a_part_of_the_truth():
+    from trufor.training.head_refit import _auc, sample_weights
+    from trufor.training.top_head import fit_mix, mix_report
+
+    data = _mix_set()
+    mix = fit_mix(data)
+    assert mix.w_top > 0.3 and mix.w_statistics > 0.3
+    w = sample_weights(data.labels, data.groups)
+    both = _auc(mix(data.inputs), data.labels, w)
+    assert both > _auc(data.inputs[:, 0], data.labels, w) + 0.05
+    assert both > _auc(data.inputs[:, 1], data.labels, w) + 0.05
+    lines = mix_report(data, mix, folds=4)
+    assert lines[0].startswith("all (200 images") and "mix out of fold" in lines[0] and len(lines) == 3
+    few = data.subset(np.arange(len(data)) < 3)
+    with pytest.raises(TrainingError, match="at least 2 manipulated and 2 authentic"):
+        fit_mix(few.subset(few.labels) if few.labels.sum() >= 2 else few.subset(~few.labels))
+
+
+@pytest.fixture(scope="module")
+def mix_files(tmp_path_factory):
+    """A statistics-head model and a small fitting set: four noisy images with a pasted square (labelled
+    manipulated, no mask) and four without."""
+    from PIL import Image
+
+    tmp = tmp_path_factory.mktemp("mix")
+    torch.manual_seed(5)
+    net = TruForNet(get_config("trufor_small")).eval()
+    base = save_safetensors(net.state_dict(), tmp / "base.safetensors", net.config, provenance="base model",
+                            licence="test only", half=True)
+    root = tmp / "set"
+    root.mkdir()
+    for i in range(8):
+        rng = np.random.default_rng(100 + i)
+        pixels = np.clip(rng.normal(128, 30, (72, 88, 3)), 0, 255).astype(np.uint8)
+        if i < 4:
+            pixels[20:44, 30:60] = np.clip(rng.normal(90, 5, (24, 30, 3)), 0, 255).astype(np.uint8)
+        Image.fromarray(pixels).save(root / f"{'fake' if i < 4 else 'real'}{i}.png")
+    (root / "fake_list.txt").write_text("".join(f"fake{i}.png\n" for i in range(4)))
+    (root / "real_list.txt").write_text("".join(f"real{i}.png\n" for i in range(4, 8)))
+    return tmp, base
+
+
+def test_top_head_mix_records_fits_and_writes_a_file_whose_score_is_the_mix(mix_files, tmp_path, capsys):
+    from trufor import load_model
+    from trufor.cli import main
+    from trufor.training.top_head import Mix
+
+    tmp, base = mix_files
+    out, cache = tmp_path / "mixed.safetensors", tmp_path / "cache.npz"
+    args = ["train", "top-head", str(base), "--mix", "-d", "list:fake_list.txt,real_list.txt", str(tmp / "set"),
+            "--fraction", "0.01", "--cache", str(cache), "--folds", "0", "-o", str(out)]
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "logit = " in err and "weighted AUC t " in err and cache.exists()
+    loaded = read_weights(out)
+    config = config_of(loaded)
+    assert config.detection_pool == "top_fraction_statistics" and config.detection_top_fraction == 0.01
+    assert "top-head --mix" in loaded.metadata["provenance"] and loaded.metadata["variant"] is not None
+    w = loaded.state_dict["detection.out.weight"].float()[0]
+    mix = Mix(float(w[0]), float(w[1]), float(loaded.state_dict["detection.out.bias"].float()[0]))
+    before, after = load_model(base), load_model(out)
+    image = tmp / "set" / "fake0.png"
+    ra, rb = before.analyze(image, keep_logits=True), after.analyze(image, keep_logits=True)
+    np.testing.assert_array_equal(ra.map, rb.map)
+    diff = ra.loc_logits[1].astype(np.float64) - ra.loc_logits[0]
+    t = np.sort(diff.ravel())[::-1][:max(1, math.ceil(0.01 * diff.size))].mean()
+    s = math.log(ra.score / (1 - ra.score))
+    expected = mix(np.array([[t, s]]))[0]
+    assert math.log(rb.score / (1 - rb.score)) == pytest.approx(expected, abs=2e-3)
+    # the cache makes a rerun instant and gives the same file
+    calls = []
+    import trufor.inference
+
+    original = trufor.inference.TruFor.analyze
+    try:
+        trufor.inference.TruFor.analyze = lambda self, *a, **k: calls.append(1) or original(self, *a, **k)
+        assert main(args[:-1] + [str(tmp_path / "again.safetensors")]) == 0
+    finally:
+        trufor.inference.TruFor.analyze = original
+    assert calls == []
+    assert torch.equal(read_weights(tmp_path / "again.safetensors").state_dict["detection.out.weight"],
+                       loaded.state_dict["detection.out.weight"])
+
+
+def test_a_mixed_file_is_calibrated_grafted_and_refused_where_it_cannot_be(mix_files, tmp_path, capsys):
+    from trufor import load_model
+    from trufor.cli import main
+    from trufor.training.calibration import Calibration, write_calibrated
+    from trufor.training.graft import graft_confidence
+    from trufor.training.top_head import Mix, mixed_detector
+
+    tmp, base = mix_files
+    mixed = mixed_detector(base, tmp_path / "mixed.safetensors", Mix(1.5, 0.5, -0.25), fraction=0.02,
+                           data_note="test")
+    cal = Calibration(a=2.0, b=-0.5, n_fake=1, n_real=1, fpr_before=0, fpr_after=0, tpr_before=1, tpr_after=1)
+    calibrated = write_calibrated(mixed, tmp_path / "cal.safetensors", cal, data_note="test")
+    sd = read_weights(calibrated).state_dict
+    assert sd["detection.out.weight"].float().tolist() == [[3.0, 1.0]]
+    assert sd["detection.out.bias"].float().item() == pytest.approx(-1.0)
+    image = variant_images(tmp_path / "img")[0]
+    m, c = load_model(mixed).analyze(image), load_model(calibrated).analyze(image)
+    logit = math.log(m.score / (1 - m.score))
+    assert math.log(c.score / (1 - c.score)) == pytest.approx(2.0 * logit - 0.5, abs=1e-3)
+    # a graft gives the mixed head a detection decoder (the confidence decoder it pooled) and keeps its scores
+    torch.manual_seed(9)
+    donor_sd = read_weights(base).state_dict
+    donor_sd = {k: (v.float() + 0.01 * torch.randn_like(v.float()))
+                if k.startswith("decode_head_conf.") and v.is_floating_point() else v for k, v in donor_sd.items()}
+    donor = save_safetensors(donor_sd, tmp_path / "donor.safetensors", config_of(read_weights(base)),
+                             provenance="donor", licence="test only")
+    grafted = graft_confidence(calibrated, donor, tmp_path / "grafted.safetensors")
+    config = config_of(read_weights(grafted))
+    assert config.detection_pool == "top_fraction_statistics" and config.detection_decoder
+    g = load_model(grafted).analyze(image)
+    assert g.score == pytest.approx(c.score, abs=1e-6) and not np.array_equal(g.conf, c.conf)
+    # refused: a mix of a top-fraction head, --mix without --data, a model file that is not there
+    with pytest.raises(TrainingError, match="pooled-statistics"):
+        mixed_detector(mixed, tmp_path / "twice.safetensors", Mix(1, 1, 0))
+    assert main(["train", "top-head", str(base), "--mix", "-o", str(tmp_path / "x.safetensors")]) != 0
+    assert "--mix and --data go together" in capsys.readouterr().err
+    assert not (tmp_path / "twice.safetensors").exists() and not (tmp_path / "x.safetensors").exists()
