@@ -253,8 +253,9 @@ def test_phase2_maps_have_one_owner():
 def test_bundled_configs_load(name, monkeypatch, tmp_path):
     monkeypatch.setenv("TRUFOR_SHARED", str(tmp_path / "shared"))
     cfg = load_config(REPO / "configs" / name)
-    expected = "trufor_lite0_detdec" if name.startswith("finetune_") else "trufor_lite0" if name.startswith("lite0_") \
-        else "trufor_small"  # the fine-tuning templates start from the bundled model, which has a detection decoder
+    # the fine-tuning templates start from the bundled model, which has a detection decoder; so does run 25's phase 3
+    expected = "trufor_lite0_detdec" if name.startswith(("finetune_", "lite0_run25_")) else "trufor_lite0" \
+        if name.startswith("lite0_") else "trufor_small"
     assert cfg.model.variant == expected
     assert str(tmp_path / "shared") in str(cfg.data.train)  # data located from ${shared}, never hard-coded
     assert "casia" not in yaml.safe_dump(cfg.to_dict()).lower()  # CASIA is evaluation only
@@ -318,6 +319,13 @@ def test_bundled_configs_load(name, monkeypatch, tmp_path):
         cfg.output.dir = run16.output.dir
         assert (cfg.phase, cfg.data, cfg.train, cfg.loss, cfg.val) == ("confidence", run16.data, run16.train, run16.loss,
                                                                         run16.val)
+    elif name.startswith("lite0_run25_"):  # run 25: run 14's phase 3 with a detection decoder on run 22a's network
+        assert name == "lite0_run25_phase3.yaml"
+        assert "scripts/phase3_draws.sh run25 $soup $run17 configs/lite0_run25_phase3.yaml" in \
+            (REPO / "scripts" / "train_lite0_run25.sh").read_text()
+        run10 = load_config(REPO / "configs" / "lite0_run10_phase3.yaml")
+        assert cfg.phase == "confidence" and cfg.output.dir.endswith("lite0_run25_phase3")
+        assert (cfg.data, cfg.train, cfg.loss, cfg.val) == (run10.data, run10.train, run10.loss, run10.val)
     elif name.startswith("lite0_run23_"):  # run 23: run 20 plus the training fakes with masks derived from originals
         assert name == "lite0_run23_phase2.yaml"
         assert f"trufor train configs/{name}" in (REPO / "scripts" / "train_lite0_run23.sh").read_text()

@@ -120,6 +120,9 @@ VARIANTS: dict[str, TruForConfig] = {
     # The same network whose integrity score mixes the map's top and the pooled-statistics head's logit.
     "trufor_lite0_mixed": TruForConfig(encoder="efficientnet_lite0", decoder_dim=128, noiseprint_features=32,
                                        detection_pool="top_fraction_statistics"),
+    # ... and with the statistics head pooling a detection decoder of its own.
+    "trufor_lite0_detdec_mixed": TruForConfig(encoder="efficientnet_lite0", decoder_dim=128, noiseprint_features=32,
+                                              detection_decoder=True, detection_pool="top_fraction_statistics"),
 }
 
 #: The architecture of the authors' published weights.
