@@ -27,6 +27,8 @@
 #            benchmarks/same_outputs.py, the confidence measured with benchmarks/confidence_quality.py), shipped
 #            (scripts/ship_bundled.py), then CASIA v1 is measured once (casia). If not, run 17 stays.
 #            Reported beside, not judged: the same bootstraps against run 22a (its network with t alone).
+# Not passed (docs/MODEL_CARD.md, run 24): no share >= 0.95 on (1) (masked F1 0.62, pooled AUC vs IMD2020 originals
+# 0.87, vs all authentic 0.55); (2) and (3) hold (synthetic detection share 0.07; FPR 0.080 / 0.100). Run 17 stays.
 # Rerun to resume (every step skips what exists).
 #   scripts/train_lite0_run24.sh [mix] [cal] [eval] [judge] [conf] [graft] [evalg] [casia]
 set -euo pipefail
