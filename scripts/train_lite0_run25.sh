@@ -28,6 +28,9 @@
 #            If it passes it is shipped (scripts/ship_bundled.py), then CASIA v1 is measured once (casia). If not,
 #            run 17 stays. Reported beside, not judged: the same bootstraps against run 24 (the same network and
 #            mix with run 14's head), and the training-side AUCs of t, s and the mix that the mix step prints.
+# Not passed (docs/MODEL_CARD.md, run 25): no share >= 0.95 on (1) (masked F1 0.62, pooled AUC vs IMD2020 originals
+# 0.90, vs all authentic 0.94) and behind on (4) (confidence mean error AUC 0.948 -> 0.937, share 0.00); (2) and (3)
+# hold (synthetic detection share 0.15; FPR 0.080 / 0.050). Run 17 stays.
 # Rerun to resume (every step skips what exists).
 #   scripts/train_lite0_run25.sh [draws] [mix] [cal] [eval] [judge] [casia]
 set -euo pipefail

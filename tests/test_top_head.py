@@ -408,3 +408,21 @@ def test_a_mixed_file_is_calibrated_grafted_and_refused_where_it_cannot_be(mix_f
     assert main(["train", "top-head", str(base), "--mix", "-o", str(tmp_path / "x.safetensors")]) != 0
     assert "--mix and --data go together" in capsys.readouterr().err
     assert not (tmp_path / "twice.safetensors").exists() and not (tmp_path / "x.safetensors").exists()
+
+
+@pytest.mark.slow
+def test_onnx_export_of_a_mixed_file_gives_the_torch_score(mix_files, tmp_path):
+    """The exported graph mixes the map's top (its count of pixels dynamic) with the statistics head: onnxruntime gives
+    the torch engine's score and map on images of several sizes."""
+    from trufor import load_model
+    from trufor.deploy.onnx_export import export_onnx
+    from trufor.training.top_head import Mix, mixed_detector
+
+    _, base = mix_files
+    mixed = mixed_detector(base, tmp_path / "mixed.safetensors", Mix(1.2, 0.8, -0.3), fraction=0.01, data_note="test")
+    runtime = load_model(export_onnx(tmp_path / "mixed.onnx", mixed, opset=18), backend="onnxruntime", mode="exact")
+    torch_model = load_model(mixed)
+    for image in variant_images(tmp_path / "img"):
+        a, b = runtime.analyze(image), torch_model.analyze(image)
+        assert abs(a.score - b.score) <= 1e-5
+        assert np.max(np.abs(a.map - b.map)) <= 1e-4
