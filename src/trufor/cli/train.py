@@ -207,39 +207,6 @@ def _calibrate(rest: list[str]) -> int:
     return 0
 
 
-def _record_sets(record, model, data: list[list[str]], cache_path: str | None, digest: str, err):
-    """Run ``record`` (:func:`trufor.training.head_refit.pooled_features` or
-    :func:`trufor.training.top_head.mix_inputs`) over each ``(DATASET, ROOT)`` of ``data``, through the cache at
-    ``cache_path`` (kept while ``digest``, the network's, is the same); returns the joined set and a note per set."""
-    from pathlib import Path
-
-    from ..evaluation.datasets import load_dataset
-    from ..training.calibration import group_of
-    from ..training.head_refit import load_cache, save_cache
-
-    cache = load_cache(cache_path, digest) if cache_path else {}
-    joined = None
-    notes = []
-    for spec, root in data:
-        dataset = load_dataset(spec, root)
-        label = Path(root).resolve().name
-
-        def on_progress(i: int, n: int, name: str = dataset.name) -> None:
-            if i % 50 == 0:
-                err.print(f"{name}: image {i}/{n}")
-                if cache_path:  # a stopped run resumes from here
-                    save_cache(cache_path, digest, cache)
-
-        part = record(model, dataset.samples, cache=cache, group=lambda p, r=root, n=label: f"{n}/{group_of(p, r)}",
-                      log=lambda m: err.print(f"[yellow]{m}[/]"), progress=on_progress)
-        if cache_path:
-            save_cache(cache_path, digest, cache)
-        joined = part if joined is None else joined.extend(part)
-        notes.append(f"{dataset.name} ({len(part)} images)")
-    assert joined is not None
-    return joined, notes
-
-
 def _fit_head(rest: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="trufor train fit-head",
@@ -265,15 +232,15 @@ def _fit_head(rest: list[str]) -> int:
     args = parser.parse_args(rest)
     from .. import load_model
     from ..errors import TruForError
-    from ..training.head_refit import (FitSettings, cross_validate, describe, fit_head, pooled_features, trunk_digest,
-                                       write_refitted)
+    from ..training.head_refit import (FitSettings, cross_validate, describe, fit_head, pooled_features, record_sets,
+                                       trunk_digest, write_refitted)
 
     err = console(err=True)
     settings = FitSettings(steps=args.steps, lr=args.lr, weight_decay=args.weight_decay, seed=args.seed)
     try:
         model = load_model(args.weights, device=device_from_args(args))
-        data, notes = _record_sets(pooled_features, model, args.data, args.cache, trunk_digest(model.net.state_dict()),
-                                   err)
+        data, notes = record_sets(pooled_features, model, args.data, cache_path=args.cache,
+                                  digest=trunk_digest(model.net.state_dict()), log=err.print)
         if args.folds > 1:
             err.print(f"cross-validated AUC ({args.folds} folds, weighted): {cross_validate(data, settings, args.folds):.3f}")
         state = fit_head(data, settings)
@@ -384,13 +351,13 @@ def _top_head(rest: list[str]) -> int:
             from functools import partial
 
             from .. import load_model
-            from ..training.head_refit import trunk_digest
+            from ..training.head_refit import record_sets, trunk_digest
             from ..training.top_head import fit_mix, mix_inputs, mix_report, mixed_detector
 
             model = load_model(args.weights, device=device_from_args(args))
-            data, notes = _record_sets(partial(mix_inputs, fraction=args.fraction), model, args.data, args.cache,
-                                       trunk_digest(model.net.state_dict(), exclude=()) + f"/top {args.fraction!r}",
-                                       err)
+            data, notes = record_sets(partial(mix_inputs, fraction=args.fraction), model, args.data,
+                                      cache_path=args.cache, log=err.print,
+                                      digest=trunk_digest(model.net.state_dict(), exclude=()) + f"/top {args.fraction!r}")
             mix = fit_mix(data)
             err.print(mix.describe())
             for line in mix_report(data, mix, folds=args.folds):

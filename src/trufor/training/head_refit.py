@@ -149,6 +149,41 @@ def save_cache(path: str | os.PathLike, digest: str, cache: dict[str, np.ndarray
     os.replace(tmp, p)
 
 
+def record_sets(record: Callable, model, data: Sequence[tuple[str, str]], *, cache_path: str | os.PathLike | None,
+                digest: str, log: Callable[[str], None] | None = None, every: int = 50):
+    """Run ``record`` (:func:`pooled_features`, or :func:`trufor.training.top_head.mix_inputs`) over each
+    ``(DATASET, ROOT)`` of ``data`` (a dataset spec as for ``trufor eval`` and the folder its paths are relative to),
+    through the cache at ``cache_path`` (kept while ``digest``, the network's, is the same; saved every ``every``
+    images, so a stopped run resumes). Each image's group is ``ROOT's name/its first two folders``. Returns the joined
+    set and one note per dataset ("NAME (N images)")."""
+    from ..evaluation.datasets import load_dataset
+    from .calibration import group_of
+
+    cache = load_cache(cache_path, digest) if cache_path else {}
+    joined = None
+    notes = []
+    for spec, root in data:
+        dataset = load_dataset(spec, root)
+        label = Path(root).resolve().name
+
+        def on_progress(i: int, n: int, name: str = dataset.name) -> None:
+            if i % every == 0:
+                if log:
+                    log(f"{name}: image {i}/{n}")
+                if cache_path:
+                    save_cache(cache_path, digest, cache)
+
+        part = record(model, dataset.samples, cache=cache, group=lambda p, r=root, n=label: f"{n}/{group_of(p, r)}",
+                      log=log, progress=on_progress)
+        if cache_path:
+            save_cache(cache_path, digest, cache)
+        joined = part if joined is None else joined.extend(part)
+        notes.append(f"{dataset.name} ({len(part)} images)")
+    if joined is None:
+        raise TrainingError("no fitting set given")
+    return joined, notes
+
+
 def sample_weights(labels: np.ndarray, groups: Sequence[str]) -> np.ndarray:
     """Weights summing to 1: each class half, each group within a class the same share."""
     g = np.asarray(groups, dtype=object)
