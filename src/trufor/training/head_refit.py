@@ -78,22 +78,23 @@ def same_trunk(a, b) -> bool:
     return trunk_digest(a, PHASE3_PREFIXES) == trunk_digest(b, PHASE3_PREFIXES)
 
 
-def pooled_features(model, samples, *, group: Callable[[str], str], cache: dict[str, np.ndarray] | None = None,
-                    log: Callable[[str], None] | None = None,
-                    progress: Callable[[int, int], None] | None = None) -> PooledSet:
-    """Run ``model`` (a :class:`trufor.TruFor`) on each usable sample and record its head's eight inputs.
+def record_head_inputs(model, samples, module, read: Callable, *, width: int, what: str,
+                       group: Callable[[str], str], cache: dict[str, np.ndarray] | None = None,
+                       log: Callable[[str], None] | None = None, progress: Callable[[int, int], None] | None = None
+                       ) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
+    """Run ``model`` (a :class:`trufor.TruFor`) on each usable sample and record ``read(inputs, output)`` (a vector of
+    ``width`` numbers) of the one pass through ``module`` (a part of its detection head) per image.
 
-    ``cache`` (image path -> features) is read and filled, so an interrupted run resumes. An unreadable
-    image is reported through ``log`` and left out. ``progress(n, total)`` is called as the n-th image starts.
+    ``cache`` (image path -> vector) is read and filled, so an interrupted run resumes. An unreadable image is reported
+    through ``log`` and left out. ``progress(n, total)`` is called as the n-th image starts. Returns the vectors
+    (N, width) float64, the labels, groups and paths.
+
+    Raises:
+        TrainingError: not one pass per image, or a value that is not finite (``what`` names them).
     """
-    import torch
-
-    if model.net.config.detection_pool != "statistics":
-        raise TrainingError(f"fit-head re-fits the pooled-statistics detection head; this model's head is "
-                            f"{model.net.config.detection_pool!r} (two numbers: set them with trufor train calibrate)")
-    captured: list[torch.Tensor] = []
-    hook = model.net.detection[0].register_forward_hook(lambda _m, inputs, _o: captured.append(inputs[0].detach()))
-    feats, labels, groups, paths = [], [], [], []
+    captured: list[tuple] = []
+    hook = module.register_forward_hook(lambda _m, inputs, output: captured.append((inputs, output)))
+    rows, labels, groups, paths = [], [], [], []
     samples = [s for s in samples if not s.skip]
     try:
         for done, sample in enumerate(samples, 1):
@@ -101,7 +102,7 @@ def pooled_features(model, samples, *, group: Callable[[str], str], cache: dict[
                 progress(done, len(samples))
             path = str(sample.image)
             if cache is not None and path in cache:
-                vector = cache[path]
+                row = cache[path]
             else:
                 captured.clear()
                 try:
@@ -112,19 +113,32 @@ def pooled_features(model, samples, *, group: Callable[[str], str], cache: dict[
                     continue
                 if len(captured) != 1:
                     raise TrainingError(f"{path}: expected one pass through the detection head, saw {len(captured)}")
-                vector = captured[0].float().reshape(-1).cpu().numpy().astype(np.float64)
+                row = np.asarray(read(*captured[0]), dtype=np.float64).reshape(-1)
                 if cache is not None:
-                    cache[path] = vector
-            feats.append(vector)
+                    cache[path] = row
+            rows.append(row)
             labels.append(bool(sample.is_fake))
             groups.append(group(path))
             paths.append(path)
     finally:
         hook.remove()
-    array = np.stack(feats) if feats else np.zeros((0, 8))
+    array = np.stack(rows).astype(np.float64) if rows else np.zeros((0, width))
     if not np.isfinite(array).all():
-        raise TrainingError("some pooled statistics are not finite")
-    return PooledSet(array, np.asarray(labels, dtype=bool), groups, paths)
+        raise TrainingError(f"some {what} are not finite")
+    return array, np.asarray(labels, dtype=bool), groups, paths
+
+
+def pooled_features(model, samples, *, group: Callable[[str], str], cache: dict[str, np.ndarray] | None = None,
+                    log: Callable[[str], None] | None = None,
+                    progress: Callable[[int, int], None] | None = None) -> PooledSet:
+    """Run ``model`` (a :class:`trufor.TruFor`) on each usable sample and record its head's eight inputs
+    (:func:`record_head_inputs`: cached, unreadable images reported and left out)."""
+    if model.net.config.detection_pool != "statistics":
+        raise TrainingError(f"fit-head re-fits the pooled-statistics detection head; this model's head is "
+                            f"{model.net.config.detection_pool!r} (two numbers: set them with trufor train calibrate)")
+    return PooledSet(*record_head_inputs(
+        model, samples, model.net.detection[0], lambda inputs, _o: inputs[0].detach().float().cpu().numpy(),
+        width=8, what="pooled statistics", group=group, cache=cache, log=log, progress=progress))
 
 
 def load_cache(path: str | os.PathLike, digest: str) -> dict[str, np.ndarray]:

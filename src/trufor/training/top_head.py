@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import TrainingError, TruForError
+from ..errors import TrainingError
 
 #: The state-dict prefixes of what the top-fraction detector replaces.
 REPLACED_PREFIXES = ("detection.", "decode_head_det.")
@@ -116,50 +116,20 @@ def mix_inputs(model, samples, *, fraction: float = 0.005, group: Callable[[str]
     Raises:
         TrainingError: the model's head is not the pooled-statistics head.
     """
-    import torch
-
     from ..modeling.detection import top_fraction_mean
+    from .head_refit import record_head_inputs
 
     if model.net.config.detection_pool != "statistics":
         raise TrainingError(f"--mix mixes the map's top with a pooled-statistics detection head; this model's head "
                             f"is {model.net.config.detection_pool!r}")
-    captured: list[tuple[torch.Tensor, torch.Tensor]] = []
-    hook = model.net.detection.register_forward_hook(
-        lambda _m, inputs, output: captured.append((inputs[0].detach(), output.detach())))
-    rows, labels, groups, paths = [], [], [], []
-    samples = [s for s in samples if not s.skip]
-    try:
-        for done, sample in enumerate(samples, 1):
-            if progress:
-                progress(done, len(samples))
-            path = str(sample.image)
-            if cache is not None and path in cache:
-                row = cache[path]
-            else:
-                captured.clear()
-                try:
-                    model.analyze(sample.image, noiseprint=False)
-                except TruForError as exc:
-                    if log:
-                        log(f"skipped: {exc}")
-                    continue
-                if len(captured) != 1:
-                    raise TrainingError(f"{path}: expected one pass through the detection head, saw {len(captured)}")
-                loc, logit = captured[0]
-                t = float(top_fraction_mean((loc[:, 1] - loc[:, 0]).float(), fraction)[0])
-                row = np.array([t, float(logit.float().reshape(-1)[0])])
-                if cache is not None:
-                    cache[path] = row
-            rows.append(row)
-            labels.append(bool(sample.is_fake))
-            groups.append(group(path))
-            paths.append(path)
-    finally:
-        hook.remove()
-    array = np.stack(rows).astype(np.float64) if rows else np.zeros((0, 2))
-    if not np.isfinite(array).all():
-        raise TrainingError("some logits are not finite")
-    return MixSet(array, np.asarray(labels, dtype=bool), groups, paths)
+
+    def read(inputs, output) -> list[float]:
+        loc = inputs[0].detach()
+        return [float(top_fraction_mean((loc[:, 1] - loc[:, 0]).float(), fraction)[0]),
+                float(output.detach().float().reshape(-1)[0])]
+
+    return MixSet(*record_head_inputs(model, samples, model.net.detection, read, width=2, what="logits", group=group,
+                                      cache=cache, log=log, progress=progress))
 
 
 def fit_mix(data: MixSet) -> Mix:
