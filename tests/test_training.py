@@ -319,6 +319,21 @@ def test_bundled_configs_load(name, monkeypatch, tmp_path):
         cfg.output.dir = run16.output.dir
         assert (cfg.phase, cfg.data, cfg.train, cfg.loss, cfg.val) == ("confidence", run16.data, run16.train, run16.loss,
                                                                         run16.val)
+    elif name.startswith("lite0_run26_"):  # run 26: runs 21 and 23's data together, new seeds (a soup ingredient)
+        assert name == "lite0_run26_phase2.yaml"
+        script = (REPO / "scripts" / "train_lite0_run26.sh").read_text()
+        assert f"trufor train configs/{name}" in script
+        assert "scripts/phase3_draws.sh run26 $soup $run17 configs/lite0_run25_phase3.yaml" in script
+        run21 = load_config(REPO / "configs" / "lite0_run21_phase2.yaml")
+        run23 = load_config(REPO / "configs" / "lite0_run23_phase2.yaml")
+        assert cfg.data.train[4] == run23.data.train[4]  # the training fakes with derived masks, as in run 23
+        del cfg.data.train[4]
+        assert (cfg.train.seed, cfg.data.train[0]["seed"], cfg.data.train[1]["seed"]) == (190, 190, 191)
+        cfg.train.seed, cfg.data.train[0]["seed"], cfg.data.train[1]["seed"] = 180, 180, 181
+        assert cfg.output.dir.endswith("lite0_run26_phase2")
+        cfg.output.dir = run21.output.dir
+        assert (cfg.model, cfg.data, cfg.train, cfg.loss, cfg.val) == (run21.model, run21.data, run21.train,
+                                                                       run21.loss, run21.val)
     elif name.startswith("lite0_run25_"):  # run 25: run 14's phase 3 with a detection decoder on run 22a's network
         assert name == "lite0_run25_phase3.yaml"
         assert "scripts/phase3_draws.sh run25 $soup $run17 configs/lite0_run25_phase3.yaml" in \
