@@ -228,7 +228,8 @@ def table(rows: list, a: str, b: str, title: str) -> str:
     lines = [f"| {title} | {a} | {b} | {b} - {a} | 95 % interval | share of resamples {b} > {a} |",
              "| --- | --- | --- | --- | --- | --- |"]
     for k, va, vb, d, lo, hi, p in rows:
-        lines.append(f"| {k} | {va:.3f} | {vb:.3f} | {d:+.3f} | [{lo:+.3f}, {hi:+.3f}] | {p:.2f} |")
+        # three decimals for the share: the rules judge it against 0.95 and 0.05, which two would hide (0.9496)
+        lines.append(f"| {k} | {va:.3f} | {vb:.3f} | {d:+.3f} | [{lo:+.3f}, {hi:+.3f}] | {p:.3f} |")
     return "\n".join(lines)
 
 

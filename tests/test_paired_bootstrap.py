@@ -112,6 +112,7 @@ def test_the_command_prints_one_table(tmp_path, capsys):
     text = capsys.readouterr().out
     assert text.startswith("| heldout: 30 fakes, 40 authentic; head score | a | b | b - a |")
     assert "| AUC vs all authentic |" in text and "[+0.000, +0.000]" in text
+    assert "| 0.000 |" in text  # the share of resamples with b > a, to three decimals (the rules' 0.95 / 0.05)
 
 
 def _pairs_file(path: Path, rows: list[tuple[str, str, str, str]]) -> Path:
