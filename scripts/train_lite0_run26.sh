@@ -30,6 +30,9 @@
 #                kind (0.948; run 25 0.937) and not of run 14's (0.594 for run 22a, which kept run 14's decoder).)
 #            If it passes it is shipped (scripts/ship_bundled.py), then CASIA v1 is measured once (casia). If not,
 #            run 17 stays. Reported beside, not judged: the same bootstraps against run 22a.
+# Not passed (docs/MODEL_CARD.md, run 26): (1) holds (pooled AUC vs IMD2020 originals 0.616 -> 0.707, share 0.954),
+# (2) holds (synthetic detection share 0.08), (4) holds (0.946); (3) does not: 3 of 20 held-out camera originals above
+# 0.5 (FPR 0.150). Run 17 stays.
 # Rerun to resume (every step skips what exists).
 #   scripts/train_lite0_run26.sh [phase2] [soup] [draws] [top] [eval] [judge] [casia]
 set -euo pipefail
