@@ -272,6 +272,46 @@ def test_group_balance_protects_a_small_hard_group():
     assert "by group" in by_group.describe()
 
 
+def test_fpr_upper_bound_is_clopper_pearson():
+    from trufor.training.calibration import fpr_upper_bound
+
+    # 0 of n: the bound solves (1 - p)^n = 0.05
+    for n in (1, 11, 20, 173):
+        assert abs(fpr_upper_bound(0, n) - (1 - 0.05 ** (1 / n))) < 1e-9
+    # k of n: the binomial probability of k or fewer at the bound is 0.05
+    from scipy.stats import binom
+
+    for k, n in ((1, 11), (3, 20), (10, 13)):
+        assert abs(binom.cdf(k, n, fpr_upper_bound(k, n)) - 0.05) < 1e-6
+    assert fpr_upper_bound(5, 5) == 1.0
+    with pytest.raises(ValueError, match="0 <= k <= n"):
+        fpr_upper_bound(3, 2)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 400), st.data())
+def test_fpr_upper_bound_lies_above_the_rate_and_grows_with_it(n, data):
+    from trufor.training.calibration import fpr_upper_bound
+
+    k = data.draw(st.integers(0, n))
+    upper = fpr_upper_bound(k, n)
+    assert k / n <= upper <= 1.0
+    if k < n:
+        assert fpr_upper_bound(k + 1, n) >= upper  # one more false positive never tightens the bound
+        assert fpr_upper_bound(k, n + 1) <= upper + 1e-12  # nor does one more photo that stays below 0.5 loosen it
+
+
+def test_the_calibration_says_how_much_a_small_group_promises():
+    from trufor.training.calibration import Calibration
+
+    groups = {"forgeries/imd2020_subset": (11, 1 / 11), "pristine/digicam": (173, 0.0)}
+    text = Calibration(3.4, -2.2, 20, 184, 0.2, 0.005, 0.95, 0.2, groups).describe()
+    assert "95 % one-sided upper bound" in text
+    assert "forgeries/imd2020_subset 0.091 (n=11, <= 0.364)" in text and "pristine/digicam 0.000 (n=173, <= 0.017)" in text
+    pooled = Calibration(1.0, 0.0, 20, 20, 0.2, 0.0, 0.9, 0.8).describe()
+    assert pooled.endswith("(false-positive rate: 95 % one-sided upper bound 0.139)")
+
+
 def test_group_of_uses_the_folders_under_the_root(tmp_path):
     from trufor.training.calibration import group_of
 
