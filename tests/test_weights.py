@@ -232,9 +232,25 @@ def test_display_names_come_from_the_registry(tmp_path):
     assert registry.display_name("trufor_b2", origin="cache", fmt="official", path=path) == \
         "trufor_b2 (official-format checkpoint x.pth.tar)"
     assert registry.display_name("trufor_small", origin="argument", fmt="safetensors", path=path,
-                                 metadata={"provenance": "mine"}) == "trufor_small (mine)"
+                                 metadata={"provenance": "mine"}) == "trufor_small (x.pth.tar: mine)"
     assert registry.display_name("trufor_small", origin="bundled", fmt="safetensors", path=path,
                                  metadata={"model_name": "named"}) == "named"
+
+
+def test_a_display_name_carries_a_short_summary_of_a_long_provenance(tmp_path):
+    """A weight average's provenance holds its parts' histories (484 kB for run 26's file): the name, on every row of
+    results.csv, carries the file name and the first clause of the first line, never the whole."""
+    history = ("trained by the trufor project with `trufor train` (independent TruFor implementation); fine-tuned from "
+               "an earlier export of ours\n" + "weight average of 4 files: ...\n" * 20000)
+    name = registry.display_name("trufor_lite0_top", origin="argument", fmt="safetensors",
+                                 path=tmp_path / "run26.safetensors", metadata={"provenance": history})
+    assert name == ("trufor_lite0_top (run26.safetensors: trained by the trufor project with `trufor train` "
+                    "(independent TruFor implementation))")
+    long_clause = "word " * 100
+    summary = registry.provenance_summary(long_clause)
+    assert len(summary) <= registry.NAME_SUMMARY_CHARS and summary.endswith("word...")
+    assert registry.provenance_summary("") == "custom weights"
+    assert registry.provenance_summary("x" * 300) == "x" * (registry.NAME_SUMMARY_CHARS - 3) + "..."
 
 
 # ------------------------------------------------------------------------------------- load_network
@@ -248,7 +264,7 @@ def test_load_network_safetensors(tmp_path):
     assert network.weights.format == "safetensors" and network.metadata["provenance"] == "random init for tests"
     stored = read_weights(path).state_dict
     assert all(torch.equal(v, stored[k]) for k, v in network.net.state_dict().items())
-    assert network.display_name() == "trufor_small (random init for tests)"
+    assert network.display_name() == "trufor_small (r.safetensors: random init for tests)"
 
 
 def test_load_network_official_layout(small_net, tmp_path):

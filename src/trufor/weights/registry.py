@@ -161,7 +161,10 @@ def display_name(variant: str, *, origin: str, fmt: str, path: str | Path,
     """The short human name of loaded weights, shown in every output (CSV, figures, ``trufor info``).
 
     A ``model_name`` recorded in the file's metadata wins; then the bundled model, any checkpoint
-    in the authors' format, and otherwise the file's recorded provenance.
+    in the authors' format, and otherwise the file's name and the first clause of its recorded provenance (at most
+    :data:`NAME_SUMMARY_CHARS` characters): the name rides on every row of ``results.csv`` and every figure,
+    and a provenance holds a model's whole history (hundreds of kB after weight averages); the whole of it is in
+    ``results.json``'s header and ``trufor info``.
     """
     metadata = metadata or {}
     if metadata.get("model_name"):
@@ -170,4 +173,17 @@ def display_name(variant: str, *, origin: str, fmt: str, path: str | Path,
         return f"{variant} ({bundled().label})"
     if fmt == "official":
         return f"{variant} ({official().label} {Path(path).name})"
-    return f"{variant} ({metadata.get('provenance', 'custom weights')})"
+    return f"{variant} ({Path(path).name}: {provenance_summary(str(metadata.get('provenance') or 'custom weights'))})"
+
+
+#: The longest provenance summary a display name carries.
+NAME_SUMMARY_CHARS = 120
+
+
+def provenance_summary(provenance: str, limit: int = NAME_SUMMARY_CHARS) -> str:
+    """The first clause of a provenance's first line (up to ``"; "``), cut at a word to ``limit`` characters."""
+    first = provenance.strip().split("\n", 1)[0].split("; ", 1)[0].strip() or "custom weights"
+    if len(first) <= limit:
+        return first
+    cut = first[: limit - 3].rsplit(" ", 1)[0].rstrip(" ,;:(")
+    return (cut or first[: limit - 3]) + "..."
