@@ -9,12 +9,15 @@ The splits are the ones the training configs use (a hash of each file name, func
   masked fakes, fakes without a mask (detection only) and originals, each split train / val / calib;
 * ``pristine/digicam`` (camera originals, never used in training of any phase of the bundled models):
   half for calibration, half for the false-positive test (by the same calibration hash);
-* ``pristine/camera``: the 10 % held out of every phase (``holdout 0.1``): false-positive test only;
+* ``pristine/camera``: the 10 % held out of every phase (``holdout 0.1``): false-positive test only; and the next
+  20 % by the same hash (held out at 0.3, not at 0.1: ``camera_calib``), a part of the training side that run 27 on
+  never draw as whole authentic images (``holdout 0.3`` in their ``image_level`` camera source), for calibration;
 * ``pristine/bsds500`` (scanned film photos, a kind of authentic image that scores high): the 10 % held out
   of every phase, half for calibration and half for the false-positive test (by the calibration hash).
 
 Unions: ``pristine_val_real`` and ``calib_real`` (digicam, camera, IMD2020 originals: the sets of runs 1-4),
-``heldout_real`` and ``calib_groups_real`` (the same with the bsds500 halves: run 5 on); ``fit_real``: the
+``heldout_real`` and ``calib_groups_real`` (the same with the bsds500 halves: run 5 on), ``calib_groups_camera_real``
+(the same with ``camera_calib``: run 27 on); ``fit_real``: the
 training side's authentic photos (IMD2020 train originals, camera and bsds500 training parts) for re-fitting the
 detection head on whole images (``trufor train fit-head``, with ``imd2020_train_fake``).
 
@@ -34,6 +37,7 @@ from trufor.training.data import held_out, in_calibration_part
 
 IMD_HOLDOUT, IMD_CALIBRATION = 0.4, 0.4
 CAMERA_HOLDOUT = 0.1
+CAMERA_CALIB_HOLDOUT = 0.3  # camera_calib: held out at 0.3 but not at 0.1 (the same hash)
 
 
 def imd_part(name: str) -> str:
@@ -71,6 +75,8 @@ def main(argv: list[str]) -> int:
         if path.is_file() and path.suffix.lower() in (".jpg", ".jpeg", ".png"):
             part = "val" if held_out(name, CAMERA_HOLDOUT) else "train"
             lists.setdefault(f"camera_{part}_real", []).append(f"pristine/camera/{name}")
+            if part == "train" and held_out(name, CAMERA_CALIB_HOLDOUT):  # a subset of camera_train
+                lists.setdefault("camera_calib_real", []).append(f"pristine/camera/{name}")
     for path, name in scan_images(data / "pristine" / "bsds500"):
         if not held_out(name, CAMERA_HOLDOUT):
             lists.setdefault("bsds500_train_real", []).append(f"pristine/bsds500/{name}")
@@ -90,6 +96,9 @@ def main(argv: list[str]) -> int:
         encoding="utf-8")
     (out / "calib_groups_real.txt").write_text("\n".join(lists.get("digicam_calib_real", []) + lists.get(
         "imd2020_calib_real", []) + lists.get("bsds500_calib_real", [])) + "\n", encoding="utf-8")
+    (out / "calib_groups_camera_real.txt").write_text("\n".join(lists.get("digicam_calib_real", []) + lists.get(
+        "imd2020_calib_real", []) + lists.get("bsds500_calib_real", []) + lists.get("camera_calib_real", [])) + "\n",
+        encoding="utf-8")
     # The whole-image fitting set of the detection head (trufor train fit-head): training side only.
     (out / "fit_real.txt").write_text("\n".join(lists.get("imd2020_train_real", []) + lists.get(
         "camera_train_real", []) + lists.get("bsds500_train_real", [])) + "\n", encoding="utf-8")

@@ -334,6 +334,19 @@ def test_bundled_configs_load(name, monkeypatch, tmp_path):
         cfg.output.dir = run21.output.dir
         assert (cfg.model, cfg.data, cfg.train, cfg.loss, cfg.val) == (run21.model, run21.data, run21.train,
                                                                        run21.loss, run21.val)
+    elif name.startswith("lite0_run27"):  # run 27: runs 21 / 26 without the camera calibration part as whole images
+        assert name in ("lite0_run27a_phase2.yaml", "lite0_run27b_phase2.yaml")
+        script = (REPO / "scripts" / "train_lite0_run27.sh").read_text()
+        assert "trufor train configs/lite0_run${r}_phase2.yaml" in script and "for r in 27a 27b" in script
+        assert "out/lists/calib_groups_camera_real.txt" in script
+        base = load_config(REPO / "configs" / ("lite0_run21_phase2.yaml" if "27a" in name else "lite0_run26_phase2.yaml"))
+        camera = [s for s in cfg.data.image_level if s.get("images", "").endswith("pristine/camera")]
+        assert [s["holdout"] for s in camera] == [0.3]  # the camera calibration part is never a whole-image negative
+        camera[0]["holdout"] = 0.1
+        assert cfg.output.dir.endswith(name.removesuffix(".yaml"))
+        cfg.output.dir = base.output.dir
+        assert (cfg.model, cfg.data, cfg.train, cfg.loss, cfg.val) == (base.model, base.data, base.train, base.loss,
+                                                                       base.val)
     elif name.startswith("lite0_run25_"):  # run 25: run 14's phase 3 with a detection decoder on run 22a's network
         assert name == "lite0_run25_phase3.yaml"
         assert "scripts/phase3_draws.sh run25 $soup $run17 configs/lite0_run25_phase3.yaml" in \
