@@ -29,6 +29,9 @@
 #            (4) its confidence map's mean error AUC over the three sets (benchmarks/confidence_quality.py) is >= 0.90.
 #            If it passes it is shipped (scripts/ship_bundled.py), then CASIA v1 is measured once (casia). If not,
 #            run 17 stays. Reported beside, not judged: the same bootstraps against run 26.
+# Passed (docs/MODEL_CARD.md, run 27): (1) pooled AUC vs IMD2020 originals 0.616 -> 0.753 (share 0.997) and vs all
+# authentic 0.901 -> 0.937 (0.999), (2) lowest share 0.122 (synthetic detection AUC), (3) FPR at 0.5 0.080 (IMD2020 val
+# originals) and 0.100 (held-out camera), (4) 0.943. Shipped (variant trufor_lite0_top); CASIA v1 measured once.
 # Rerun to resume (every step skips what exists).
 #   scripts/train_lite0_run27.sh [phase2] [soup] [draws] [top] [eval] [judge] [casia]
 set -euo pipefail

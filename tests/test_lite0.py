@@ -350,13 +350,13 @@ def test_ship_bundled_keeps_tensors_and_mends_a_from_scratch_summary(lite_weight
     spec = importlib.util.spec_from_file_location("ship_bundled", script)
     ship = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(ship)
-    from trufor.training.graft import graft_confidence
+    from trufor.training.top_head import top_fraction_detector
 
     credited = own_licence([{"encoder": "efficientnet_lite0", "licence": "Apache-2.0 (test record)"}])
-    # the bundled variant has a detection decoder: a plain trufor_lite0 candidate is refused, nothing written
+    # the bundled variant reads the map's top (run 27): a plain trufor_lite0 candidate is refused, nothing written
     assert ship.main([str(lite_weights), "--note", "v", "--out", str(tmp_path / "v.safetensors")]) == 2
     assert not (tmp_path / "v.safetensors").exists()
-    grafted = graft_confidence(lite_weights, lite_weights, tmp_path / "grafted.safetensors")
+    grafted = top_fraction_detector(lite_weights, tmp_path / "top.safetensors")
     base = rewrite_weights(grafted, tmp_path / "base.safetensors", lambda sd: None, action="a test",
                            provenance_line="phase confidence (trufor_lite0): 3 steps", licence=credited,
                            extra={"calibration": "0.5 -1"}, first_line=FROM_SCRATCH_SUMMARY)

@@ -214,7 +214,7 @@ def test_registry_bundled_entry_matches_the_bundled_file():
     assert bundled_weights() == entry.bundled_path
     with safe_open(str(entry.bundled_path), framework="pt") as f:
         meta = f.metadata()
-    assert meta["variant"] == entry.variant == "trufor_lite0_detdec"
+    assert meta["variant"] == entry.variant == "trufor_lite0_top"
     assert meta["licence"].startswith(entry.licence) and meta["licence"].startswith(OWN_WEIGHTS_LICENCE_PREFIXES)
     # its provenance opens with what it started from, as its licence says (ImageNet weights: not "from scratch");
     # data folders are named relative to the data root, never as the training machine's paths

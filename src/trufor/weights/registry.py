@@ -107,14 +107,14 @@ TRUFOR_OFFICIAL = PretrainedWeights(
 
 TRUFOR_BUNDLED = PretrainedWeights(
     name="trufor_bundled_lite0",
-    variant="trufor_lite0_detdec",
+    variant="trufor_lite0_top",
     file_name="trufor_lite0.safetensors",
     location="bundled",
     licence="Apache-2.0",
     label="bundled model, trained by the trufor project",
     description=("A small model shipped with the package: dual EfficientNet-Lite0 encoder from openly licensed "
-                 "ImageNet weights, our own Noiseprint++, calibrated score, a detection decoder of its own beside "
-                 "a confidence decoder trained on its target alone (docs/MODEL_CARD.md)."),
+                 "ImageNet weights, our own Noiseprint++, a calibrated score read from the localization map's top "
+                 "0.5 %, a confidence decoder trained on its target alone (docs/MODEL_CARD.md)."),
     provenance=("trained by the trufor project with `trufor train`; no official Noiseprint++/TruFor weights used "
                 "(the file's metadata records every phase)"),
     sha256=None,  # retrained from time to time; the file's own metadata is its record
