@@ -10,8 +10,9 @@ The splits are the ones the training configs use (a hash of each file name, func
 * ``pristine/digicam`` (camera originals, never used in training of any phase of the bundled models):
   half for calibration, half for the false-positive test (by the same calibration hash);
 * ``pristine/camera``: the 10 % held out of every phase (``holdout 0.1``): false-positive test only; and the next
-  20 % by the same hash (held out at 0.3, not at 0.1: ``camera_calib``), a part of the training side that run 27 on
-  never draw as whole authentic images (``holdout 0.3`` in their ``image_level`` camera source), for calibration;
+  20 % by the same hash (held out at 0.3, not at 0.1: ``camera_calib``), a part of the training side that the
+  image-level fine-tunes of run 27 on never draw as whole authentic images (``holdout 0.3`` in their ``image_level``
+  camera source), for calibration;
 * ``pristine/bsds500`` (scanned film photos, a kind of authentic image that scores high): the 10 % held out
   of every phase, half for calibration and half for the false-positive test (by the calibration hash).
 
@@ -19,7 +20,9 @@ Unions: ``pristine_val_real`` and ``calib_real`` (digicam, camera, IMD2020 origi
 ``heldout_real`` and ``calib_groups_real`` (the same with the bsds500 halves: run 5 on), ``calib_groups_camera_real``
 (the same with ``camera_calib``: run 27 on); ``fit_real``: the
 training side's authentic photos (IMD2020 train originals, camera and bsds500 training parts) for re-fitting the
-detection head on whole images (``trufor train fit-head``, with ``imd2020_train_fake``).
+detection head on whole images (``trufor train fit-head``, with ``imd2020_train_fake``; it keeps the whole camera
+training part, ``camera_calib`` included, as when runs 6 and 24 used it: a head fitted on it must not be calibrated on
+``calib_groups_camera_real``).
 
 Usage: python scripts/make_heldout_lists.py [OUT_DIR] (default out/lists; data from $TRUFOR_SHARED
 or ../shared). Writes ``<set>_<part>_fake.txt`` / ``_real.txt`` in the authors' list format, with
