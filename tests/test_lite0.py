@@ -356,8 +356,8 @@ def test_ship_bundled_keeps_tensors_and_mends_a_from_scratch_summary(lite_weight
     # the bundled variant reads the map's top (run 27): a plain trufor_lite0 candidate is refused, nothing written
     assert ship.main([str(lite_weights), "--note", "v", "--out", str(tmp_path / "v.safetensors")]) == 2
     assert not (tmp_path / "v.safetensors").exists()
-    grafted = top_fraction_detector(lite_weights, tmp_path / "top.safetensors")
-    base = rewrite_weights(grafted, tmp_path / "base.safetensors", lambda sd: None, action="a test",
+    top = top_fraction_detector(lite_weights, tmp_path / "top.safetensors")
+    base = rewrite_weights(top, tmp_path / "base.safetensors", lambda sd: None, action="a test",
                            provenance_line="phase confidence (trufor_lite0): 3 steps", licence=credited,
                            extra={"calibration": "0.5 -1"}, first_line=FROM_SCRATCH_SUMMARY)
     assert read_weights(base).provenance.split("\n")[0] == FROM_SCRATCH_SUMMARY
@@ -373,5 +373,5 @@ def test_ship_bundled_keeps_tensors_and_mends_a_from_scratch_summary(lite_weight
     assert ship.main([str(plain), "--note", "b", "--out", str(tmp_path / "p2.safetensors")]) == 0
     assert read_weights(tmp_path / "p2.safetensors").provenance.split("\n")[0] == FROM_SCRATCH_SUMMARY
     # and an uncalibrated candidate is refused, nothing written
-    assert ship.main([str(grafted), "--note", "c", "--out", str(tmp_path / "no.safetensors")]) == 2
+    assert ship.main([str(top), "--note", "c", "--out", str(tmp_path / "no.safetensors")]) == 2
     assert not (tmp_path / "no.safetensors").exists()
