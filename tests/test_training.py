@@ -253,9 +253,9 @@ def test_phase2_maps_have_one_owner():
 def test_bundled_configs_load(name, monkeypatch, tmp_path):
     monkeypatch.setenv("TRUFOR_SHARED", str(tmp_path / "shared"))
     cfg = load_config(REPO / "configs" / name)
-    # the fine-tuning templates start from the bundled model, which reads its score from the map's top (run 27); run
-    # 25's phase 3 has a detection decoder
-    expected = "trufor_lite0_top" if name.startswith("finetune_") else "trufor_lite0_detdec" \
+    # the fine-tuning templates and run 28 start from the bundled model, which reads its score from the map's top (run
+    # 27); run 25's phase 3 has a detection decoder
+    expected = "trufor_lite0_top" if name.startswith(("finetune_", "lite0_run28_")) else "trufor_lite0_detdec" \
         if name.startswith("lite0_run25_") else "trufor_lite0" if name.startswith("lite0_") else "trufor_small"
     assert cfg.model.variant == expected
     assert str(tmp_path / "shared") in str(cfg.data.train)  # data located from ${shared}, never hard-coded
@@ -345,6 +345,22 @@ def test_bundled_configs_load(name, monkeypatch, tmp_path):
         assert [s["holdout"] for s in camera] == [0.3]  # the camera calibration part is never a whole-image negative
         camera[0]["holdout"] = 0.1
         assert cfg.output.dir.endswith(name.removesuffix(".yaml"))
+        cfg.output.dir = base.output.dir
+        assert (cfg.model, cfg.data, cfg.train, cfg.loss, cfg.val) == (base.model, base.data, base.train, base.loss,
+                                                                       base.val)
+    elif name.startswith("lite0_run28_"):  # run 28: run 27b's config continued from run 27's shipped file, new seeds
+        assert name == "lite0_run28_phase2.yaml"
+        script = (REPO / "scripts" / "train_lite0_run28.sh").read_text()
+        assert f"trufor train configs/{name}" in script
+        assert "git show d28f644:src/trufor/bundled/trufor_lite0.safetensors > $run27" in script  # run 27's ship commit
+        assert "out/lists/calib_groups_camera_real.txt" in script and "--allow-phase2" in script
+        base = load_config(REPO / "configs" / "lite0_run27b_phase2.yaml")
+        assert cfg.model.init.endswith("out/run27_bundled.safetensors")
+        assert base.model.init.endswith("run14_bundled.safetensors")
+        cfg.model.init, cfg.model.variant = base.model.init, base.model.variant
+        assert (cfg.train.seed, cfg.data.train[0]["seed"], cfg.data.train[1]["seed"]) == (280, 280, 281)
+        cfg.train.seed, cfg.data.train[0]["seed"], cfg.data.train[1]["seed"] = 190, 190, 191
+        assert cfg.output.dir.endswith("lite0_run28_phase2")
         cfg.output.dir = base.output.dir
         assert (cfg.model, cfg.data, cfg.train, cfg.loss, cfg.val) == (base.model, base.data, base.train, base.loss,
                                                                        base.val)
