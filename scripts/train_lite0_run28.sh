@@ -20,7 +20,8 @@
 #            (3) its FPR at 0.5 on the IMD2020 val originals and on the held-out camera originals are each <= 0.12;
 #            (4) its confidence map's mean error AUC over the three sets (benchmarks/confidence_quality.py) is >= 0.90.
 #            If it passes it is shipped (scripts/ship_bundled.py), then CASIA v1 is measured once (casia). If not,
-#            run 27 stays.
+#            run 27 stays. (Run 29, scripts/train_lite0_run29.sh, the average of runs 27 and 28, fixed before any
+#            figure too, says which file ships if both pass.)
 # Rerun to resume (every step skips what exists).
 #   scripts/train_lite0_run28.sh [phase2] [export] [top] [eval] [judge] [casia]
 set -euo pipefail
