@@ -22,6 +22,8 @@
 #            If it passes it is shipped (scripts/ship_bundled.py), then CASIA v1 is measured once (casia). If not,
 #            run 27 stays. (Run 29, scripts/train_lite0_run29.sh, the average of runs 27 and 28, fixed before any
 #            figure too, says which file ships if both pass.)
+# Not passed (docs/MODEL_CARD.md, runs 28 and 29): (1) fails (shares 0.688 masked F1 best, 0.199 pooled vs IMD2020
+# originals, 0.353 vs all authentic); (2), (3) (FPR 0.000 / 0.000) and (4) (0.912) hold. Run 27 stays.
 # Rerun to resume (every step skips what exists).
 #   scripts/train_lite0_run28.sh [phase2] [export] [top] [eval] [judge] [casia]
 set -euo pipefail

@@ -12,6 +12,8 @@
 #            (c+d) pooled AUC against all authentic photos is higher (point estimate; the paired bootstrap between the
 #            two reported beside) is shipped; then CASIA v1 is measured once for that file. If neither passes, run 27
 #            stays.
+# Not passed (docs/MODEL_CARD.md, runs 28 and 29): (1) fails (shares 0.844, 0.180, 0.625) and (3) fails (held-out
+# camera FPR at 0.5 0.150); (2) and (4) (0.928) hold. Neither run passed: run 27 stays.
 # Rerun to resume (every step skips what exists).
 #   scripts/train_lite0_run29.sh [soup] [top] [eval] [judge] [casia]
 set -euo pipefail

@@ -354,6 +354,9 @@ def test_bundled_configs_load(name, monkeypatch, tmp_path):
         assert f"trufor train configs/{name}" in script
         assert "git show d28f644:src/trufor/bundled/trufor_lite0.safetensors > $run27" in script  # run 27's ship commit
         assert "out/lists/calib_groups_camera_real.txt" in script and "--allow-phase2" in script
+        run29 = (REPO / "scripts" / "train_lite0_run29.sh").read_text()  # run 29: run 27 and 28 averaged, same groups
+        assert "trufor train average $run27 \\\n        out/lite0_run28_uncalibrated.safetensors" in run29
+        assert "out/lists/calib_groups_camera_real.txt" in run29 and "scripts/train_lite0_run28.sh phase2 export" in run29
         base = load_config(REPO / "configs" / "lite0_run27b_phase2.yaml")
         assert cfg.model.init.endswith("out/run27_bundled.safetensors")
         assert base.model.init.endswith("run14_bundled.safetensors")
