@@ -253,9 +253,9 @@ def test_phase2_maps_have_one_owner():
 def test_bundled_configs_load(name, monkeypatch, tmp_path):
     monkeypatch.setenv("TRUFOR_SHARED", str(tmp_path / "shared"))
     cfg = load_config(REPO / "configs" / name)
-    # the fine-tuning templates and run 28 start from the bundled model, which reads its score from the map's top (run
+    # the fine-tuning templates and runs 28 and 30a start from the bundled model, which reads its score from the map's top (run
     # 27); run 25's phase 3 has a detection decoder
-    expected = "trufor_lite0_top" if name.startswith(("finetune_", "lite0_run28_")) else "trufor_lite0_detdec" \
+    expected = "trufor_lite0_top" if name.startswith(("finetune_", "lite0_run28_", "lite0_run30a_")) else "trufor_lite0_detdec" \
         if name.startswith("lite0_run25_") else "trufor_lite0" if name.startswith("lite0_") else "trufor_small"
     assert cfg.model.variant == expected
     assert str(tmp_path / "shared") in str(cfg.data.train)  # data located from ${shared}, never hard-coded
@@ -364,6 +364,20 @@ def test_bundled_configs_load(name, monkeypatch, tmp_path):
         assert (cfg.train.seed, cfg.data.train[0]["seed"], cfg.data.train[1]["seed"]) == (280, 280, 281)
         cfg.train.seed, cfg.data.train[0]["seed"], cfg.data.train[1]["seed"] = 190, 190, 191
         assert cfg.output.dir.endswith("lite0_run28_phase2")
+        cfg.output.dir = base.output.dir
+        assert (cfg.model, cfg.data, cfg.train, cfg.loss, cfg.val) == (base.model, base.data, base.train, base.loss,
+                                                                       base.val)
+    elif name.startswith("lite0_run30a_"):  # run 30a: run 28 drawn again with other seeds; run 30 averages the two
+        assert name == "lite0_run30a_phase2.yaml"
+        script = (REPO / "scripts" / "train_lite0_run30.sh").read_text()
+        assert f"trufor train configs/{name}" in script and "--allow-phase2" in script
+        assert "out/lite0_run28_uncalibrated.safetensors out/lite0_run30a_uncalibrated.safetensors" in script
+        for out in ("lite0_run30", "lite0_run30a"):  # run 30 and run 30a are calibrated on run 27's groups
+            assert f"out/{out}.safetensors out/lists/calib_groups_camera_real.txt" in script
+        base = load_config(REPO / "configs" / "lite0_run28_phase2.yaml")
+        assert (cfg.train.seed, cfg.data.train[0]["seed"], cfg.data.train[1]["seed"]) == (300, 300, 301)
+        cfg.train.seed, cfg.data.train[0]["seed"], cfg.data.train[1]["seed"] = 280, 280, 281
+        assert cfg.output.dir.endswith("lite0_run30a_phase2")
         cfg.output.dir = base.output.dir
         assert (cfg.model, cfg.data, cfg.train, cfg.loss, cfg.val) == (base.model, base.data, base.train, base.loss,
                                                                        base.val)
