@@ -1,0 +1,247 @@
+#!/usr/bin/env python
+"""Can the real-life judge be passed without looking at the edit? File properties and content against the labels.
+
+    python benchmarks/judge_confounds.py [RUN ...] [--reports out/reports] [--data ../shared/data]
+                                         [--sets heldout calibpart] [--match 2] [--content]
+
+Since run 20 every candidate model has been chosen on the IMD2020 subset's real fakes against its real-life originals
+(the held-out and calibration parts: 41 fakes, 36 originals). A figure on them means "finds edits" only if nothing
+else about the files tells the two classes apart. This prints, first, how well trivial file properties alone rank the
+fakes above the originals (AUC, 0.5 = no information), on the judging parts and on the whole subset (100 fakes, 100
+originals): the IJG quality of the JPEG tables (`trufor.provenance.jpeg`; a file never JPEG-compressed counts as 101),
+bits per pixel, pixels, longer side, PNG or not. Then, for each RUN (reports ``SET_RUN/per_image.csv`` of
+`scripts/evaluate_bundled.sh`), whether its score leans on the JPEG quality: the AUC on all judging images and on the
+JPEG ones only, the rank correlation of score and quality within each class (Spearman), and the AUC over quality-matched
+pairs only (a fake and an original whose qualities differ by at most ``--match``): a model that reads the quality
+would lose most of its AUC there.
+
+``--content`` adds the photos' content: the ImageNet classifier of the pretrained EfficientNet-Lite0 wheel (the
+``pretrained`` extra) gives each scored image its animal share (softmax mass of ImageNet classes 0-397, the animal
+classes); per group of authentic photos and for the fakes: how many are mostly animal (> 0.5), the rank correlation of
+score and animal share, and the share scored >= 0.5 with and without an animal.
+
+Reads the images in place under ``--data``; writes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from pathlib import Path
+
+import numpy as np
+from scipy.stats import spearmanr
+from sklearn.metrics import roc_auc_score
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from heldout_table import group_of  # noqa: E402
+
+from trufor.provenance.jpeg import estimate_quality, parse_jpeg  # noqa: E402
+
+IMD = "forgeries/imd2020_subset/"
+#: Quality given to a file that was never JPEG-compressed (PNG...): above every JPEG quality.
+NEVER_JPEG = 101.0
+#: ImageNet-1k classes 0-397 are animals (fish, birds, amphibians, reptiles, invertebrates, mammals).
+ANIMAL_CLASSES = 398
+
+
+def file_properties(path: Path) -> dict[str, float]:
+    """JPEG quality (NEVER_JPEG when not a JPEG), bits per pixel, pixels, longer side and PNG flag of one file."""
+    from PIL import Image
+
+    data = path.read_bytes()
+    with Image.open(path) as im:
+        width, height = im.size
+        fmt = im.format
+    quality = NEVER_JPEG
+    if fmt == "JPEG":
+        coding = parse_jpeg(data)
+        estimate = estimate_quality(coding.tables, coding.component_tables) if coding else None
+        if estimate is None:
+            raise SystemExit(f"{path}: a JPEG file without quantisation tables")
+        quality = float(estimate["quality"])
+    return {"quality": quality, "bits per pixel": len(data) * 8 / (width * height), "pixels": float(width * height),
+            "longer side": float(max(width, height)), "PNG": float(fmt == "PNG")}
+
+
+def subset_names(data: Path) -> list[tuple[str, int]]:
+    """(name relative to the data root, label) of every image of the IMD2020 subset: 1 manipulated, 0 original."""
+    root = data / IMD
+    if not root.is_dir():
+        raise SystemExit(f"{root}: the IMD2020 subset is not there (give --data, the shared data folder)")
+    out = []
+    for folder, label in (("fake", 1), ("fake_unlabelled_mask", 1), ("real", 0)):
+        for p in sorted((root / folder).iterdir()):
+            if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp"):
+                out.append((f"{IMD}{folder}/{p.name}", label))
+    return out
+
+
+def read_scores(reports: Path, sets: list[str], run: str) -> dict[str, tuple[str, float]]:
+    """name -> (group, score) of every scored image of the reports ``SET_RUN``; exits naming a missing report."""
+    out = {}
+    csv.field_size_limit(sys.maxsize)
+    for s in sets:
+        path = reports / f"{s}_{run}" / "per_image.csv"
+        if not path.is_file():
+            raise SystemExit(f"{path}: no such report (run `scripts/evaluate_bundled.sh WEIGHTS {run}` first)")
+        with open(path, newline="", encoding="utf-8") as f:
+            for r in csv.DictReader(f):
+                if r["status"] != "skipped" and r["score"] != "":
+                    out[r["name"]] = (group_of(r["name"]), float(r["score"]))
+    return out
+
+
+def auc(labels: np.ndarray, values: np.ndarray) -> float:
+    return float(roc_auc_score(labels, values)) if 0 < labels.sum() < len(labels) else float("nan")
+
+
+def matched_pair_auc(labels: np.ndarray, scores: np.ndarray, quality: np.ndarray, width: float) -> tuple[float, int]:
+    """AUC over the (fake, original) pairs whose qualities differ by at most ``width``, and how many pairs."""
+    f, r = labels == 1, labels == 0
+    close = np.abs(quality[f][:, None] - quality[r][None, :]) <= width
+    diff = scores[f][:, None] - scores[r][None, :]
+    wins = (diff > 0) + 0.5 * (diff == 0)
+    n = int(close.sum())
+    return (float(wins[close].mean()) if n else float("nan")), n
+
+
+def rho(a: np.ndarray, b: np.ndarray) -> float:
+    return float(spearmanr(a, b)[0]) if len(a) > 2 and np.ptp(a) > 0 and np.ptp(b) > 0 else float("nan")
+
+
+def property_table(props: dict[str, dict[str, float]], judged: list[tuple[str, int]],
+                   whole: list[tuple[str, int]]) -> str:
+    lines = ["| file property | AUC, judging parts (%d fakes / %d originals) | AUC, whole subset (%d / %d) | "
+             "median fakes / originals (judging) |" % (sum(lab for _, lab in judged), sum(1 - lab for _, lab in judged),
+                                                      sum(lab for _, lab in whole), sum(1 - lab for _, lab in whole)),
+             "| --- | --- | --- | --- |"]
+    for key in ("quality", "bits per pixel", "pixels", "longer side", "PNG"):
+        cells = []
+        for names in (judged, whole):
+            y = np.array([lab for _, lab in names])
+            x = np.array([props[n][key] for n, _ in names])
+            cells.append(f"{auc(y, x):.3f}")
+        y = np.array([lab for _, lab in judged])
+        x = np.array([props[n][key] for n, _ in judged])
+        lines.append(f"| {key} | {cells[0]} | {cells[1]} | {np.median(x[y == 1]):.4g} / {np.median(x[y == 0]):.4g} |")
+    return "\n".join(lines)
+
+
+def run_table(runs: dict[str, dict[str, tuple[str, float]]], props: dict[str, dict[str, float]],
+              judged: list[tuple[str, int]], width: float) -> str:
+    lines = [f"| run | AUC, all judging | AUC, JPEG only | Spearman(score, quality): fakes / originals | "
+             f"AUC, quality-matched pairs (|dq| <= {width:g}) |", "| --- | --- | --- | --- | --- |"]
+    y = np.array([lab for _, lab in judged])
+    q = np.array([props[n]["quality"] for n, _ in judged])
+    for run, scores in runs.items():
+        s = np.array([scores[n][1] for n, _ in judged])
+        jpeg = q < NEVER_JPEG
+        m, pairs = matched_pair_auc(y, s, q, width)
+        lines.append(f"| {run} | {auc(y, s):.3f} | {auc(y[jpeg], s[jpeg]):.3f} | "
+                     f"{rho(s[y == 1], q[y == 1]):+.2f} / {rho(s[y == 0], q[y == 0]):+.2f} | {m:.3f} ({pairs} pairs) |")
+    return "\n".join(lines)
+
+
+def animal_shares(paths: list[Path]) -> np.ndarray:
+    """ImageNet animal share of each image, from the pretrained EfficientNet-Lite0 classifier (224 px, whole image)."""
+    import torch
+    from PIL import Image
+    from torch import nn
+
+    from trufor.errors import TrainingError
+    from trufor.modeling.efficientnet_lite import EFFICIENTNET_LITE_VARIANTS, build_blocks, conv_bn
+    from trufor.training.pretrained import imagenet_state_dict, pretrained_file
+
+    try:
+        weights = imagenet_state_dict("efficientnet_lite0")
+        raw = torch.load(pretrained_file("efficientnet_lite0"), map_location="cpu", weights_only=True)
+    except TrainingError as exc:
+        raise SystemExit(f"--content: {exc}") from None
+    config = EFFICIENTNET_LITE_VARIANTS["efficientnet_lite0"]
+
+    class Classifier(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.stem, self.blocks, _ = build_blocks(config)
+            self.head = conv_bn(config.stages[-1].out_channels, raw["_fc.weight"].shape[1], 1)
+            self.fc = nn.Linear(raw["_fc.weight"].shape[1], raw["_fc.weight"].shape[0])
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            x = self.stem(x)
+            for block in self.blocks:
+                x = block(x)
+            return self.fc(self.head(x).mean((2, 3)))
+
+    model = Classifier()
+    weights.update({"head.0.weight": raw["_conv_head.weight"], "fc.weight": raw["_fc.weight"],
+                    "fc.bias": raw["_fc.bias"]})
+    weights.update({f"head.1.{k}": raw[f"_bn1.{k}"] for k in ("weight", "bias", "running_mean", "running_var")})
+    model.load_state_dict(weights, strict=False)
+    model.eval()
+    out = []
+    for p in paths:
+        with Image.open(p) as im:
+            x = np.asarray(im.convert("RGB").resize((224, 224), Image.BICUBIC), np.float32)
+        x = torch.from_numpy((x - 127.0) / 128.0).permute(2, 0, 1)[None]  # EfficientNet-Lite's input scaling
+        with torch.no_grad():
+            out.append(float(model(x).softmax(1)[0, :ANIMAL_CLASSES].sum()))
+    return np.array(out)
+
+
+def content_table(runs: dict[str, dict[str, tuple[str, float]]], data: Path) -> str:
+    first = next(iter(runs.values()))
+    names = sorted(first)
+    animal = dict(zip(names, animal_shares([data / n for n in names])))
+    groups = sorted({g for g, _ in first.values()})
+    lines = ["| group | run | n | mostly animal (> 0.5) | Spearman(score, animal share) | "
+             "share >= 0.5: animal / other |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for g in groups:
+        members = [n for n in names if first[n][0] == g]
+        a = np.array([animal[n] for n in members])
+        for run, scores in runs.items():
+            s = np.array([scores[n][1] for n in members])
+            hi = a > 0.5
+            with_animal = f"{np.mean(s[hi] >= 0.5):.2f}" if hi.any() else "-"
+            other = f"{np.mean(s[~hi] >= 0.5):.2f}" if (~hi).any() else "-"
+            lines.append(f"| {g} | {run} | {len(members)} | {int(hi.sum())} | {rho(a, s):+.2f} | "
+                         f"{with_animal} / {other} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("runs", nargs="*", help="names given to scripts/evaluate_bundled.sh (reports SET_RUN)")
+    parser.add_argument("--reports", type=Path, default=Path("out/reports"))
+    parser.add_argument("--data", type=Path, default=Path("../shared/data"))
+    parser.add_argument("--sets", nargs="+", default=["heldout", "calibpart"])
+    parser.add_argument("--match", type=float, default=2.0, help="largest quality difference of a matched pair")
+    parser.add_argument("--content", action="store_true", help="also the ImageNet animal share (pretrained extra)")
+    args = parser.parse_args(argv)
+
+    whole = subset_names(args.data)
+    props = {n: file_properties(args.data / n) for n, _ in whole}
+    runs = {run: read_scores(args.reports, args.sets, run) for run in args.runs}
+    if runs:  # the judging parts: the IMD2020 images every run scored
+        scored = set.intersection(*(set(s) for s in runs.values()))
+        judged = [(n, lab) for n, lab in whole if n in scored]
+        if not judged:
+            raise SystemExit(f"the reports of {', '.join(runs)} hold no image of {IMD}")
+    else:
+        judged = whole
+    print(property_table(props, judged, whole))
+    if runs:
+        print()
+        print(run_table(runs, props, judged, args.match))
+    if args.content:
+        if not runs:
+            raise SystemExit("--content reads the runs' scores: name at least one RUN")
+        print()
+        print(content_table(runs, args.data))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

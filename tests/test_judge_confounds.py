@@ -1,0 +1,108 @@
+"""benchmarks/judge_confounds.py: what file properties alone say about the real-life judge; does a run read them?"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from conftest import load_script
+
+
+def _module():
+    return load_script("benchmarks/judge_confounds.py")
+
+
+def _photo(seed: int, size=(96, 64)) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, 256, (size[1] // 8, size[0] // 8, 3), dtype=np.uint8)
+    return Image.fromarray(base).resize(size, Image.BILINEAR)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 100), st.sampled_from(["4:4:4", "4:2:0"]))
+def test_quality_of_a_pillow_jpeg_is_the_quality_it_was_saved_at(tmp_path_factory, quality, subsampling):
+    path = tmp_path_factory.mktemp("q") / "a.jpg"
+    _photo(quality).save(path, quality=quality, subsampling=subsampling)
+    props = _module().file_properties(path)
+    assert props["quality"] == quality and props["PNG"] == 0.0
+    assert props["pixels"] == 96 * 64 and props["longer side"] == 96
+    assert props["bits per pixel"] == pytest.approx(path.stat().st_size * 8 / (96 * 64))
+
+
+def test_a_png_counts_as_never_compressed(tmp_path):
+    m = _module()
+    _photo(1).save(tmp_path / "a.png")
+    props = m.file_properties(tmp_path / "a.png")
+    assert props["quality"] == m.NEVER_JPEG and props["PNG"] == 1.0
+
+
+def test_matched_pairs_take_the_quality_away():
+    m = _module()
+    labels = np.array([1, 1, 1, 0, 0, 0])
+    quality = np.array([95.0, 90, 85, 95, 90, 85])
+    reads_quality = quality.copy()  # a score that is the quality: at equal quality it cannot tell the classes apart
+    assert m.matched_pair_auc(labels, reads_quality, quality, 0) == (0.5, 3)
+    finds_edits = np.array([0.9, 0.8, 0.7, 0.3, 0.2, 0.1])  # a score that separates the classes at any quality
+    assert m.matched_pair_auc(labels, finds_edits, quality, 0) == (1.0, 3)
+    assert m.matched_pair_auc(labels, finds_edits, quality, 5)[1] == 3 + 4  # |dq| <= 5: the neighbours join
+    assert np.isnan(m.matched_pair_auc(labels, finds_edits, quality + np.array([0, 0, 0, 50, 50, 50]), 2)[0])
+
+
+def _subset(data: Path) -> list[str]:
+    """A miniature IMD2020 subset: fakes saved at quality 95 (and one PNG), originals at 75, same sizes."""
+    root = data / "forgeries" / "imd2020_subset"
+    names = []
+    for folder, n, quality in (("fake", 3, 95), ("fake_unlabelled_mask", 2, 95), ("real", 5, 75)):
+        (root / folder).mkdir(parents=True)
+        for i in range(n):
+            path = root / folder / f"{folder}{i}.jpg"
+            _photo(i).save(path, quality=quality)
+            names.append(f"forgeries/imd2020_subset/{folder}/{path.name}")
+    _photo(9).save(root / "fake" / "edited.png")
+    names.append("forgeries/imd2020_subset/fake/edited.png")
+    return names
+
+
+def _report(reports: Path, name: str, scores: dict[str, float]) -> None:
+    (reports / name).mkdir(parents=True)
+    with open(reports / name / "per_image.csv", "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=["name", "label", "status", "score"])
+        w.writeheader()
+        for image, score in scores.items():
+            label = "real" if "/real/" in image else "fake"
+            w.writerow({"name": image, "label": label, "status": "ok", "score": score})
+
+
+def test_tables_of_a_subset_whose_fakes_are_saved_finer(tmp_path, capsys):
+    m = _module()
+    names = _subset(tmp_path / "data")
+    reports = tmp_path / "reports"
+    fake = {n: 0.0 if "/real/" in n else 1.0 for n in names}
+    _report(reports, "heldout_edits", {n: 0.9 if fake[n] else 0.1 for n in names[:7]})
+    _report(reports, "calibpart_edits", {n: 0.9 if fake[n] else 0.1 for n in names[7:]})
+    _report(reports, "heldout_coarse", {n: 0.5 + 0.1 * fake[n] * (n.endswith(".png")) for n in names})  # finds the PNG
+    _report(reports, "calibpart_coarse", {})
+    assert m.main(["edits", "coarse", "--reports", str(reports), "--data", str(tmp_path / "data")]) == 0
+    out = capsys.readouterr().out
+    rows = {line.split(" | ")[0].strip("| "): line for line in out.splitlines() if line.startswith("| ")}
+    assert "| 1.000 | 1.000 |" in rows["quality"]  # quality alone separates this judge
+    assert "| 0.500 | 0.500 |" in rows["pixels"]  # the sizes do not
+    assert "(6 fakes / 5 originals)" in out
+    assert rows["edits"].startswith("| edits | 1.000 | 1.000 |")
+    assert rows["edits"].endswith("| nan (0 pairs) |")  # no fake is within 2 quality steps of an original
+    assert rows["coarse"].startswith("| coarse | 0.583 | 0.500 |")  # (5 x 0.5 + 1) / 6 with the PNG, chance without
+
+
+def test_missing_report_and_missing_data_are_named(tmp_path):
+    m = _module()
+    _subset(tmp_path / "data")
+    with pytest.raises(SystemExit, match="heldout_nothing/per_image.csv: no such report"):
+        m.main(["nothing", "--reports", str(tmp_path / "reports"), "--data", str(tmp_path / "data")])
+    with pytest.raises(SystemExit, match="the IMD2020 subset is not there"):
+        m.main(["--data", str(tmp_path / "elsewhere")])
