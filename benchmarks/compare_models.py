@@ -6,8 +6,9 @@
 NAME is what `scripts/evaluate_bundled.sh WEIGHTS NAME` was given: the figures come from its two reports,
 ``synthetic_holdout_NAME`` (a: synthetic forgeries of held-out photos) and ``heldout_NAME`` (b, c: the IMD2020
 val part against the held-out authentic photos; metrics.json and per_image.csv), and ``synthetic_web_holdout_NAME``
-(a2: the same held-out photos edited at web scale) and ``calibpart_NAME`` (d: the calibration part's real fakes
-against its authentic photos; with (c) pooled, the larger real-life set) where they exist. Prints one Markdown table,
+(a2: the same held-out photos edited at web scale), ``calibpart_NAME`` (d: the calibration part's real fakes
+against its authentic photos; with (c) pooled, the larger real-life set) and ``judge_web_NAME`` (e: those 41 real fakes
+and the 36 real-life originals of (c) and (d) re-saved alike, as web copies) where they exist. Prints one Markdown table,
 one column per model, the best value of each row in bold (lowest for false-positive rates).
 """
 
@@ -23,6 +24,8 @@ from sklearn.metrics import roc_auc_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from heldout_table import group_scores  # noqa: E402
+
+csv.field_size_limit(sys.maxsize)  # a report's warnings column can be long
 
 
 def _auc(fakes: list[float], reals: list[float]) -> float:
@@ -63,6 +66,7 @@ def figures(reports: Path, name: str) -> dict[str, float]:
         "FPR at 0.5, digicam test half": fpr.get("pristine/digicam", float("nan")),
         **web_figures(reports, name),
         **calibration_part_figures(reports, name, fakes, by),
+        **judge_web_figures(reports, name),
     }
 
 
@@ -103,6 +107,22 @@ def web_figures(reports: Path, name: str) -> dict[str, float]:
     out["FPR at 0.5, (a2) web-scale authentic"] = shares.get("pristine", float("nan"))
     out["(a2) TPR at 0.5, web-scale splices"] = shares.get("splice", float("nan"))
     return out
+
+
+def judge_web_figures(reports: Path, name: str) -> dict[str, float]:
+    """(e): the real-life judge re-saved alike (run 30 on; ``judge_web_NAME``), "-" for a model measured before it."""
+    keys = ["(e) re-saved alike: AUC, real fakes vs IMD2020 originals", "(e) re-saved alike: masked F1 best",
+            "(e) re-saved alike: TPR at 0.5", "FPR at 0.5, (e) re-saved IMD2020 originals"]
+    path = reports / f"judge_web_{name}" / "metrics.json"
+    if not path.is_file():
+        return dict.fromkeys(keys, float("nan"))
+    metrics = json.loads(path.read_text())
+    with open(path.parent / "per_image.csv", newline="", encoding="utf-8") as f:
+        rows = [r for r in csv.DictReader(f) if r["status"] != "skipped"]
+    fakes = [float(r["score"]) for r in rows if r["label"] == "fake"]
+    reals = [float(r["score"]) for r in rows if r["label"] == "real"]
+    return dict(zip(keys, (_auc(fakes, reals), metrics["localization"]["f1_best"],
+                           sum(s >= 0.5 for s in fakes) / len(fakes), sum(s >= 0.5 for s in reals) / len(reals))))
 
 
 def kind_shares(per_image: Path) -> dict[str, float]:

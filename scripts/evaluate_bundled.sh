@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The figures of docs/MODEL_CARD.md for one model: held-out sets first (the ones models are chosen on),
-# the calibration part (d), then CASIA v1 (a test set: measured once for the chosen model, never used to choose).
+# The figures of docs/MODEL_CARD.md for one model: held-out sets first (the ones models are chosen on), the
+# calibration part (d), the real-life judge re-saved alike (e), then CASIA v1 (a test set: measured once for the
+# chosen model, never used to choose).
 #   scripts/evaluate_bundled.sh WEIGHTS NAME [--casia]     (WEB_ONLY=1 before it: only the web-scale set; NO_WEB=1:
 #                                                            all but the web-scale set)
 # Reports go to out/reports/<set>_<NAME>; each eval caches its outputs, so a rerun resumes.
@@ -32,6 +33,14 @@ python benchmarks/heldout_table.py "out/reports/heldout_$name"
 #     phase trained on (the calibration saw them; it changes no AUC); pooled with (c) by benchmarks/compare_models.py
 trufor eval list:"$PWD/out/lists/imd2020_calib_fake.txt","$PWD/out/lists/calib_groups_real.txt" --root "$data" \
   -o "out/reports/calibpart_$name" --weights "$weights" --no-plots -q
+# (e) the real-life judge re-saved alike (run 30 on): web copies of the 41 real fakes and 36 real-life originals of (c)
+#     and (d), each drawn the same way whatever its label (384-1024 px, JPEG 60-95, 30 % twice), masks resized with
+#     them: the final size and compression no longer say which is which (benchmarks/judge_confounds.py)
+[ -f out/testsets/web_jpeg_judge/fake_list.txt ] || python scripts/make_web_jpeg_set.py \
+  out/lists/imd2020_val_real.txt out/lists/imd2020_calib_real.txt out/testsets/web_jpeg_judge \
+  --fakes out/lists/imd2020_val_fake.txt out/lists/imd2020_calib_fake.txt
+trufor eval list:fake_list.txt,real_list.txt --root out/testsets/web_jpeg_judge \
+  -o "out/reports/judge_web_$name" --weights "$weights" --no-plots -q
 if [ "$casia" = "--casia" ]; then
   trufor eval casia1 --root "$data/benchmarks/casia1" -o "out/reports/casia1_$name" --weights "$weights" -q
 fi

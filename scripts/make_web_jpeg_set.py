@@ -16,6 +16,14 @@ each kind of photo on its own) and ``OUT/real_list.txt`` (the authors' list layo
 
 Only held-out photos make the held-out copies and only calibration-part photos the calibration copies
 (the lists of ``scripts/make_heldout_lists.py``), so the split of the originals carries over.
+
+``--fakes LIST [LIST ...]`` adds manipulated images (lists of ``image,mask`` lines, the mask ``None`` or absent when
+unknown): each gets a copy drawn the same way (the draws do not depend on the label, so after it the final size and
+quality say nothing about it), its mask resized with it (nearest neighbour; written as ``<copy>.mask.png``, 0/255,
+forged where the source mask is > 127), listed in ``OUT/fake_list.txt``. The real-life judge re-saved alike:
+
+    python scripts/make_web_jpeg_set.py out/lists/imd2020_val_real.txt out/lists/imd2020_calib_real.txt \
+        out/testsets/web_jpeg_judge --fakes out/lists/imd2020_val_fake.txt out/lists/imd2020_calib_fake.txt
 """
 
 from __future__ import annotations
@@ -39,8 +47,10 @@ def rng_for(name: str, seed: int) -> np.random.Generator:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("list", help="a list of authentic photos, paths relative to --root")
+    p.add_argument("lists", nargs="+", metavar="LIST", help="lists of authentic photos, paths relative to --root")
     p.add_argument("out", help="output folder")
+    p.add_argument("--fakes", nargs="+", default=[], metavar="LIST",
+                   help="lists of manipulated images (image,mask per line; mask None when unknown)")
     p.add_argument("--root", default=None, help="data root (default: ../shared/data)")
     p.add_argument("--sides", default="384,512,640,800,1024", help="longer sides to draw from")
     p.add_argument("--quality", default="60,95", help="JPEG quality range, inclusive")
@@ -52,19 +62,30 @@ def main(argv: list[str] | None = None) -> int:
     lo, hi = (int(q) for q in args.quality.split(","))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    names, failed = [], 0
-    for line in Path(args.list).read_text(encoding="utf-8").splitlines():
-        rel = line.split(",")[0].strip()
+    names, fakes, failed = [], [], 0
+    entries = [(line, False) for lst in args.lists for line in Path(lst).read_text(encoding="utf-8").splitlines()]
+    entries += [(line, True) for lst in args.fakes for line in Path(lst).read_text(encoding="utf-8").splitlines()]
+    for line, fake in entries:
+        fields = [f.strip() for f in line.split(",")]
+        rel = fields[0]
         if not rel:
             continue
+        mask_rel = fields[1] if fake and len(fields) > 1 and fields[1] not in ("", "None") else None
         src = root / rel
         folder = "web__" + "__".join(rel.split("/")[:2])
         name = folder + "/" + rel.replace("/", "__").rsplit(".", 1)[0] + ".jpg"
         try:
             with Image.open(src) as image:
                 pixels = np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
-            _, _, data, what = web_copy(pixels, rng_for(rel, args.seed), sides=tuple(sides), quality_range=(lo, hi),
-                                        twice=args.twice)
+            mask = None
+            if mask_rel is not None:
+                with Image.open(root / mask_rel) as m:
+                    mask = (np.asarray(m.convert("L")) > 127).astype(np.uint8)
+                if mask.shape != pixels.shape[:2]:
+                    raise ValueError(f"mask {mask_rel} is {mask.shape[1]}x{mask.shape[0]}, the image "
+                                     f"{pixels.shape[1]}x{pixels.shape[0]}")
+            _, mask, data, what = web_copy(pixels, rng_for(rel, args.seed), sides=tuple(sides),
+                                           quality_range=(lo, hi), twice=args.twice, mask=mask)
         except (OSError, ValueError) as exc:
             print(f"{src}: skipped ({exc})", file=sys.stderr)
             failed += 1
@@ -73,11 +94,21 @@ def main(argv: list[str] | None = None) -> int:
         tmp = out / folder / f".{Path(name).name}.tmp"
         tmp.write_bytes(data)
         tmp.replace(out / name)
-        names.append(name)
-    (out / "real_list.txt").write_text("\n".join(names) + "\n", encoding="utf-8")
-    (out / "fake_list.txt").write_text("", encoding="utf-8")
-    print(f"{out}: {len(names)} web-sized copies ({failed} unreadable)")
-    return 0 if names else 1
+        if not fake:
+            names.append(name)
+            continue
+        mask_name = "None"
+        if mask is not None:
+            mask_name = name.rsplit(".", 1)[0] + ".mask.png"
+            tmp = out / folder / f".{Path(mask_name).name}.tmp"
+            Image.fromarray(mask * 255).save(tmp, format="PNG")
+            tmp.replace(out / mask_name)
+        fakes.append(f"{name},{mask_name}")
+    (out / "real_list.txt").write_text("".join(n + "\n" for n in names), encoding="utf-8")
+    (out / "fake_list.txt").write_text("".join(n + "\n" for n in fakes), encoding="utf-8")
+    print(f"{out}: {len(names)} web-sized copies of authentic photos, {len(fakes)} of manipulated ones "
+          f"({failed} unreadable)")
+    return 0 if names or fakes else 1
 
 
 if __name__ == "__main__":

@@ -100,3 +100,42 @@ def test_web_copy_resizes_the_mask_with_the_image():
     assert set(np.unique(m)) == {0, 1} and abs(int(m.sum()) - 300 * 400 // 4) < 1000
     small, m2, _, _ = web_copy(image[:100, :100], np.random.default_rng(5), sides=(600,), mask=mask[:100, :100])
     assert small.shape == (100, 100, 3) and m2.shape == (100, 100)  # never enlarged
+
+
+def test_manipulated_images_are_copied_with_their_masks(tmp_path):
+    web = _module("scripts/make_web_jpeg_set.py", "make_web_jpeg_set")
+    root = tmp_path / "data"
+    _photo(root / "forgeries" / "imd" / "fake" / "f.jpg", (1200, 800), 4)
+    _photo(root / "forgeries" / "imd" / "fake" / "g.png", (900, 600), 5)
+    _photo(root / "forgeries" / "imd" / "fake" / "h.jpg", (600, 400), 6)
+    _photo(root / "forgeries" / "imd" / "real" / "r.jpg", (1000, 800), 7)
+    mask = np.zeros((800, 1200), np.uint8)
+    mask[200:400, 300:700] = 255
+    (root / "forgeries" / "imd" / "masks").mkdir()
+    Image.fromarray(mask).save(root / "forgeries" / "imd" / "masks" / "f_mask.png")
+    Image.fromarray(mask[:100, :100]).save(root / "forgeries" / "imd" / "masks" / "h_mask.png")  # wrong size
+    fakes = tmp_path / "fakes.txt"
+    fakes.write_text("forgeries/imd/fake/f.jpg,forgeries/imd/masks/f_mask.png\nforgeries/imd/fake/g.png,None\n"
+                     "forgeries/imd/fake/h.jpg,forgeries/imd/masks/h_mask.png\n", encoding="utf-8")
+    reals = tmp_path / "reals.txt"
+    reals.write_text("forgeries/imd/real/r.jpg\n", encoding="utf-8")
+    out = tmp_path / "out"
+    assert web.main([str(reals), str(out), "--fakes", str(fakes), "--root", str(root), "--sides", "600",
+                     "--quality", "70,80"]) == 0
+    web_imd = "web__forgeries__imd/forgeries__imd__"
+    assert (out / "real_list.txt").read_text(encoding="utf-8").split() == [web_imd + "real__r.jpg"]
+    lines = (out / "fake_list.txt").read_text(encoding="utf-8").split()
+    assert lines == [f"{web_imd}fake__f.jpg,{web_imd}fake__f.mask.png",
+                     f"{web_imd}fake__g.jpg,None"]  # h: its mask does not fit the image, skipped
+    image, mask_name = lines[0].split(",")
+    with Image.open(out / image) as im, Image.open(out / mask_name) as m:
+        assert im.size == m.size == (600, 400)
+        copied = np.asarray(m)
+    assert set(np.unique(copied)) == {0, 255}
+    assert np.array_equal(copied > 0, cv2_nearest(mask > 127, (600, 400)))
+
+
+def cv2_nearest(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    import cv2
+
+    return cv2.resize(mask.astype(np.int32), size, interpolation=cv2.INTER_NEAREST) > 0
