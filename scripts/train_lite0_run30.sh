@@ -18,6 +18,9 @@
 #            (casia). If not, run 27 stays.
 #   draw     run 30a alone, calibrated and evaluated the same way, measured beside (never a candidate): how far two
 #            draws of one recipe land apart on each held-out figure (the paired bootstrap of run 28 against run 30a).
+# Not passed (docs/MODEL_CARD.md, run 30): (1) fails (shares 0.439 masked F1 best, 0.184 pooled vs IMD2020 originals,
+# 0.563 vs all authentic); (2), (3) (FPR 0.040 / 0.000) and (4) (0.914) hold. Run 27 stays. The draw (run 30a) repeats
+# run 28's pattern (held-out part up, calibration part down: 0.527): the calibration part's loss is the recipe's.
 # Rerun to resume (every step skips what exists).
 #   scripts/train_lite0_run30.sh [phase2] [export] [soup] [top] [eval] [judge] [draw] [casia]
 set -euo pipefail
