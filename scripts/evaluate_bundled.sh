@@ -38,7 +38,7 @@ trufor eval list:"$PWD/out/lists/imd2020_calib_fake.txt","$PWD/out/lists/calib_g
 #     them: the final size and compression no longer say which is which (benchmarks/judge_confounds.py)
 [ -f out/testsets/web_jpeg_judge/fake_list.txt ] || python scripts/make_web_jpeg_set.py \
   out/lists/imd2020_val_real.txt out/lists/imd2020_calib_real.txt out/testsets/web_jpeg_judge \
-  --fakes out/lists/imd2020_val_fake.txt out/lists/imd2020_calib_fake.txt
+  --fakes out/lists/imd2020_val_fake.txt out/lists/imd2020_calib_fake.txt --root "$data"
 trufor eval list:fake_list.txt,real_list.txt --root out/testsets/web_jpeg_judge \
   -o "out/reports/judge_web_$name" --weights "$weights" --no-plots -q
 if [ "$casia" = "--casia" ]; then
