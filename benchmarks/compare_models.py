@@ -8,8 +8,11 @@ NAME is what `scripts/evaluate_bundled.sh WEIGHTS NAME` was given: the figures c
 val part against the held-out authentic photos; metrics.json and per_image.csv), and ``synthetic_web_holdout_NAME``
 (a2: the same held-out photos edited at web scale), ``calibpart_NAME`` (d: the calibration part's real fakes
 against its authentic photos; with (c) pooled, the larger real-life set) and ``judge_web_NAME`` (e: those 41 real fakes
-and the 36 real-life originals of (c) and (d) re-saved alike, as web copies) where they exist. Prints one Markdown table,
-one column per model, the best value of each row in bold (lowest for false-positive rates).
+and the 36 real-life originals of (c) and (d) re-saved alike, as web copies) where they exist. With the pairs file of
+``scripts/imd2020_pairs.py`` (``--pairs``, default ``out/lists/imd2020_pairs.csv``, where it exists) it adds (c+d)
+leak-free: the same pooled AUCs without the images whose fake/original partner is on the training side (as
+``benchmarks/paired_bootstrap.py --leak-free``). Prints one Markdown table, one column per model, the best value of each
+row in bold (lowest for false-positive rates).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from sklearn.metrics import roc_auc_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from heldout_table import group_scores  # noqa: E402
+from paired_bootstrap import IMD, leaked, read_pairs  # noqa: E402
 
 csv.field_size_limit(sys.maxsize)  # a report's warnings column can be long
 
@@ -34,7 +38,7 @@ def _auc(fakes: list[float], reals: list[float]) -> float:
     return float(roc_auc_score([1] * len(fakes) + [0] * len(reals), fakes + reals))
 
 
-def figures(reports: Path, name: str) -> dict[str, float]:
+def figures(reports: Path, name: str, pairs: Path | None = None) -> dict[str, float]:
     syn = json.loads((reports / f"synthetic_holdout_{name}" / "metrics.json").read_text())
     held = json.loads((reports / f"heldout_{name}" / "metrics.json").read_text())
     with open(reports / f"heldout_{name}" / "per_image.csv", newline="", encoding="utf-8") as f:
@@ -67,6 +71,7 @@ def figures(reports: Path, name: str) -> dict[str, float]:
         **web_figures(reports, name),
         **calibration_part_figures(reports, name, fakes, by),
         **judge_web_figures(reports, name),
+        **leak_free_figures(reports, name, pairs),
     }
 
 
@@ -125,6 +130,25 @@ def judge_web_figures(reports: Path, name: str) -> dict[str, float]:
                            sum(s >= 0.5 for s in fakes) / len(fakes), sum(s >= 0.5 for s in reals) / len(reals))))
 
 
+def leak_free_figures(reports: Path, name: str, pairs: Path | None) -> dict[str, float]:
+    """(c+d) leak-free: the held-out and calibration parts pooled, without the IMD2020 images whose pair partner is on
+    the training side; "-" without a pairs file or a calibration-part report."""
+    keys = ["(c+d) leak-free: AUC vs IMD2020 originals", "(c+d) leak-free: AUC vs all authentic"]
+    parts = [reports / f"{s}_{name}" / "per_image.csv" for s in ("heldout", "calibpart")]
+    if pairs is None or not pairs.is_file() or not all(p.is_file() for p in parts):
+        return dict.fromkeys(keys, float("nan"))
+    crossing = leaked(read_pairs(pairs))  # names relative to the IMD2020 subset
+    rows = []
+    for part in parts:
+        with open(part, newline="", encoding="utf-8") as f:
+            rows += [r for r in csv.DictReader(f) if r["status"] != "skipped" and r["score"] != ""]
+    kept = [r for r in rows if r["name"].split(IMD, 1)[-1] not in crossing]
+    fakes = [float(r["score"]) for r in kept if r["label"] == "fake"]
+    imd_reals = [float(r["score"]) for r in kept if r["label"] == "real" and IMD in r["name"]]
+    reals = [float(r["score"]) for r in kept if r["label"] == "real"]
+    return dict(zip(keys, (_auc(fakes, imd_reals), _auc(fakes, reals))))
+
+
 def kind_shares(per_image: Path) -> dict[str, float]:
     """Share of each kind of a synthetic test set (its manifest.csv: splice, copymove, ..., pristine) scored >= 0.5."""
     with open(per_image, newline="", encoding="utf-8") as f:
@@ -140,8 +164,8 @@ def kind_shares(per_image: Path) -> dict[str, float]:
     return {k: sum(v >= 0.5 for v in vals) / len(vals) for k, vals in scores.items()}
 
 
-def table(reports: Path, names: list[str]) -> str:
-    cols = {n: figures(reports, n) for n in names}
+def table(reports: Path, names: list[str], pairs: Path | None = None) -> str:
+    cols = {n: figures(reports, n, pairs) for n in names}
     lines = ["| held-out figure | " + " | ".join(names) + " |", "| --- |" + " --- |" * len(names)]
     for key in cols[names[0]]:
         values = [cols[n][key] for n in names]
@@ -156,8 +180,10 @@ def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("names", nargs="+")
     p.add_argument("--reports", type=Path, default=Path("out/reports"))
+    p.add_argument("--pairs", type=Path, default=Path("out/lists/imd2020_pairs.csv"),
+                   help="pairs file of scripts/imd2020_pairs.py, for the leak-free rows (skipped where absent)")
     args = p.parse_args(argv[1:])
-    print(table(args.reports, args.names))
+    print(table(args.reports, args.names, args.pairs))
     return 0
 
 
