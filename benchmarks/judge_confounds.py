@@ -26,7 +26,6 @@ Reads the images in place under ``--data``; writes nothing.
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from pathlib import Path
 
@@ -36,6 +35,7 @@ from sklearn.metrics import roc_auc_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from heldout_table import group_of  # noqa: E402
+from paired_bootstrap import report_rows  # noqa: E402
 
 from trufor.provenance.jpeg import estimate_quality, parse_jpeg  # noqa: E402
 
@@ -80,17 +80,8 @@ def subset_names(data: Path) -> list[tuple[str, int]]:
 
 def read_scores(reports: Path, sets: list[str], run: str) -> dict[str, tuple[str, float]]:
     """name -> (group, score) of every scored image of the reports ``SET_RUN``; exits naming a missing report."""
-    out = {}
-    csv.field_size_limit(sys.maxsize)
-    for s in sets:
-        path = reports / f"{s}_{run}" / "per_image.csv"
-        if not path.is_file():
-            raise SystemExit(f"{path}: no such report (run `scripts/evaluate_bundled.sh WEIGHTS {run}` first)")
-        with open(path, newline="", encoding="utf-8") as f:
-            for r in csv.DictReader(f):
-                if r["status"] != "skipped" and r["score"] != "":
-                    out[r["name"]] = (group_of(r["name"]), float(r["score"]))
-    return out
+    return {r["name"]: (group_of(r["name"]), float(r["score"]))
+            for s in sets for r in report_rows(reports, s, run) if r["score"] != ""}
 
 
 def auc(labels: np.ndarray, values: np.ndarray) -> float:
