@@ -632,6 +632,33 @@ def test_web_copies_of_list_items(tmp_path):
                            default_split="all")
 
 
+def test_web_copies_of_image_level_items(tmp_path):
+    """``web_copies`` on an image-level source: a draw is, that often, the image's web copy (downscaled to a longer side
+    of at most 1024 px, JPEG-decoded) before the window, whatever the label; other draws are exactly as without the
+    option; the same draw is the same copy; the key is checked."""
+    big = np.random.default_rng(2).integers(0, 256, (1400, 2000, 3), dtype=np.uint8)
+    Image.fromarray(big).save(tmp_path / "big.png")
+    (tmp_path / "l.txt").write_text("big.png\n")
+    spec = {"type": "list", "file": str(tmp_path / "l.txt"), "label": "real", "holdout": 0.0}
+    plain = build_image_level_dataset([spec], 2048, seed=5)
+    never = build_image_level_dataset([{**spec, "web_copies": 0.0}], 2048, seed=5)
+    always = build_image_level_dataset([{**spec, "web_copies": 1.0, "label": "fake"}], 2048, seed=5)
+    half = build_image_level_dataset([{**spec, "web_copies": 0.5}], 2048, seed=5)
+    a, b, c = plain.draw(0), never.draw(0), always.draw(0)
+    assert torch.equal(a["image"], b["image"]) and a["image"].shape == (3, 1376, 1984) and not a["web_copy"]
+    assert c["web_copy"] and c["label"] == 1 and max(c["image"].shape[1:]) <= 1024
+    assert c["image"].shape[1] % 32 == 0 and c["image"].shape[2] % 32 == 0
+    assert torch.equal(always.draw(0)["image"], c["image"]) and not torch.equal(always.draw(1)["image"], c["image"])
+    draws = [half.draw(d) for d in range(12)]
+    assert 0 < sum(d["web_copy"] for d in draws) < 12
+    for d, item in enumerate(draws):  # the plain draws are the plain windows
+        if not item["web_copy"]:
+            assert torch.equal(item["image"], plain.draw(d)["image"])
+    for bad in (2, -1, "often"):
+        with pytest.raises(ConfigError, match="web_copies"):
+            build_image_level_dataset([{**spec, "web_copies": bad}], 64, seed=0)
+
+
 def test_crop_pair_grid_and_padding():
     yy, xx = np.mgrid[0:40, 0:40]
     img = np.stack([yy, xx, np.zeros_like(yy)], axis=-1).astype(np.uint8)  # pixel value = its coordinates

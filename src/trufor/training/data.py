@@ -35,6 +35,7 @@ follows), for authentic and manipulated images alike, so that a web history alon
 ``data.image_level`` (phase 2) is a list of ``folder`` or ``list`` sources of whole images known only as
 manipulated or authentic (``label: fake`` or ``real``): :class:`WholeImages` draws one of them every
 ``train.image_level_every`` steps for the image-level loss (:func:`trufor.training.losses.image_level_loss`).
+They take ``web_copies`` too: the drawn image is then, that often, its web copy, whatever its label.
 
 Items are dicts: ``image`` float32 (3, S, S) = uint8 / 256, ``mask`` int64 (S, S) with 1 forged,
 0 pristine, -1 ignore (padding), ``label`` int (1 fake). Crops are random in
@@ -425,6 +426,7 @@ class LabelledImage:
     path: str
     name: str
     label: int
+    web_copies: float = 0.0  # probability that a draw of it is its web copy (:func:`trufor.synthesis.processing.web_copy`)
 
 
 class WholeImages(Dataset):
@@ -434,7 +436,9 @@ class WholeImages(Dataset):
     (``seed``, ``d // n``): every item once per cycle, in a new order each cycle, and the same item for the same
     draw whatever resumes or workers. An image larger than ``max_side`` on a side gives a random window of at most
     ``max_side`` there (offsets on the 8-px JPEG grid, drawn from the same numbers); every side is cut down to a
-    multiple of 32, the encoder's stride.
+    multiple of 32, the encoder's stride. An item with ``web_copies`` > 0 is, with that probability per draw, its web
+    copy (downscaled, re-saved as JPEG) before the window is taken, on a random stream of its own: the windows of the
+    draws that are not web copies stay as without the option.
     """
 
     def __init__(self, images: Sequence[LabelledImage], max_side: int, *, seed: int = 0) -> None:
@@ -455,6 +459,13 @@ class WholeImages(Dataset):
         index = self.index_of_draw(draw)
         item = self.images[index]
         pixels = read_image(item.path).pixels
+        web = False
+        if item.web_copies > 0:
+            web_rng = item_rng(self.seed, int(draw), index, stream=1)
+            if web_rng.random() < item.web_copies:
+                from ..synthesis.processing import web_copy
+
+                pixels, web = web_copy(pixels, web_rng)[0], True
         rng = item_rng(self.seed, int(draw), index)
         h, w = pixels.shape[:2]
         if h < 32 or w < 32:
@@ -463,7 +474,7 @@ class WholeImages(Dataset):
         top = 8 * int(rng.integers(0, (h - win[0]) // 8 + 1))
         left = 8 * int(rng.integers(0, (w - win[1]) // 8 + 1))
         pixels = pixels[top:top + win[0], left:left + win[1]]
-        return {"image": to_tensor_image(pixels), "label": item.label, "name": item.name}
+        return {"image": to_tensor_image(pixels), "label": item.label, "name": item.name, "web_copy": web}
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         """``dataset[d]`` is draw ``d`` (:meth:`draw`), so that a sampler of draw numbers reads it as a dataset."""
@@ -474,14 +485,14 @@ def build_image_level_dataset(specs: Sequence[dict[str, Any]], max_side: int, *,
                               where: str = "data.image_level") -> WholeImages:
     """The whole images of ``data.image_level``: ``folder`` or ``list`` sources with a ``label`` (``fake`` or
     ``real``: what every image of the source is; masks, where a list names them, are not read), and the usual
-    ``holdout`` / ``split`` / ``calibration`` / ``repeat``."""
+    ``holdout`` / ``split`` / ``calibration`` / ``repeat`` / ``web_copies``."""
     images: list[LabelledImage] = []
     for i, spec in enumerate(specs):
         w = f"{where}.{i}"
         kind = spec.get("type")
         if kind not in ("folder", "list"):
             raise ConfigError(f"{w}: an image-level source is a folder or a list, got {kind!r}")
-        allowed = COMMON_KEYS | {"label", "repeat"} | ({"images"} if kind == "folder" else {"file", "root"})
+        allowed = COMMON_KEYS | {"label", "repeat", "web_copies"} | ({"images"} if kind == "folder" else {"file", "root"})
         unknown = set(spec) - allowed
         if unknown:
             raise ConfigError(f"{w}: unknown key(s) {sorted(unknown)} for an image-level {kind} source "
@@ -491,7 +502,8 @@ def build_image_level_dataset(specs: Sequence[dict[str, Any]], max_side: int, *,
             raise ConfigError(f"{w}: label: say what its images are, fake or real (got {label!r})")
         holdout, split = _split(spec, "train", w)
         pairs = _source_pairs(kind, {**spec, "pristine": True}, holdout, split, w)  # the label, not a mask, says
-        images += [LabelledImage(p.image, p.name, IMAGE_LEVEL_LABELS[label]) for p in pairs] * _repeat_key(spec, w)
+        web = _fraction_key(spec, "web_copies", w)
+        images += [LabelledImage(p.image, p.name, IMAGE_LEVEL_LABELS[label], web) for p in pairs] * _repeat_key(spec, w)
     if not images:
         raise ConfigError(f"{where}: no image-level sources")
     return WholeImages(images, max_side, seed=seed)
