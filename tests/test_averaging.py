@@ -189,3 +189,52 @@ def test_average_command(siblings, tmp_path, capsys):
     rc = main(["train", "average", str(siblings[0]), str(siblings[1]), "-o", str(tmp_path / "y.safetensors"),
                "--coefficients", "a,b"])
     assert rc != 0 and not (tmp_path / "y.safetensors").exists()
+
+
+def test_parts_average_a_phase2_network_of_another_head_into_a_calibrated_file(tmp_path):
+    """``parts``: only the encoder and localization decoder are averaged; every other tensor, the variant and the
+    calibration record are the first file's, even when the other input has another detection head (trufor_lite0 into
+    trufor_lite0_top) and another Noiseprint++; the provenance names what was kept and what differed."""
+    top = random_weights("trufor_lite0_top", tmp_path / "top.safetensors")
+    cal = write_calibrated(top, tmp_path / "cal.safetensors",
+                           Calibration(a=2.0, b=-1.0, n_fake=1, n_real=1, fpr_before=0, fpr_after=0, tpr_before=0,
+                                       tpr_after=0), data_note="a test", half=False)
+    lite = read_weights(random_weights("trufor_lite0", tmp_path / "lite.safetensors"))
+    g = torch.Generator().manual_seed(4)
+    moved = {k: (v.float() + 0.05 * torch.randn(v.shape, generator=g)) if v.is_floating_point() else v
+             for k, v in lite.state_dict.items()}
+    other = save_safetensors(moved, tmp_path / "other.safetensors", get_config("trufor_lite0"),
+                             provenance="phase 2 from elsewhere", licence=lite.licence)
+    with pytest.raises(TrainingError, match="detection heads differ"):  # without parts: refused
+        average_weights([cal, other], tmp_path / "x.safetensors")
+    res = average_weights([cal, other], tmp_path / "p.safetensors", parts=["backbone", "decode_head"], half=False)
+    first, out = read_weights(cal), read_weights(res.path)
+    assert set(out.state_dict) == set(first.state_dict) and out.metadata["config"] == first.metadata["config"]
+    for k, v in out.state_dict.items():
+        part = k.split(".")[0]
+        if part in ("backbone", "decode_head") and v.is_floating_point():
+            torch.testing.assert_close(v, ((first.state_dict[k].double() + moved[k].double()) / 2).float(),
+                                       rtol=0, atol=1e-6)
+        else:
+            assert torch.equal(v.float(), first.state_dict[k].float()), k
+    assert out.metadata["calibration"] == first.metadata["calibration"]
+    assert out.metadata["averaged_parts"] == "backbone decode_head"
+    assert set(res.kept) == {"dncnn", "decode_head_conf", "detection"} and "dncnn" in res.kept_differing
+    prov = out.metadata["provenance"]
+    assert "only these parts were averaged: backbone, decode_head" in prov and "taken from cal.safetensors" in prov
+    assert set(res.relative_distance) == {"encoder", "localization decoder"}
+    for bad, match in ((["encoder"], "not in"), ([], "not in")):
+        with pytest.raises(TrainingError, match=match):
+            average_weights([cal, other], tmp_path / "x.safetensors", parts=bad)
+    assert not (tmp_path / "x.safetensors").exists()
+
+
+def test_average_command_parts(siblings, tmp_path, capsys):
+    out = tmp_path / "parts.safetensors"
+    rc = main(["train", "average", str(siblings[0]), str(siblings[1]), "-o", str(out), "--parts", "backbone"])
+    assert rc == 0 and read_weights(out).metadata["averaged_parts"] == "backbone"
+    err = capsys.readouterr().err
+    assert "kept from" in err and "decode_head" in err
+    rc = main(["train", "average", str(siblings[0]), str(siblings[1]), "-o", str(tmp_path / "y.safetensors"),
+               "--parts", "encoder"])
+    assert rc != 0 and not (tmp_path / "y.safetensors").exists()

@@ -381,6 +381,25 @@ def test_bundled_configs_load(name, monkeypatch, tmp_path):
         cfg.output.dir = base.output.dir
         assert (cfg.model, cfg.data, cfg.train, cfg.loss, cfg.val) == (base.model, base.data, base.train, base.loss,
                                                                        base.val)
+    elif name.startswith("lite0_run31a_"):  # run 31a: run 27b's config, the real-life photos half of the time web copies
+        assert name == "lite0_run31a_phase2.yaml"
+        script = (REPO / "scripts" / "train_lite0_run31.sh").read_text()
+        assert f"trufor train configs/{name}" in script and "--allow-phase2" in script
+        assert "git show 44fea4a:src/trufor/bundled/trufor_lite0.safetensors > $run14" in script  # run 14's ship commit
+        assert "git show d28f644:src/trufor/bundled/trufor_lite0.safetensors > $run27" in script  # run 27's
+        assert "out/lite0_run31a_uncalibrated.safetensors --parts backbone,decode_head" in script
+        assert "out/lite0_run31.safetensors out/lists/calib_groups_camera_real.txt" in script
+        base = load_config(REPO / "configs" / "lite0_run27b_phase2.yaml")
+        lists = [s for s in cfg.data.train if s["type"] == "list"]
+        assert len(lists) == 3 and [s.pop("web_copies") for s in lists] == [0.5] * 3  # the IMD2020 crop lists
+        assert [s.pop("web_copies") for s in cfg.data.image_level] == [0.5] * 5  # every whole image
+        assert all("web_copies" not in s for s in cfg.data.train)  # the synthetic sources are unchanged
+        assert (cfg.train.seed, cfg.data.train[0]["seed"], cfg.data.train[1]["seed"]) == (310, 310, 311)
+        cfg.train.seed, cfg.data.train[0]["seed"], cfg.data.train[1]["seed"] = 190, 190, 191
+        assert cfg.output.dir.endswith("lite0_run31a_phase2")
+        cfg.output.dir = base.output.dir
+        assert (cfg.model, cfg.data, cfg.train, cfg.loss, cfg.val) == (base.model, base.data, base.train, base.loss,
+                                                                       base.val)
     elif name.startswith("lite0_run25_"):  # run 25: run 14's phase 3 with a detection decoder on run 22a's network
         assert name == "lite0_run25_phase3.yaml"
         assert "scripts/phase3_draws.sh run25 $soup $run17 configs/lite0_run25_phase3.yaml" in \

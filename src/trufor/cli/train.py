@@ -260,13 +260,18 @@ def _average(rest: list[str]) -> int:
                     "integer ones taken from the first file. Calibrated files are refused (average the "
                     "uncalibrated exports, then run trufor train calibrate on the result) unless every input "
                     "holds the same detection head, e.g. a calibrated file and phase-2 networks exported with its "
-                    "heads (WiSE-FT): that head and its calibration record are kept. Prints how far each "
-                    "part of the network is from the average (averaging unrelated networks gives nonsense).")
+                    "heads (WiSE-FT): that head and its calibration record are kept. With --parts, only those "
+                    "parts are averaged and every other tensor (and a calibration record) is the first file's. "
+                    "Prints how far each averaged part of the network is from the average (averaging unrelated "
+                    "networks gives nonsense).")
     parser.add_argument("weights", nargs="+", help="two or more of our .safetensors files (uncalibrated)")
     parser.add_argument("-o", "--out", required=True, help="output .safetensors file")
     parser.add_argument("--coefficients", default=None,
                         help="comma-separated weights, one per file, scaled to sum 1 (default: uniform)")
     parser.add_argument("--fp32", action="store_true", help="store float32 tensors (default float16, half the size)")
+    parser.add_argument("--parts", default=None,
+                        help="comma-separated parts to average (dncnn, backbone, decode_head, decode_head_conf, "
+                             "decode_head_det, detection); the rest is taken from the first file (default: all)")
     args = parser.parse_args(rest)
     from ..errors import TruForError
     from ..training.averaging import average_weights
@@ -278,12 +283,17 @@ def _average(rest: list[str]) -> int:
         except ValueError:
             return fail(f"--coefficients: expected numbers separated by commas, got {args.coefficients!r}")
     try:
-        result = average_weights(args.weights, args.out, coefficients=coefficients, half=not args.fp32)
+        parts = None if args.parts is None else [p.strip() for p in args.parts.split(",") if p.strip()]
+        result = average_weights(args.weights, args.out, coefficients=coefficients, half=not args.fp32, parts=parts)
     except TruForError as exc:
         return fail(str(exc))
     err = console(err=True)
     err.print("relative distance of the inputs from the average, by part: " + ", ".join(
         f"{part} {d:.3g}" for part, d in sorted(result.relative_distance.items())))
+    if result.kept:
+        err.print(f"kept from {args.weights[0]}: {', '.join(result.kept)}" + (
+            f" (another input holds other values of {', '.join(result.kept_differing)})"
+            if result.kept_differing else ""))
     err.print(f"wrote {result.path}  (calibrate it: trufor train calibrate {result.path} DATASET --root DIR -o OUT)")
     return 0
 

@@ -19,6 +19,13 @@ writes that average as one of our ``.safetensors`` files:
   it), then lists the coefficients and every input's own provenance; the licence
   is kept when all inputs share it, else every input's licence is named.
 
+``parts`` averages only some parts of the network (first name components, e.g. ``backbone`` and
+``decode_head``) and takes every other tensor, the configuration and a calibration record from the first file: a
+phase-2 network trained from an earlier point than the first file (another variant of detection head, say) can then
+be averaged into its encoder and localization decoder while its Noiseprint++, confidence decoder and head stay as
+they are. The averaged tensors must have the same names and shapes in every input; the provenance names the parts
+kept from the first file and those of them that differ in another input.
+
 Averaging only helps models that share their starting point (e.g. two runs continued from the
 bundled model); averaging unrelated networks, or two different Noiseprint++ extractors, gives
 nonsense. :func:`parameter_distance` reports, per part, how far the inputs are from their average.
@@ -48,6 +55,8 @@ class AveragedWeights:
     path: Path
     coefficients: tuple[float, ...]
     relative_distance: dict[str, float]  # part -> mean over inputs of ||w_i - avg|| / ||avg|| (learned tensors)
+    kept: tuple[str, ...] = ()  # with ``parts``: the first file's parts taken as they are
+    kept_differing: tuple[str, ...] = ()  # of those, the parts another input holds with other values
 
 
 def normalised_coefficients(n: int, coefficients: Sequence[float] | None) -> tuple[float, ...]:
@@ -102,9 +111,38 @@ def _check_shared_head(loaded: list, calibrated: list) -> None:
                                 "calibrate the average with trufor train calibrate")
 
 
+def _check_parts(loaded: list, parts: Sequence[str]) -> tuple[set[str], tuple[str, ...], tuple[str, ...]]:
+    """``parts`` of :func:`average_weights`: the names of the tensors to average (the same names and shapes in every
+    input), the first file's other parts, and those of them that another input holds with other values."""
+    first = loaded[0]
+    present = sorted({name.split(".", 1)[0] for name in first.state_dict})
+    unknown = sorted(set(parts) - set(present))
+    if unknown or not parts:
+        raise TrainingError(f"parts {unknown or list(parts)}: not in {first.path} (its parts: {', '.join(present)})")
+    names = {name for name in first.state_dict if name.split(".", 1)[0] in parts}
+    for w in loaded[1:]:
+        theirs = {name for name in w.state_dict if name.split(".", 1)[0] in parts}
+        if theirs != names:
+            odd = sorted(theirs ^ names)
+            raise TrainingError(f"{w.path}: its tensors of parts {', '.join(parts)} differ from {first.path}'s "
+                                f"(first: {odd[:3]})")
+    kept = tuple(part for part in present if part not in parts)
+    differing = []
+    for part in kept:
+        for w in loaded[1:]:
+            mine = {n: t for n, t in first.state_dict.items() if n.split(".", 1)[0] == part}
+            if any(n not in w.state_dict or w.state_dict[n].shape != t.shape
+                   or not torch.equal(w.state_dict[n].float(), t.float()) for n, t in mine.items()):
+                differing.append(part)
+                break
+    return names, kept, tuple(differing)
+
+
 def average_weights(paths: Sequence[str | os.PathLike], out: str | os.PathLike, *,
-                    coefficients: Sequence[float] | None = None, half: bool = True) -> AveragedWeights:
-    """Write the weighted average of our ``.safetensors`` files ``paths`` to ``out`` (see the module doc)."""
+                    coefficients: Sequence[float] | None = None, half: bool = True,
+                    parts: Sequence[str] | None = None) -> AveragedWeights:
+    """Write the weighted average of our ``.safetensors`` files ``paths`` to ``out`` (see the module doc); with
+    ``parts``, only those parts of the network are averaged and the rest is the first file's."""
     from ..weights import config_of, read_weights, save_safetensors
 
     coeffs = normalised_coefficients(len(paths), coefficients)
@@ -117,30 +155,43 @@ def average_weights(paths: Sequence[str | os.PathLike], out: str | os.PathLike, 
         loaded.append(w)
     first = loaded[0]
     calibrated = [w for w in loaded if "calibration" in w.metadata]
-    if calibrated:
-        _check_shared_head(loaded, calibrated)
+    kept_parts: tuple[str, ...] = ()
+    differing: tuple[str, ...] = ()
+    if parts is not None:
+        averaged, kept_parts, differing = _check_parts(loaded, list(dict.fromkeys(parts)))
+        if "detection" in kept_parts:  # a calibration record travels with its head: the first file's, taken as it is
+            calibrated = [first] if "calibration" in first.metadata else []
+        elif calibrated:
+            _check_shared_head(loaded, calibrated)
+    else:
+        averaged = set(first.state_dict)
+        if calibrated:
+            _check_shared_head(loaded, calibrated)
     config = config_of(first)
     for w in loaded[1:]:
-        if config_of(w) != config:
-            raise TrainingError(f"{w.path}: another architecture than {first.path}; only models of one "
-                                "architecture can be averaged")
-        if set(w.state_dict) != set(first.state_dict):
-            missing = sorted(set(first.state_dict) ^ set(w.state_dict))
-            raise TrainingError(f"{w.path}: its tensors differ from {first.path}'s (first: {missing[:3]})")
-        for name, t in w.state_dict.items():
+        if parts is None:
+            if config_of(w) != config:
+                raise TrainingError(f"{w.path}: another architecture than {first.path}; only models of one "
+                                    "architecture can be averaged")
+            if set(w.state_dict) != set(first.state_dict):
+                missing = sorted(set(first.state_dict) ^ set(w.state_dict))
+                raise TrainingError(f"{w.path}: its tensors differ from {first.path}'s (first: {missing[:3]})")
+        for name in averaged:
+            t = w.state_dict[name]
             if t.shape != first.state_dict[name].shape:
                 raise TrainingError(f"{w.path}: tensor {name} has shape {tuple(t.shape)}, "
                                     f"{tuple(first.state_dict[name].shape)} in {first.path}")
     average: dict[str, torch.Tensor] = {}
     for name, t in first.state_dict.items():
-        if t.is_floating_point():
+        if t.is_floating_point() and name in averaged:
             acc = torch.zeros(t.shape, dtype=torch.float64)
             for c, w in zip(coeffs, loaded):
                 acc += c * w.state_dict[name].double()
             average[name] = acc.float()
         else:
             average[name] = t.clone()
-    distance = parameter_distance([{k: v.float() for k, v in w.state_dict.items()} for w in loaded], average)
+    distance = parameter_distance([{k: v.float() for k, v in w.state_dict.items() if k in averaged} for w in loaded],
+                                  {k: v for k, v in average.items() if k in averaged})
     licences = [w.licence for w in loaded]
     licence = licences[0] if len(set(licences)) == 1 else \
         "weights averaged from files under these licences: " + " | ".join(
@@ -151,15 +202,23 @@ def average_weights(paths: Sequence[str | os.PathLike], out: str | os.PathLike, 
     lines = [firsts.pop()] if len(firsts) == 1 and "" not in firsts else []
     lines += [f"weight average (model soup) written by `trufor train average` of {len(loaded)} files, "
              "coefficients " + ", ".join(f"{c:.4g} x {Path(w.path).name}" for c, w in zip(coeffs, loaded)) + ":"]
+    averaged_parts = [part for part in _parts_of(first) if part not in kept_parts]
+    if parts is not None:
+        lines.append(f"only these parts were averaged: {', '.join(averaged_parts)}; kept as they are from "
+                     f"{Path(first.path).name}: {', '.join(kept_parts) or 'nothing'}"
+                     + (f" (another input holds other values of {', '.join(differing)})" if differing else ""))
     for c, w in zip(coeffs, loaded):
         lines.append(f"--- {Path(w.path).name} (coefficient {c:.4g}):")
         lines += ["  " + line for line in w.provenance.splitlines()]
     extra = {"averaged_from": ", ".join(Path(w.path).name for w in loaded),
              "average_coefficients": " ".join(f"{c:.6g}" for c in coeffs)}
+    if parts is not None:
+        extra["averaged_parts"] = " ".join(averaged_parts)
     if calibrated:
         kept = calibrated[0]
         extra["calibration"] = str(kept.metadata["calibration"])
-        lines.append(f"the detection head is the same in every input and kept as is, with the calibration of "
+        how = f"taken from {Path(kept.path).name}" if "detection" in kept_parts else "the same in every input"
+        lines.append(f"the detection head is {how} and kept as is, with the calibration of "
                      f"{Path(kept.path).name} ({kept.metadata['calibration']}), fitted for that file's network, "
                      "not for this average: recalibrate (trufor train calibrate) before trusting the score at 0.5")
     phases = {w.metadata.get("training_phase") for w in loaded}
@@ -170,4 +229,10 @@ def average_weights(paths: Sequence[str | os.PathLike], out: str | os.PathLike, 
     path = save_safetensors(average, out, config, provenance=relative_paths("\n".join(lines)), licence=licence,
                             half=half,
                             extra=extra)
-    return AveragedWeights(path=path, coefficients=coeffs, relative_distance=distance)
+    return AveragedWeights(path=path, coefficients=coeffs, relative_distance=distance, kept=kept_parts,
+                           kept_differing=differing)
+
+
+def _parts_of(weights) -> list[str]:
+    """The parts (first name components) of a loaded file, in the order of its tensors."""
+    return list(dict.fromkeys(name.split(".", 1)[0] for name in weights.state_dict))

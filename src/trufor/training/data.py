@@ -426,7 +426,7 @@ class LabelledImage:
     path: str
     name: str
     label: int
-    web_copies: float = 0.0  # probability that a draw of it is its web copy (:func:`trufor.synthesis.processing.web_copy`)
+    web_copies: float = 0.0  # probability that a draw of it is its web copy (synthesis.processing.web_copy)
 
 
 class WholeImages(Dataset):
@@ -492,7 +492,8 @@ def build_image_level_dataset(specs: Sequence[dict[str, Any]], max_side: int, *,
         kind = spec.get("type")
         if kind not in ("folder", "list"):
             raise ConfigError(f"{w}: an image-level source is a folder or a list, got {kind!r}")
-        allowed = COMMON_KEYS | {"label", "repeat", "web_copies"} | ({"images"} if kind == "folder" else {"file", "root"})
+        allowed = COMMON_KEYS | {"label", "repeat", "web_copies"} | \
+            ({"images"} if kind == "folder" else {"file", "root"})
         unknown = set(spec) - allowed
         if unknown:
             raise ConfigError(f"{w}: unknown key(s) {sorted(unknown)} for an image-level {kind} source "
