@@ -381,6 +381,17 @@ def test_bundled_configs_load(name, monkeypatch, tmp_path):
         cfg.output.dir = base.output.dir
         assert (cfg.model, cfg.data, cfg.train, cfg.loss, cfg.val) == (base.model, base.data, base.train, base.loss,
                                                                        base.val)
+    elif name.startswith("lite0_run31c_"):  # run 31c: run 31a's control, without the web copies
+        assert name == "lite0_run31c_phase2.yaml"
+        script = (REPO / "scripts" / "train_lite0_run31.sh").read_text()
+        assert f"trufor train configs/{name}" in script
+        run31a = load_config(REPO / "configs" / "lite0_run31a_phase2.yaml")
+        for spec in run31a.data.train + run31a.data.image_level:
+            spec.pop("web_copies", None)
+        assert cfg.output.dir.endswith("lite0_run31c_phase2")
+        cfg.output.dir = run31a.output.dir
+        assert (cfg.model, cfg.data, cfg.train, cfg.loss, cfg.val) == (run31a.model, run31a.data, run31a.train,
+                                                                       run31a.loss, run31a.val)
     elif name.startswith("lite0_run31a_"):  # run 31a: run 27b's config, the real-life photos half of the time web copies
         assert name == "lite0_run31a_phase2.yaml"
         script = (REPO / "scripts" / "train_lite0_run31.sh").read_text()
