@@ -39,8 +39,16 @@ def _auc(fakes: list[float], reals: list[float]) -> float:
 
 
 def figures(reports: Path, name: str, pairs: Path | None = None) -> dict[str, float]:
-    syn = json.loads((reports / f"synthetic_holdout_{name}" / "metrics.json").read_text())
-    held = json.loads((reports / f"heldout_{name}" / "metrics.json").read_text())
+    """Every figure of the table for one model; the held-out report (b, c) is required, the other sets show "-" where a
+    model was not measured on them (e.g. a network measured alone on the real-life sets only)."""
+    held_dir = reports / f"heldout_{name}"
+    if not (held_dir / "metrics.json").is_file():
+        raise SystemExit(f"{held_dir}: no held-out report for {name} (scripts/evaluate_bundled.sh WEIGHTS {name})")
+    syn_path = reports / f"synthetic_holdout_{name}" / "metrics.json"
+    nan = {"f1_best": float("nan"), "f1_th": float("nan"), "pixel_auc_pooled": float("nan"), "auc": float("nan"),
+           "balanced_accuracy": float("nan")}
+    syn = json.loads(syn_path.read_text()) if syn_path.is_file() else {"localization": nan, "detection": nan}
+    held = json.loads((held_dir / "metrics.json").read_text())
     with open(reports / f"heldout_{name}" / "per_image.csv", newline="", encoding="utf-8") as f:
         groups = group_scores(list(csv.DictReader(f)))
     fakes = [s for (_, lab), vals in groups.items() if lab == 1 for s in vals]  # with or without a mask

@@ -6,6 +6,8 @@ import csv
 import json
 import math
 
+import pytest
+
 from conftest import load_script
 
 
@@ -50,3 +52,24 @@ def test_leak_free_rows_leave_out_the_images_whose_partner_was_trained_on(tmp_pa
     assert out == {"(c+d) leak-free: AUC vs IMD2020 originals": 1.0, "(c+d) leak-free: AUC vs all authentic": 1.0}
     assert all(math.isnan(v) for v in cm.leak_free_figures(tmp_path, "m", tmp_path / "none.csv").values())
     assert all(math.isnan(v) for v in cm.leak_free_figures(tmp_path, "m", None).values())
+
+
+def test_a_model_measured_on_the_real_life_sets_only_has_dashes_for_the_synthetic_rows(tmp_path):
+    """A network measured alone on (b, c) without the synthetic set: its (a) rows are "-", the rest is computed; a
+    model without a held-out report is named in the error."""
+    cm = load_script("benchmarks/compare_models.py")
+    imd = "forgeries/imd2020_subset/"
+    (tmp_path / "heldout_m").mkdir()
+    (tmp_path / "heldout_m" / "metrics.json").write_text(
+        json.dumps({"localization": {"f1_best": 0.5, "f1_th": 0.4}}), encoding="utf-8")
+    with open(tmp_path / "heldout_m" / "per_image.csv", "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["name", "label", "status", "score"])
+        w.writerows([(imd + "fake/a.jpg", "fake", "ok", 0.9), (imd + "real/c.jpg", "real", "ok", 0.2),
+                     ("pristine/camera/e.jpg", "real", "ok", 0.6)])
+    out = cm.figures(tmp_path, "m")
+    assert all(math.isnan(v) for k, v in out.items() if k.startswith("(a)"))
+    assert out["(b) IMD2020 masked F1 best"] == 0.5 and out["(c) AUC, IMD2020 fakes vs all authentic"] == 1.0
+    assert out["FPR at 0.5, camera originals"] == 1.0
+    with pytest.raises(SystemExit, match="heldout_none: no held-out report for none"):
+        cm.figures(tmp_path, "none")
