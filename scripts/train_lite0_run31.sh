@@ -52,6 +52,18 @@ run27=out/run27_bundled.safetensors  # the shipped file of run 27
 [ -f $run27 ] || git show d28f644:src/trufor/bundled/trufor_lite0.safetensors > $run27
 dir=out/train/lite0_run31a_phase2
 sets=(heldout calibpart synthetic_holdout)
+alone() {  # alone NAME: NAME's phase-2 network (out/lite0_NAME_uncalibrated.safetensors) with run 27's heads, not
+           # calibrated again (rankings only), on (e), the held-out part and the calibration part
+  local w=out/lite0_$1_top_uncalibrated.safetensors
+  [ -f $w ] || trufor train average $run27 out/lite0_$1_uncalibrated.safetensors --parts backbone,decode_head \
+    --coefficients 0,1 -o $w
+  trufor eval list:fake_list.txt,real_list.txt --root out/testsets/web_jpeg_judge -o out/reports/judge_web_$1 \
+    --weights $w --no-plots -q
+  trufor eval list:"$PWD/out/lists/imd2020_val_fake.txt","$PWD/out/lists/heldout_real.txt" --root "$data" \
+    -o out/reports/heldout_$1 --weights $w --no-plots -q
+  trufor eval list:"$PWD/out/lists/imd2020_calib_fake.txt","$PWD/out/lists/calib_groups_real.txt" --root "$data" \
+    -o out/reports/calibpart_$1 --weights $w --no-plots -q
+}
 for step in "${steps[@]}"; do
   case $step in
     phase2)
@@ -80,15 +92,7 @@ for step in "${steps[@]}"; do
       python benchmarks/paired_bootstrap.py run27 run31 --sets synthetic_holdout
       python benchmarks/confidence_quality.py run27 run31 --sets "${sets[@]}" ;;
     alone)  # beside the rule: 31a's encoder and localization decoder with run 27's heads, not calibrated
-      a=out/lite0_run31a_top_uncalibrated.safetensors
-      [ -f $a ] || trufor train average $run27 out/lite0_run31a_uncalibrated.safetensors --parts backbone,decode_head \
-        --coefficients 0,1 -o $a
-      trufor eval list:fake_list.txt,real_list.txt --root out/testsets/web_jpeg_judge -o out/reports/judge_web_run31a \
-        --weights $a --no-plots -q
-      trufor eval list:"$PWD/out/lists/imd2020_val_fake.txt","$PWD/out/lists/heldout_real.txt" --root "$data" \
-        -o out/reports/heldout_run31a --weights $a --no-plots -q
-      trufor eval list:"$PWD/out/lists/imd2020_calib_fake.txt","$PWD/out/lists/calib_groups_real.txt" --root "$data" \
-        -o out/reports/calibpart_run31a --weights $a --no-plots -q
+      alone run31a
       python benchmarks/paired_bootstrap.py run27 run31a --sets judge_web
       python benchmarks/paired_bootstrap.py run27 run31a --sets heldout calibpart --pairs out/lists/imd2020_pairs.csv \
         --leak-free
@@ -99,15 +103,7 @@ for step in "${steps[@]}"; do
         trufor train configs/lite0_run31c_phase2.yaml train.progress=false
       [ -f out/lite0_run31c_uncalibrated.safetensors ] || trufor train export $cdir/last.pt \
         out/lite0_run31c_uncalibrated.safetensors --half --allow-phase2
-      c=out/lite0_run31c_top_uncalibrated.safetensors
-      [ -f $c ] || trufor train average $run27 out/lite0_run31c_uncalibrated.safetensors --parts backbone,decode_head \
-        --coefficients 0,1 -o $c
-      trufor eval list:fake_list.txt,real_list.txt --root out/testsets/web_jpeg_judge -o out/reports/judge_web_run31c \
-        --weights $c --no-plots -q
-      trufor eval list:"$PWD/out/lists/imd2020_val_fake.txt","$PWD/out/lists/heldout_real.txt" --root "$data" \
-        -o out/reports/heldout_run31c --weights $c --no-plots -q
-      trufor eval list:"$PWD/out/lists/imd2020_calib_fake.txt","$PWD/out/lists/calib_groups_real.txt" --root "$data" \
-        -o out/reports/calibpart_run31c --weights $c --no-plots -q
+      alone run31c
       python benchmarks/paired_bootstrap.py run31a run31c --sets judge_web
       python benchmarks/paired_bootstrap.py run31a run31c --sets heldout calibpart --pairs out/lists/imd2020_pairs.csv \
         --leak-free
