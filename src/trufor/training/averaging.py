@@ -129,8 +129,8 @@ def _check_parts(loaded: list, parts: Sequence[str]) -> tuple[set[str], tuple[st
     kept = tuple(part for part in present if part not in parts)
     differing = []
     for part in kept:
+        mine = {n: t for n, t in first.state_dict.items() if n.split(".", 1)[0] == part}
         for w in loaded[1:]:
-            mine = {n: t for n, t in first.state_dict.items() if n.split(".", 1)[0] == part}
             if any(n not in w.state_dict or w.state_dict[n].shape != t.shape
                    or not torch.equal(w.state_dict[n].float(), t.float()) for n, t in mine.items()):
                 differing.append(part)
