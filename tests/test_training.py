@@ -381,6 +381,22 @@ def test_bundled_configs_load(name, monkeypatch, tmp_path):
         cfg.output.dir = base.output.dir
         assert (cfg.model, cfg.data, cfg.train, cfg.loss, cfg.val) == (base.model, base.data, base.train, base.loss,
                                                                        base.val)
+    elif name.startswith("lite0_run32a_"):  # run 32a: run 31c's config, half of the synthetic items edited at web scale
+        assert name == "lite0_run32a_phase2.yaml"
+        script = (REPO / "scripts" / "train_lite0_run32.sh").read_text()
+        assert f"trufor train configs/{name}" in script and "--allow-phase2" in script
+        assert "git show 44fea4a:src/trufor/bundled/trufor_lite0.safetensors > $run14" in script  # run 14's ship commit
+        assert "git show d28f644:src/trufor/bundled/trufor_lite0.safetensors > $run27" in script  # run 27's
+        assert "out/lite0_run32a_uncalibrated.safetensors --parts backbone,decode_head" in script
+        assert "out/lite0_run32.safetensors out/lists/calib_groups_camera_real.txt" in script
+        control = load_config(REPO / "configs" / "lite0_run31c_phase2.yaml")
+        synthetic = [s for s in cfg.data.train if s["type"] == "synthetic"]
+        assert len(synthetic) == 2 and [s.pop("web_scale") for s in synthetic] == [0.5] * 2  # both synthetic sources
+        assert all("web_copies" not in s for s in cfg.data.train + cfg.data.image_level)  # real photos as they are
+        assert cfg.output.dir.endswith("lite0_run32a_phase2")
+        cfg.output.dir = control.output.dir
+        assert (cfg.model, cfg.data, cfg.train, cfg.loss, cfg.val) == (control.model, control.data, control.train,
+                                                                       control.loss, control.val)
     elif name.startswith("lite0_run31c_"):  # run 31c: run 31a's control, without the web copies
         assert name == "lite0_run31c_phase2.yaml"
         script = (REPO / "scripts" / "train_lite0_run31.sh").read_text()
