@@ -24,7 +24,8 @@
 #            (3) its FPR at 0.5 on the IMD2020 val originals and on the held-out camera originals are each <= 0.12;
 #            (4) its confidence map's mean error AUC over the three sets (benchmarks/confidence_quality.py) is >= 0.90.
 #            If it passes it is shipped (scripts/ship_bundled.py), then CASIA v1 is measured once (casia). If not,
-#            run 27 stays. Reported beside, not judged: the pooled (c+d) figures with every image.
+#            run 27 stays. Reported beside, not judged: the pooled (c+d) figures with every image, and (a2), the
+#            held-out synthetic set edited at web scale (scripts/evaluate_bundled.sh with WEB_ONLY=1).
 #   alone    beside the rule: 32a's network alone with run 27's heads (--coefficients 0,1), not calibrated (the AUCs
 #            do not depend on it), on (e), the held-out and the calibration parts, against 31c alone (its control: the
 #            same config, seeds and items but for the web-scale edits). Fixed before its figures: the web-scale edits
@@ -63,7 +64,10 @@ for step in "${steps[@]}"; do
         out/lite0_run32.safetensors out/lists/calib_groups_camera_real.txt ;;
     eval)
       [ -f out/reports/judge_web_run27/per_image.csv ] || NO_WEB=1 scripts/evaluate_bundled.sh $run27 run27
-      NO_WEB=1 scripts/evaluate_bundled.sh out/lite0_run32.safetensors run32 ;;
+      NO_WEB=1 scripts/evaluate_bundled.sh out/lite0_run32.safetensors run32
+      [ -f out/reports/synthetic_web_holdout_run27/per_image.csv ] || \
+        WEB_ONLY=1 scripts/evaluate_bundled.sh $run27 run27
+      WEB_ONLY=1 scripts/evaluate_bundled.sh out/lite0_run32.safetensors run32 ;;
     judge)
       python benchmarks/compare_models.py run27 run32
       python benchmarks/paired_bootstrap.py run27 run32 --sets judge_web
@@ -71,6 +75,7 @@ for step in "${steps[@]}"; do
         --leak-free
       python benchmarks/paired_bootstrap.py run27 run32 --sets heldout calibpart
       python benchmarks/paired_bootstrap.py run27 run32 --sets synthetic_holdout
+      python benchmarks/paired_bootstrap.py run27 run32 --sets synthetic_web_holdout  # beside, not judged
       python benchmarks/confidence_quality.py run27 run32 --sets "${sets[@]}" ;;
     alone)  # beside the rule: 32a's encoder and localization decoder with run 27's heads, not calibrated (31c: control)
       [ -f out/reports/judge_web_run31c/per_image.csv ] || scripts/train_lite0_run31.sh control
