@@ -381,6 +381,20 @@ def test_bundled_configs_load(name, monkeypatch, tmp_path):
         cfg.output.dir = base.output.dir
         assert (cfg.model, cfg.data, cfg.train, cfg.loss, cfg.val) == (base.model, base.data, base.train, base.loss,
                                                                        base.val)
+    elif name.startswith("lite0_run32b_"):  # run 33's ingredient 32b: run 32a's config with other seeds
+        assert name == "lite0_run32b_phase2.yaml"
+        script = (REPO / "scripts" / "train_lite0_run33.sh").read_text()
+        assert f"trufor train configs/{name}" in script and "--allow-phase2" in script
+        assert "git show d28f644:src/trufor/bundled/trufor_lite0.safetensors > $run27" in script  # run 27's
+        assert "--parts backbone,decode_head --coefficients 4,1,1,1" in script
+        assert "out/lite0_run33.safetensors out/lists/calib_groups_camera_real.txt" in script
+        run32a = load_config(REPO / "configs" / "lite0_run32a_phase2.yaml")
+        assert (cfg.train.seed, cfg.data.train[0]["seed"], cfg.data.train[1]["seed"]) == (320, 320, 321)
+        cfg.train.seed, cfg.data.train[0]["seed"], cfg.data.train[1]["seed"] = 310, 310, 311
+        assert cfg.output.dir.endswith("lite0_run32b_phase2")
+        cfg.output.dir = run32a.output.dir
+        assert (cfg.model, cfg.data, cfg.train, cfg.loss, cfg.val) == (run32a.model, run32a.data, run32a.train,
+                                                                       run32a.loss, run32a.val)
     elif name.startswith("lite0_run32a_"):  # run 32a: run 31c's config, half of the synthetic items edited at web scale
         assert name == "lite0_run32a_phase2.yaml"
         script = (REPO / "scripts" / "train_lite0_run32.sh").read_text()
