@@ -26,12 +26,17 @@
 #            If it passes it is shipped (scripts/ship_bundled.py), then CASIA v1 is measured once (casia). If not,
 #            run 27 stays. Reported beside, not judged: the pooled (c+d) figures with every image, and (a2), the
 #            held-out synthetic set edited at web scale (scripts/evaluate_bundled.sh with WEB_ONLY=1).
+# Not passed (docs/MODEL_CARD.md, run 32): (1) fails: (e) AUC 0.618 -> 0.624 (share 0.606), leak-free pooled vs IMD2020
+# originals 0.784 -> 0.788 (0.558); (2) holds (lowest share 0.395, the mean F1 best of the 18 masked real fakes); (3)
+# holds (0.080 / 0.100); (4) holds (0.938 against 0.941). Run 27 stays. Beside: pooled vs IMD2020 originals 0.753 ->
+# 0.727 (share 0.105).
 #   alone    beside the rule: 32a's network alone with run 27's heads (--coefficients 0,1), not calibrated (the AUCs
 #            do not depend on it), on (e), the held-out and the calibration parts, against 31c alone (its control: the
 #            same config, seeds and items but for the web-scale edits). Fixed before its figures: the web-scale edits
 #            are said to have bought the re-saved ranking if 32a is ahead of 31c on the (e) AUC with share >= 0.95
 #            (paired bootstrap, 31c as the reference), to have cost it if 31c is ahead with share >= 0.95, neither
 #            otherwise.
+# Measured: neither. 32a against 31c on (e): AUC -0.024 ([-0.080, +0.027], share 0.179), masked F1 best +0.016 (0.938).
 # Rerun to resume (every step skips what exists).
 #   scripts/train_lite0_run32.sh [phase2] [export] [soup] [top] [eval] [judge] [casia] [alone]
 set -euo pipefail
