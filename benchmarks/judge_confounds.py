@@ -2,7 +2,7 @@
 """Can the real-life judge be passed without looking at the edit? File properties and content against the labels.
 
     python benchmarks/judge_confounds.py [RUN ...] [--reports out/reports] [--data ../shared/data]
-                                         [--sets heldout calibpart] [--match 2] [--content]
+                                         [--sets heldout calibpart] [--match 2] [--content] [--web-halves]
 
 Since run 20 every candidate model has been chosen on the IMD2020 subset's real fakes against its real-life originals
 (the held-out and calibration parts: 41 fakes, 36 originals). A figure on them means "finds edits" only if nothing
@@ -19,6 +19,13 @@ would lose most of its AUC there.
 ``pretrained`` extra) gives each scored image its animal share (softmax mass of ImageNet classes 0-397, the animal
 classes); per group of authentic photos and for the fakes: how many are mostly animal (> 0.5), the rank correlation of
 score and animal share, and the share scored >= 0.5 with and without an animal.
+
+``--web-halves`` reads each RUN's report of (e), ``judge_web_RUN`` (the judging images re-saved alike as web copies of
+384-1024 px, ``scripts/make_web_jpeg_set.py``), and splits its images at the median longer side of their web copies:
+the AUC on the smaller and the larger half, of the web copies and of the same images as they came (the RUN's held-out
+and calibration reports), and the median downscale of each half. Whether re-saving costs the ranking more where it
+downscales more: the drop from "as they came" to "web copy" in each half (the halves are drawn by the copies' sizes,
+which do not depend on the label, so the two halves' "as they came" AUCs differ by the draw alone).
 
 Reads the images in place under ``--data``; writes nothing.
 """
@@ -135,6 +142,50 @@ def run_table(runs: dict[str, dict[str, tuple[str, float]]], props: dict[str, di
     return "\n".join(lines)
 
 
+def web_origin(name: str) -> str:
+    """The path without extension, relative to the data root, of the image a web copy was made from: a copy is named
+    ``web__<first two folders>/<path with / as __>.jpg`` by ``scripts/make_web_jpeg_set.py``."""
+    return name.split("/", 1)[-1].rsplit(".", 1)[0].replace("__", "/")
+
+
+def longer_side(path: Path) -> float:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return float(max(im.size))
+
+
+def web_halves_table(reports: Path, runs: dict[str, dict[str, tuple[str, float]]], props: dict[str, dict[str, float]],
+                     whole: list[tuple[str, int]]) -> str:
+    """(e) split at the median longer side of its web copies: AUC of the copies and of the images as they came."""
+    by_stem = {n.rsplit(".", 1)[0]: (n, lab) for n, lab in whole}
+    lines = ["| run | half of (e) | images (fakes / originals) | median downscale | AUC, web copies | "
+             "AUC, as they came | drop |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    for run, came in runs.items():
+        rows = report_rows(reports, "judge_web", run)
+        origin, side = [], []
+        for r in rows:
+            if web_origin(r["name"]) not in by_stem:
+                raise SystemExit(f"{reports}/judge_web_{run}: {r['name']} is no web copy of an image of {IMD}")
+            origin.append(by_stem[web_origin(r["name"])])
+            side.append(longer_side(Path(r["image"])))
+        missing = [n for n, _ in origin if n not in came]
+        if missing:
+            raise SystemExit(f"{run}: {missing[0]} has a web copy in judge_web_{run} but no score as it came")
+        y = np.array([lab for _, lab in origin])
+        web = np.array([float(r["score"]) for r in rows])
+        orig = np.array([came[n][1] for n, _ in origin])
+        side_arr = np.array(side)
+        ratio = side_arr / np.array([props[n]["longer side"] for n, _ in origin])
+        median = np.median(side_arr)
+        for label, keep in (("smaller (< %g px)" % median, side_arr < median), ("larger", side_arr >= median),
+                            ("all", np.ones(len(y), bool))):
+            a_web, a_orig = auc(y[keep], web[keep]), auc(y[keep], orig[keep])
+            lines.append(f"| {run} | {label} | {int(keep.sum())} ({int(y[keep].sum())} / {int((1 - y[keep]).sum())}) | "
+                         f"{np.median(ratio[keep]):.2f} | {a_web:.3f} | {a_orig:.3f} | {a_web - a_orig:+.3f} |")
+    return "\n".join(lines)
+
+
 def animal_shares(paths: list[Path]) -> np.ndarray:
     """ImageNet animal share of each image, from the pretrained EfficientNet-Lite0 classifier (224 px, whole image)."""
     import torch
@@ -210,6 +261,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--sets", nargs="+", default=["heldout", "calibpart"])
     parser.add_argument("--match", type=float, default=2.0, help="largest quality difference of a matched pair")
     parser.add_argument("--content", action="store_true", help="also the ImageNet animal share (pretrained extra)")
+    parser.add_argument("--web-halves", action="store_true",
+                        help="also (e), the judge re-saved alike, split by the size of its web copies")
     args = parser.parse_args(argv)
 
     whole = subset_names(args.data)
@@ -231,6 +284,11 @@ def main(argv: list[str]) -> int:
             raise SystemExit("--content reads the runs' scores: name at least one RUN")
         print()
         print(content_table(runs, args.data))
+    if args.web_halves:
+        if not runs:
+            raise SystemExit("--web-halves reads the runs' scores: name at least one RUN")
+        print()
+        print(web_halves_table(args.reports, runs, props, whole))
     return 0
 
 

@@ -106,3 +106,36 @@ def test_missing_report_and_missing_data_are_named(tmp_path):
         m.main(["nothing", "--reports", str(tmp_path / "reports"), "--data", str(tmp_path / "data")])
     with pytest.raises(SystemExit, match="the IMD2020 subset is not there"):
         m.main(["--data", str(tmp_path / "elsewhere")])
+
+
+def test_web_halves_split_the_resaved_judge_by_the_size_of_its_copies(tmp_path, capsys):
+    """(e) split at the median longer side of its copies: AUC of the copies and of the same images as they came."""
+    m = _module()
+    data, reports, web = tmp_path / "data", tmp_path / "reports", tmp_path / "web"
+    names = _subset(data)  # 96 x 64 photos (longer side 96)
+    fake = {n: "/real/" not in n for n in names}
+    _report(reports, "heldout_r", {n: 0.9 if fake[n] else 0.1 for n in names})  # as they came: every fake first
+    _report(reports, "calibpart_r", {})
+    (web / "web__forgeries__imd2020_subset").mkdir(parents=True)
+    rows = []
+    for i, n in enumerate(names):  # every second image gets a small copy, and the small copies rank backwards
+        small = i % 2 == 1
+        copy = web / "web__forgeries__imd2020_subset" / (n.rsplit(".", 1)[0].replace("/", "__") + ".jpg")
+        _photo(i, (48, 32) if small else (96, 64)).save(copy, quality=80)
+        score = (0.2 if fake[n] else 0.7) if small else (0.8 if fake[n] else 0.3)
+        rows.append({"name": f"web__forgeries__imd2020_subset/{copy.name}", "label": "fake" if fake[n] else "real",
+                     "status": "ok", "score": score, "image": str(copy)})
+    (reports / "judge_web_r").mkdir()
+    with open(reports / "judge_web_r" / "per_image.csv", "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=["name", "label", "status", "score", "image"])
+        w.writeheader()
+        w.writerows(rows)
+    assert m.web_origin(rows[0]["name"]) == names[0].rsplit(".", 1)[0]
+    assert m.main(["r", "--reports", str(reports), "--data", str(data), "--web-halves"]) == 0
+    out = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| r |") and "px" in line or
+           line.startswith(("| r | larger", "| r | all"))]
+    assert out[0] == "| r | smaller (< 96 px) | 5 (2 / 3) | 0.50 | 0.000 | 1.000 | -1.000 |"
+    assert out[1] == "| r | larger | 6 (4 / 2) | 1.00 | 1.000 | 1.000 | +0.000 |"
+    assert out[2].startswith("| r | all | 11 (6 / 5) | 1.00 |")
+    with pytest.raises(SystemExit, match="name at least one RUN"):
+        m.main(["--reports", str(reports), "--data", str(data), "--web-halves"])
