@@ -25,6 +25,11 @@
 #            (4) its confidence map's mean error AUC over the three sets (benchmarks/confidence_quality.py) is >= 0.90.
 #            If it passes it is shipped (scripts/ship_bundled.py), then CASIA v1 is measured once (casia). If not,
 #            run 27 stays. Reported beside, not judged: the pooled (c+d) figures with every image and (a2).
+# Not passed (docs/MODEL_CARD.md, run 33): (1) fails: (e) AUC 0.618 -> 0.619 (share 0.539), leak-free pooled vs IMD2020
+# originals 0.784 -> 0.799 (0.801); (2) holds (lowest share 0.152, the mean F1 best of the 9 leak-free masked fakes,
+# beside the rule; of the rule's, 0.337, the mean F1 best of the 18 masked real fakes); (3) fails: held-out camera FPR
+# at 0.5 0.150 (3 of 20; IMD2020 val originals 0.080); (4) holds (0.940 against 0.940). Run 27 stays. Beside: leak-free
+# vs all authentic 0.954 -> 0.960 (share 0.988), pooled vs IMD2020 originals 0.753 -> 0.742 (0.207).
 # Rerun to resume (every step skips what exists). Runs 31 and 32 make 31c's and 32a's files.
 #   scripts/train_lite0_run33.sh [phase2] [export] [soup] [top] [eval] [judge] [casia]
 set -euo pipefail
