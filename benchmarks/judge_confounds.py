@@ -149,10 +149,15 @@ def web_origin(name: str) -> str:
 
 
 def longer_side(path: Path) -> float:
-    from PIL import Image
+    """Longer side of an image, from its header; exits naming the file when it cannot be read (a report names its
+    images relative to the folder `trufor eval` ran in: run this from there, the repository root)."""
+    from PIL import Image, UnidentifiedImageError
 
-    with Image.open(path) as im:
-        return float(max(im.size))
+    try:
+        with Image.open(path) as im:
+            return float(max(im.size))
+    except (OSError, UnidentifiedImageError) as exc:
+        raise SystemExit(f"{path}: cannot read the web copy's size ({exc})") from None
 
 
 def web_halves_table(reports: Path, runs: dict[str, dict[str, tuple[str, float]]], props: dict[str, dict[str, float]],

@@ -139,3 +139,6 @@ def test_web_halves_split_the_resaved_judge_by_the_size_of_its_copies(tmp_path, 
     assert out[2].startswith("| r | all | 11 (6 / 5) | 1.00 |")
     with pytest.raises(SystemExit, match="name at least one RUN"):
         m.main(["--reports", str(reports), "--data", str(data), "--web-halves"])
+    Path(rows[0]["image"]).unlink()
+    with pytest.raises(SystemExit, match="cannot read the web copy's size"):
+        m.main(["r", "--reports", str(reports), "--data", str(data), "--web-halves"])
