@@ -15,9 +15,15 @@ photos its fakes were made from (``trufor.evaluation.pairs``). The bundled model
   absolute paths; pass ``root:`` the subset in a training config): the fakes without a hand-made mask whose derived
   mask covers at most ``REGION_MAX_FRACTION`` of the image (larger: a new background, or the original was the donor);
   a list source splits it by image name as it splits the subset's own lists;
+* writes ``OUT/imd2020_matched_originals.txt`` (same format; a list source with ``focus: true``): the originals of
+  the pairs whose fake and original are both on the training side and of the same geometry (the fake is the original
+  edited in place), each with its fake's derived mask (at most ``REGION_MAX_FRACTION`` of the image) as the region to
+  crop around: authentic crops of the very content the fake changed (run 34);
 * prints the counts of pairs by parts, and the agreement of derived and hand-made masks.
 
-Usage: python scripts/imd2020_pairs.py [OUT_DIR] (default out/lists; data from $TRUFOR_SHARED or ../shared).
+Usage: python scripts/imd2020_pairs.py [OUT_DIR] [--from-csv] (default out/lists; data from $TRUFOR_SHARED or
+../shared). ``--from-csv`` reads the pairs from ``OUT/imd2020_pairs.csv`` (and its derived masks) instead of finding
+them again, and writes the two lists only.
 """
 
 from __future__ import annotations
@@ -51,8 +57,29 @@ def agreement(derived: np.ndarray, hand: np.ndarray) -> tuple[float, float]:
     return f1, iou
 
 
+def _write(path: Path, lines: list[str]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    tmp.replace(path)
+
+
+def write_lists(out: Path, rows: list[dict], hand: dict[str, str]) -> tuple[list[str], list[str]]:
+    """Write ``imd2020_derived_list.txt`` and ``imd2020_matched_originals.txt`` from the pairs' rows; return their
+    lines."""
+    def small(r: dict) -> bool:
+        return bool(r.get("derived_mask")) and float(r["derived_fraction"]) <= REGION_MAX_FRACTION
+
+    listed = [f"{r['fake']},{(out / r['derived_mask']).resolve()}" for r in rows if small(r) and r["fake"] not in hand]
+    matched = [f"{r['original']},{(out / r['derived_mask']).resolve()}" for r in rows if small(r)
+               and r["geometry"] == "same" and r["fake_part"] == r["original_part"] == "train"]
+    _write(out / "imd2020_derived_list.txt", listed)
+    _write(out / "imd2020_matched_originals.txt", matched)
+    return listed, matched
+
+
 def main(argv: list[str]) -> int:
-    out = Path(argv[1]) if len(argv) > 1 else find_repo_root() / "out" / "lists"
+    args = [a for a in argv[1:] if a != "--from-csv"]
+    out = Path(args[0]) if args else find_repo_root() / "out" / "lists"
     imd = shared_root(find_repo_root()) / "data" / "forgeries" / "imd2020_subset"
     if not imd.is_dir():
         print(f"{imd}: not found (set TRUFOR_SHARED)", file=sys.stderr)
@@ -61,6 +88,17 @@ def main(argv: list[str]) -> int:
     for line in read_list(imd / "fake_list.txt"):
         image, mask = (p.strip() for p in line.split(","))
         hand[image] = mask
+    if "--from-csv" in argv:
+        try:
+            with open(out / "imd2020_pairs.csv", newline="", encoding="utf-8") as f:
+                rows = list(csv.DictReader(f))
+        except OSError as exc:
+            print(f"{out / 'imd2020_pairs.csv'}: cannot read ({exc.strerror or exc}); run without --from-csv",
+                  file=sys.stderr)
+            return 2
+        listed, matched = write_lists(out, rows, hand)
+        print(f"{len(listed)} fakes given a derived mask, {len(matched)} matched originals: {out}")
+        return 0
     fakes = {name: read_image(imd / name).pixels
              for name in [*hand, *read_list(imd / "fake_without_mask_list.txt")]}
     originals = {name: read_image(imd / name).pixels for name in read_list(imd / "real_list.txt")}
@@ -91,12 +129,8 @@ def main(argv: list[str]) -> int:
                 f1, iou = agreement(derived, h)
                 row |= {"hand_fraction": f"{h.mean():.4f}", "f1_vs_hand": f"{f1:.3f}", "iou_vs_hand": f"{iou:.3f}"}
         rows.append(row)
-    listed = [f"{r['fake']},{(out / r['derived_mask']).resolve()}" for r in rows if r.get("derived_mask")
-              and r["fake"] not in hand and float(r["derived_fraction"]) <= REGION_MAX_FRACTION]
+    listed, matched = write_lists(out, rows, hand)
     derived_list = out / "imd2020_derived_list.txt"
-    tmp = derived_list.with_suffix(".tmp")
-    tmp.write_text("".join(line + "\n" for line in listed), encoding="utf-8")
-    tmp.replace(derived_list)
     target = out / "imd2020_pairs.csv"
     tmp = target.with_suffix(".tmp")
     with open(tmp, "w", newline="", encoding="utf-8") as f:
@@ -109,6 +143,8 @@ def main(argv: list[str]) -> int:
     print("pairs by (fake part, original part): " + ", ".join(f"{a}/{b} {n}" for (a, b), n in sorted(crossing.items())))
     print(f"pairs crossing between the training side and a held-out part: {sum(int(r['leak']) for r in rows)}")
     print(f"{len(listed)} fakes without a hand-made mask given a derived one: {derived_list}")
+    print(f"{len(matched)} training-side originals to crop where their fake was edited: "
+          f"{out / 'imd2020_matched_originals.txt'}")
     f1s = [float(r["f1_vs_hand"]) for r in rows if r.get("f1_vs_hand")]
     if f1s:
         print(f"derived vs hand-made masks, {len(f1s)} fakes with both: F1 median {np.median(f1s):.3f}, "

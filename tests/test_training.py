@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from trufor.training import ConfigError, TrainingError, config_from_dict, load_config, train
@@ -381,6 +383,24 @@ def test_bundled_configs_load(name, monkeypatch, tmp_path):
         cfg.output.dir = base.output.dir
         assert (cfg.model, cfg.data, cfg.train, cfg.loss, cfg.val) == (base.model, base.data, base.train, base.loss,
                                                                        base.val)
+    elif name.startswith("lite0_run34a_"):  # run 34a: run 31c's config plus the matched originals (focus crops)
+        assert name == "lite0_run34a_phase2.yaml"
+        script = (REPO / "scripts" / "train_lite0_run34.sh").read_text()
+        assert f"trufor train configs/{name}" in script and "--allow-phase2" in script
+        assert "git show 44fea4a:src/trufor/bundled/trufor_lite0.safetensors > $run14" in script  # run 14's ship commit
+        assert "git show d28f644:src/trufor/bundled/trufor_lite0.safetensors > $run27" in script  # run 27's
+        assert "out/lite0_run34a_uncalibrated.safetensors --parts backbone,decode_head" in script
+        assert "out/lite0_run34.safetensors out/lists/calib_groups_camera_real.txt" in script
+        assert "python scripts/imd2020_pairs.py out/lists --from-csv" in script
+        control = load_config(REPO / "configs" / "lite0_run31c_phase2.yaml")
+        matched = cfg.data.train.pop()  # the one new source, last: the others keep 31c's places and seeds
+        assert matched == {"type": "list", "file": f"{REPO}/out/lists/imd2020_matched_originals.txt",
+                           "root": f"{tmp_path / 'shared'}/data/forgeries/imd2020_subset", "holdout": 0.4,
+                           "calibration": 0.4, "repeat": 12, "focus": True}
+        assert cfg.output.dir.endswith("lite0_run34a_phase2")
+        cfg.output.dir = control.output.dir
+        assert (cfg.model, cfg.data, cfg.train, cfg.loss, cfg.val) == (control.model, control.data, control.train,
+                                                                       control.loss, control.val)
     elif name.startswith("lite0_run32b_"):  # run 33's ingredient 32b: run 32a's config with other seeds
         assert name == "lite0_run32b_phase2.yaml"
         script = (REPO / "scripts" / "train_lite0_run33.sh").read_text()
@@ -690,6 +710,57 @@ def test_web_copies_of_list_items(tmp_path):
     with pytest.raises(ConfigError, match="web_copies"):  # synthetic sources have their own processing chain
         build_pair_dataset([{"type": "synthetic", "sources": [str(tmp_path)], "web_copies": 0.5}], 64, seed=0,
                            default_split="all")
+
+
+def test_focus_crops_of_authentic_list_items(tmp_path):
+    """``focus: true``: the list's second column is a region to crop around, not forged pixels: every crop holds a
+    pixel of it, the target is all pristine and the label 0; with web copies the region follows the copy; a line
+    without a region and a focus that is not true or false are errors naming the source."""
+    img = np.zeros((600, 900, 3), np.uint8)
+    img[440:470, 700:740] = 255  # the only bright pixels: where the region is
+    Image.fromarray(img).save(tmp_path / "orig.png")
+    region = np.zeros((600, 900), np.uint8)
+    region[440:470, 700:740] = 255
+    Image.fromarray(region).save(tmp_path / "region.png")
+    (tmp_path / "l.txt").write_text("orig.png,region.png\n")
+    spec = {"type": "list", "file": str(tmp_path / "l.txt"), "focus": True, "repeat": 40}
+    for web in (0.0, 1.0):
+        ds = build_pair_dataset([{**spec, "web_copies": web}], 256, seed=4, default_split="all")
+        for i in range(len(ds)):
+            item = ds[i]
+            assert item["label"] == 0 and set(item["mask"].unique().tolist()) <= {-1, 0}
+            assert float(item["image"].max()) > 0.5, (web, i)  # the crop holds the region
+    plain = build_pair_dataset([{**spec, "focus": False}], 256, seed=4, default_split="all")
+    assert plain[0]["label"] == 1  # without focus, the second column is a mask of forged pixels, as before
+    misses = sum(float(plain[i]["image"].max()) < 0.5 for i in range(len(plain)))
+    assert misses > 10  # without focus, random windows mostly miss a small region
+    (tmp_path / "bad.txt").write_text("orig.png,region.png\norig.png\n")
+    with pytest.raises(ConfigError, match=r"data.train.0: focus: true needs a region on every line; 'orig.png'"):
+        build_pair_dataset([{**spec, "file": str(tmp_path / "bad.txt")}], 256, seed=4, default_split="all")
+    with pytest.raises(ConfigError, match="focus is true or false"):
+        build_pair_dataset([{**spec, "focus": "yes"}], 256, seed=4, default_split="all")
+    with pytest.raises(ConfigError, match="unknown key"):  # whole images are not cropped around anything
+        build_image_level_dataset([{**spec, "label": "real"}], 256, seed=0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(h=st.integers(8, 700), w=st.integers(8, 700), size=st.sampled_from([32, 64, 256]),
+       fy=st.floats(0, 0.999), fx=st.floats(0, 0.999), seed=st.integers(0, 2**16), grid=st.booleans())
+def test_crop_pair_holds_its_focus(h, w, size, fy, fx, seed, grid):
+    """For every image and window size, a focused window holds the focus pixel, or on the 8-px grid misses it by at
+    most 7 px at a bottom or right edge; its offsets stay on the grid and inside the image."""
+    py, px = int(fy * h), int(fx * w)
+    focus = np.zeros((h, w), bool)
+    focus[py, px] = True
+    image = np.zeros((h, w, 3), np.uint8)
+    image[py, px] = 255
+    img, tgt = crop_pair(image, np.zeros((h, w), np.int64), size, np.random.default_rng(seed), grid, focus=focus)
+    assert img.shape == (size, size, 3) and tgt.shape == (size, size)
+    ys, xs = np.nonzero(img[..., 0])
+    if len(ys) == 0:  # missed: only possible on the grid, at the last 7 px of a side
+        last_y, last_x = (h - size) // 8 * 8 + size - 1, (w - size) // 8 * 8 + size - 1  # last rows the grid reaches
+        assert grid and ((h > size and py > last_y) or (w > size and px > last_x))
+        assert py - last_y <= 7 and px - last_x <= 7
 
 
 def test_web_copies_of_image_level_items(tmp_path):

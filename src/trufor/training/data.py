@@ -27,7 +27,10 @@ the file name, so the same photo is held out in every phase) and ``split`` (``tr
 ``calibration`` (a fraction of the held-out images, by a second hash of the name) sets a part of
 the held-out images apart for calibrating the detector: ``split: calib`` selects it, and ``val``
 then leaves it out. ``folder`` and ``list`` sources take ``repeat`` (default 1): each image counts
-that many times per epoch, to weigh a small real set against a large synthetic one, and ``web_copies``
+that many times per epoch, to weigh a small real set against a large synthetic one, ``focus`` (``list``
+sources of authentic images, default false): the second column of each line is then not a mask of forged pixels but
+a region to crop around: every crop holds a pixel of it (drawn at random), and every pixel is pristine, e.g. the
+originals of training fakes cropped where their fake was edited (content-matched negatives), and ``web_copies``
 (a probability, default 0): an item is then, that often, the image as it reaches a reader online before it is
 cropped (downscaled, re-saved as JPEG once or twice: :func:`trufor.synthesis.processing.web_copy`; the mask
 follows), for authentic and manipulated images alike, so that a web history alone is never evidence.
@@ -65,7 +68,7 @@ from .config import ConfigError
 COMMON_KEYS = {"type", "holdout", "split", "calibration"}
 SOURCE_KEYS: dict[str, set[str]] = {
     "folder": COMMON_KEYS | {"images", "masks", "mask_suffix", "pristine", "repeat", "web_copies"},
-    "list": COMMON_KEYS | {"file", "root", "repeat", "web_copies"},
+    "list": COMMON_KEYS | {"file", "root", "repeat", "web_copies", "focus"},
     "synthetic": COMMON_KEYS | {"sources", "length", "seed", "pristine_fraction", "kinds", "ignore_unchanged",
                                 "donor_jpeg", "web_scale", "shapes", "gradient_blend"},
     "pristine": COMMON_KEYS | {"folders", "exif", "camera_manifest", "camera_holdout"},
@@ -128,14 +131,34 @@ def read_mask(path: str | os.PathLike, shape: tuple[int, int]) -> np.ndarray:
     return fitted.mask.astype(np.int64)
 
 
+def _offset_around(rng: np.random.Generator, pos: int, side: int, size: int, step: int) -> int:
+    """A random offset (a multiple of ``step``) of a ``size`` window along a side of ``side`` px holding ``pos``;
+    where the grid allows none that holds it (the last ``step - 1`` px of a side), the nearest one."""
+    last = max(side - size, 0) // step  # the largest offset, in steps
+    lo = min(max(pos - size + 1, 0) + step - 1, last * step) // step
+    hi = min(pos // step, last)
+    return step * int(rng.integers(lo, max(hi, lo) + 1))
+
+
 def crop_pair(image: np.ndarray, target: np.ndarray, size: int, rng: np.random.Generator,
-              grid_aligned: bool = True, ignore_index: int = -1) -> tuple[np.ndarray, np.ndarray]:
+              grid_aligned: bool = True, ignore_index: int = -1,
+              focus: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """A random ``size`` x ``size`` window of (image, target); smaller sides padded at the bottom/right
-    with image 0 and target ``ignore_index``. ``grid_aligned`` keeps offsets on the 8 px JPEG grid."""
+    with image 0 and target ``ignore_index``. ``grid_aligned`` keeps offsets on the 8 px JPEG grid.
+
+    With ``focus`` (bool, the image's shape) holding a True pixel, one of them is drawn and the window holds it
+    (or, on the grid, comes within 7 px of it at a bottom or right edge); without one, the window is drawn as usual.
+    """
     h, w = target.shape
     step = 8 if grid_aligned else 1
-    top = step * int(rng.integers(0, max(h - size, 0) // step + 1))
-    left = step * int(rng.integers(0, max(w - size, 0) // step + 1))
+    if focus is not None and focus.any():
+        ys, xs = np.nonzero(focus)
+        k = int(rng.integers(len(ys)))
+        top = _offset_around(rng, int(ys[k]), h, size, step)
+        left = _offset_around(rng, int(xs[k]), w, size, step)
+    else:
+        top = step * int(rng.integers(0, max(h - size, 0) // step + 1))
+        left = step * int(rng.integers(0, max(w - size, 0) // step + 1))
     img = image[top:top + size, left:left + size]
     tgt = target[top:top + size, left:left + size]
     if img.shape[:2] != (size, size):
@@ -160,11 +183,13 @@ def item_rng(seed: int, epoch: int, index: int, stream: int = 0) -> np.random.Ge
 # ----------------------------------------------------------------------------------- pair datasets
 @dataclass(frozen=True)
 class Pair:
-    """One training image and its mask (None: pristine)."""
+    """One training image and its mask (None: pristine); ``focus``: a region its crops are drawn around (an
+    authentic image's, ``focus: true`` in a list source)."""
 
     image: str
     mask: str | None
     name: str
+    focus: str | None = None
 
 
 class PairDataset(Dataset):
@@ -192,15 +217,18 @@ class PairDataset(Dataset):
         pixels = read_image(pair.image).pixels
         shape = pixels.shape[:2]
         target = np.zeros(shape, np.int64) if pair.mask is None else read_mask(pair.mask, shape)
+        focus = None if pair.focus is None else read_mask(pair.focus, shape)
         epoch = 0 if self.fixed else self.epoch
         if self.web_copies > 0:
             web_rng = item_rng(self.seed, epoch, index, stream=1)  # its own stream: crops stay as without it
             if web_rng.random() < self.web_copies:
                 from ..synthesis.processing import web_copy
 
-                pixels, target, _, _ = web_copy(pixels, web_rng, mask=target)
+                pixels, resized, _, _ = web_copy(pixels, web_rng, mask=target if focus is None else focus)
+                target, focus = (resized, None) if focus is None else (np.zeros_like(resized), resized)
         rng = item_rng(self.seed, epoch, index)
-        img, tgt = crop_pair(pixels, target, self.crop_size, rng, self.grid_aligned, self.ignore_index)
+        img, tgt = crop_pair(pixels, target, self.crop_size, rng, self.grid_aligned, self.ignore_index,
+                             focus=None if focus is None else focus == 1)
         return {"image": to_tensor_image(img), "mask": torch.from_numpy(tgt), "label": int(pair.mask is not None)}
 
 
@@ -400,6 +428,14 @@ def _source_pairs(kind: str, spec: dict[str, Any], holdout: float, split: str, w
         if "file" not in spec:
             raise ConfigError(f"{where}: a list source needs 'file: LIST.txt'")
         pairs = list_pairs(spec["file"], spec.get("root"))
+        focus = spec.get("focus", False)
+        if not isinstance(focus, bool):
+            raise ConfigError(f"{where}: focus is true or false, got {focus!r}")
+        if focus:  # the second column is a region to crop around; the image is authentic
+            missing = [p.name for p in pairs if p.mask is None]
+            if missing:
+                raise ConfigError(f"{where}: focus: true needs a region on every line; {missing[0]!r} has none")
+            pairs = [Pair(p.image, None, p.name, focus=p.mask) for p in pairs]
     calibration = float(spec.get("calibration", 0.0))
     pairs = [p for p in pairs if _keep(p.name, holdout, split, calibration)]
     if not pairs:
