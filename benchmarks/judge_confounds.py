@@ -3,6 +3,7 @@
 
     python benchmarks/judge_confounds.py [RUN ...] [--reports out/reports] [--data ../shared/data]
                                          [--sets heldout calibpart] [--match 2] [--content] [--web-halves]
+                                         [--twins out/lists/imd2020_pairs.csv]
 
 Since run 20 every candidate model has been chosen on the IMD2020 subset's real fakes against its real-life originals
 (the held-out and calibration parts: 41 fakes, 36 originals). A figure on them means "finds edits" only if nothing
@@ -27,6 +28,14 @@ and calibration reports), and the median downscale of each half. Whether re-savi
 downscales more: the drop from "as they came" to "web copy" in each half (the halves are drawn by the copies' sizes,
 which do not depend on the label, so the two halves' "as they came" AUCs differ by the draw alone).
 
+``--twins PAIRS`` (``out/lists/imd2020_pairs.csv``, ``scripts/imd2020_pairs.py``) splits the judging images by where
+their pair partner lies: the originals whose fake was trained on, the fakes whose original was trained on, and the rest
+(the leak-free images of ``benchmarks/paired_bootstrap.py --leak-free``); per RUN, the AUC of all fakes against all
+originals, of all fakes against the originals whose fake was trained on, of the fakes whose original was trained on
+against the other originals, and of the other fakes against the other originals (the leak-free figure). A network that
+recognises the training photos' content, and takes their label along, ranks the two leaking groups toward their
+trained twin's label: the middle two figures fall where the leak-free one holds (run 34).
+
 Reads the images in place under ``--data``; writes nothing.
 """
 
@@ -42,7 +51,7 @@ from sklearn.metrics import roc_auc_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from heldout_table import group_of  # noqa: E402
-from paired_bootstrap import report_rows  # noqa: E402
+from paired_bootstrap import leaked, read_pairs, report_rows  # noqa: E402
 
 from trufor.provenance.jpeg import estimate_quality, parse_jpeg  # noqa: E402
 
@@ -139,6 +148,32 @@ def run_table(runs: dict[str, dict[str, tuple[str, float]]], props: dict[str, di
         m, pairs = matched_pair_auc(y, s, q, width)
         lines.append(f"| {run} | {auc(y, s):.3f} | {auc(y[jpeg], s[jpeg]):.3f} | "
                      f"{rho(s[y == 1], q[y == 1]):+.2f} / {rho(s[y == 0], q[y == 0]):+.2f} | {m:.3f} ({pairs} pairs) |")
+    return "\n".join(lines)
+
+
+def twins_table(runs: dict[str, dict[str, tuple[str, float]]], judged: list[tuple[str, int]],
+                pairs: list[dict]) -> str:
+    """AUCs of the judging images grouped by where their pair partner lies (``--twins``)."""
+    crossing = {IMD + n for n in leaked(pairs)}  # held-out members whose partner is on the training side
+    y = np.array([lab for _, lab in judged])
+    twin = np.array([n in crossing for n, _ in judged])
+    groups = {"fakes": y == 1, "originals": y == 0, "fakes, twin trained": (y == 1) & twin,
+              "originals, twin trained": (y == 0) & twin, "other fakes": (y == 1) & ~twin,
+              "other originals": (y == 0) & ~twin}
+    n = {k: int(v.sum()) for k, v in groups.items()}
+    columns = [("fakes", "originals"), ("fakes", "originals, twin trained"), ("fakes, twin trained", "other originals"),
+               ("other fakes", "other originals")]
+    lines = ["| run | " + " | ".join(f"AUC, {a} ({n[a]}) vs {b} ({n[b]})" for a, b in columns) + " |",
+             "| --- " * (len(columns) + 1) + "|"]
+    for run, scores in runs.items():
+        s = np.array([scores[name][1] for name, _ in judged])
+        cells = []
+        for a, b in columns:
+            keep = groups[a] | groups[b]
+            cells.append(f"{auc(y[keep], s[keep]):.3f}")
+        lines.append(f"| {run} | " + " | ".join(cells) + " |")
+    lines.append("(twin trained: the held-out image's pair partner, its fake or its original, is on the training side; "
+                 "the last column is the leak-free figure)")
     return "\n".join(lines)
 
 
@@ -268,6 +303,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--content", action="store_true", help="also the ImageNet animal share (pretrained extra)")
     parser.add_argument("--web-halves", action="store_true",
                         help="also (e), the judge re-saved alike, split by the size of its web copies")
+    parser.add_argument("--twins", type=Path, metavar="PAIRS",
+                        help="also the AUCs by where each judging image's pair partner lies (imd2020_pairs.csv)")
     args = parser.parse_args(argv)
 
     whole = subset_names(args.data)
@@ -289,6 +326,11 @@ def main(argv: list[str]) -> int:
             raise SystemExit("--content reads the runs' scores: name at least one RUN")
         print()
         print(content_table(runs, args.data))
+    if args.twins is not None:
+        if not runs:
+            raise SystemExit("--twins reads the runs' scores: name at least one RUN")
+        print()
+        print(twins_table(runs, judged, read_pairs(args.twins)))
     if args.web_halves:
         if not runs:
             raise SystemExit("--web-halves reads the runs' scores: name at least one RUN")

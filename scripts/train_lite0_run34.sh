@@ -35,6 +35,12 @@
 #            of 31c on the (c+d) leak-free pooled AUC against the IMD2020 originals with share >= 0.95 (paired
 #            bootstrap, 31c as the reference), to have cost it if 31c is ahead with share >= 0.95, neither otherwise;
 #            the pooled figure and (e) are reported beside.
+# Not passed (docs/MODEL_CARD.md, run 34): (1) fails: (e) AUC 0.618 -> 0.607 (share 0.343), leak-free pooled vs IMD2020
+# originals 0.784 -> 0.765 (0.206); (2) holds (lowest share 0.206; of the others 0.273, the synthetic detection AUC);
+# (3) holds (0.080 / 0.100); (4) holds (0.936 against 0.939). Run 27 stays. Beside: pooled vs IMD2020 originals 0.753 ->
+# 0.685 (share 0.001).
+# Measured (alone): neither by the fixed reading: 34a against 31c, leak-free vs IMD2020 originals 0.746 -> 0.710 (share
+# 0.238); beside, pooled 0.727 -> 0.652 (0.019) and (e) 0.617 -> 0.564 (0.046).
 # Rerun to resume (every step skips what exists).
 #   scripts/train_lite0_run34.sh [lists] [phase2] [export] [soup] [top] [eval] [judge] [alone] [casia]
 set -euo pipefail

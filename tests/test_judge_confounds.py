@@ -142,3 +142,37 @@ def test_web_halves_split_the_resaved_judge_by_the_size_of_its_copies(tmp_path, 
     Path(rows[0]["image"]).unlink()
     with pytest.raises(SystemExit, match="cannot read the web copy's size"):
         m.main(["r", "--reports", str(reports), "--data", str(data), "--web-halves"])
+
+
+def test_twins_split_the_judge_by_where_each_pair_partner_lies(tmp_path, capsys):
+    """--twins: the held-out images whose pair partner is on the training side form their own groups; the last column
+    is the leak-free AUC."""
+    m = _module()
+    data, reports = tmp_path / "data", tmp_path / "reports"
+    names = _subset(data)
+    pairs = tmp_path / "pairs.csv"
+    with open(pairs, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=["fake", "original", "fake_part", "original_part"])
+        w.writeheader()
+        for i, (fake_part, original_part) in enumerate((("val", "train"), ("train", "calib"), ("val", "val"))):
+            w.writerow({"fake": f"fake/fake{i}.jpg", "original": f"real/real{i}.jpg", "fake_part": fake_part,
+                        "original_part": original_part})
+    training_side = {"forgeries/imd2020_subset/fake/fake1.jpg", "forgeries/imd2020_subset/real/real0.jpg"}
+    scores = {}
+    for n in names:
+        if n in training_side:
+            continue
+        scores[n] = 0.1 if "/real/" in n else 0.9
+    scores["forgeries/imd2020_subset/fake/fake0.jpg"] = 0.05  # its original was trained on: ranked as an original
+    scores["forgeries/imd2020_subset/real/real1.jpg"] = 0.8  # its fake was trained on: ranked as a fake
+    _report(reports, "heldout_r", scores)
+    _report(reports, "calibpart_r", {})
+    assert m.main(["r", "--reports", str(reports), "--data", str(data), "--twins", str(pairs)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    header = next(line for line in out if "twin trained (1)" in line)
+    assert "fakes (5) vs originals (4)" in header and "other fakes (4) vs other originals (3)" in header
+    assert out[out.index(header) + 2] == "| r | 0.800 | 0.800 | 0.000 | 1.000 |"
+    with pytest.raises(SystemExit, match="--twins reads the runs' scores"):
+        m.main(["--reports", str(reports), "--data", str(data), "--twins", str(pairs)])
+    with pytest.raises(SystemExit, match="no such pairs file"):
+        m.main(["r", "--reports", str(reports), "--data", str(data), "--twins", str(tmp_path / "none.csv")])

@@ -383,6 +383,20 @@ def test_bundled_configs_load(name, monkeypatch, tmp_path):
         cfg.output.dir = base.output.dir
         assert (cfg.model, cfg.data, cfg.train, cfg.loss, cfg.val) == (base.model, base.data, base.train, base.loss,
                                                                        base.val)
+    elif name.startswith("lite0_run35a_"):  # run 35a: run 31c's config, the IMD2020 crops a third as often
+        assert name == "lite0_run35a_phase2.yaml"
+        script = (REPO / "scripts" / "train_lite0_run35.sh").read_text()
+        assert f"trufor train configs/{name}" in script and "--allow-phase2" in script
+        assert "git show d28f644:src/trufor/bundled/trufor_lite0.safetensors > $run27" in script  # run 27's heads
+        assert "out/lite0_run35a_uncalibrated.safetensors --parts backbone,decode_head" in script
+        control = load_config(REPO / "configs" / "lite0_run31c_phase2.yaml")
+        lists = [s for s in cfg.data.train if s["type"] == "list"]
+        assert [s.pop("repeat") for s in lists] == [4, 1, 4]  # masked fakes, originals, derived-mask fakes
+        assert [s.pop("repeat") for s in control.data.train if s["type"] == "list"] == [12, 3, 12]
+        assert cfg.output.dir.endswith("lite0_run35a_phase2")
+        cfg.output.dir = control.output.dir
+        assert (cfg.model, cfg.data, cfg.train, cfg.loss, cfg.val) == (control.model, control.data, control.train,
+                                                                       control.loss, control.val)
     elif name.startswith("lite0_run34a_"):  # run 34a: run 31c's config plus the matched originals (focus crops)
         assert name == "lite0_run34a_phase2.yaml"
         script = (REPO / "scripts" / "train_lite0_run34.sh").read_text()
