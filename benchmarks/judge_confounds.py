@@ -33,8 +33,9 @@ their pair partner lies: the originals whose fake was trained on, the fakes whos
 (the leak-free images of ``benchmarks/paired_bootstrap.py --leak-free``); per RUN, the AUC of all fakes against all
 originals, of all fakes against the originals whose fake was trained on, of the fakes whose original was trained on
 against the other originals, and of the other fakes against the other originals (the leak-free figure). A network that
-recognises the training photos' content, and takes their label along, ranks the two leaking groups toward their
-trained twin's label: the middle two figures fall where the leak-free one holds (run 34).
+recognises the training photos' content, and takes their label along, would rank the two leaking groups toward their
+trained twin's label: the middle two figures would fall where the leak-free one holds (runs 34 and 35: with 14 and 17
+images they also move that much from one draw to the next).
 
 Reads the images in place under ``--data``; writes nothing.
 """

@@ -16,6 +16,10 @@
 #            the (c+d) leak-free pooled AUC against the IMD2020 originals with share >= 0.95 (paired bootstrap, 31c as
 #            the reference), cost it if 31c is ahead with share >= 0.95, neither otherwise; the pooled figure, (e), the
 #            masked F1 best and the --twins table are reported beside.
+# Measured (docs/MODEL_CARD.md, run 35): neither. 35a against 31c, leak-free vs IMD2020 originals 0.746 -> 0.754 (share
+# 0.571); beside, pooled 0.727 -> 0.695 (0.158), (e) 0.617 -> 0.593 (0.214), (e) masked F1 best 0.342 -> 0.377 (0.976),
+# vs bsds500 0.807 -> 0.738 (0.006); --twins: fakes vs originals whose fake was trained on 0.794 -> 0.711, fakes whose
+# original was trained on vs the other originals 0.596 -> 0.588 (the converse of run 34 did not lift them back).
 # Rerun to resume (every step skips what exists).
 #   scripts/train_lite0_run35.sh [phase2] [export] [alone]
 set -euo pipefail
