@@ -383,6 +383,33 @@ def test_bundled_configs_load(name, monkeypatch, tmp_path):
         cfg.output.dir = base.output.dir
         assert (cfg.model, cfg.data, cfg.train, cfg.loss, cfg.val) == (base.model, base.data, base.train, base.loss,
                                                                        base.val)
+    elif name.startswith("lite0_run36f"):  # run 36: run 31c's config on a cross-validation fold's IMD2020 lists
+        k = name[len("lite0_run36f")]
+        assert name == f"lite0_run36f{k}_phase2.yaml" and k in "12"
+        script = (REPO / "scripts" / "train_lite0_run36.sh").read_text()
+        assert "trufor train configs/lite0_run36f${k}_phase2.yaml" in script and "--allow-phase2" in script
+        assert "python scripts/imd2020_cv_folds.py out/lists --folds 2 --seed 36" in script
+        assert "git show d28f644:src/trufor/bundled/trufor_lite0.safetensors > $run27" in script  # run 27's heads
+        control = load_config(REPO / "configs" / "lite0_run31c_phase2.yaml")
+        subset = f"{tmp_path / 'shared'}/data/forgeries/imd2020_subset"
+
+        def fold_list(kind: str, **extra) -> dict:
+            return {"type": "list", "file": f"{REPO}/out/lists/cv/fold{k}_train_{kind}.txt", "root": subset, **extra}
+
+        # the six IMD2020 list sources, in 31c's places (so every other source keeps its seed), read the fold's lists
+        assert [s for s in cfg.data.train if s["type"] == "list"] == [
+            fold_list("masked", repeat=12), fold_list("real", repeat=3), fold_list("derived", repeat=12)]
+        assert cfg.data.image_level[:3] == [fold_list("masked", label="fake", repeat=6),
+                                            fold_list("nomask", label="fake", repeat=6),
+                                            fold_list("real", label="real")]
+        cfg.data.train = [s for s in cfg.data.train if s["type"] != "list"]
+        control.data.train = [s for s in control.data.train if s["type"] != "list"]
+        assert len(cfg.data.train) == 2 and cfg.data.image_level[3:] == control.data.image_level[3:]
+        cfg.data.image_level = control.data.image_level
+        assert cfg.output.dir.endswith(f"lite0_run36f{k}_phase2")
+        cfg.output.dir = control.output.dir
+        assert (cfg.model, cfg.data, cfg.train, cfg.loss, cfg.val) == (control.model, control.data, control.train,
+                                                                       control.loss, control.val)
     elif name.startswith("lite0_run35a_"):  # run 35a: run 31c's config, the IMD2020 crops a third as often
         assert name == "lite0_run35a_phase2.yaml"
         script = (REPO / "scripts" / "train_lite0_run35.sh").read_text()
