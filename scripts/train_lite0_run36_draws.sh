@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Run 36's yardstick (written, like run 36's rule, before any figure of run 36): how far two draws of one recipe land
-# apart on the same 77 judging images. Run 36's out-of-fold models differ from 31c in their data and in their draw (other
-# list lengths, other crops); 32a and 32b are one recipe (run 32a's config) with two seeds (run 33). 32b alone (run 27's
-# heads, as 32a was measured) is scored on run 36's two folds' judging lists, gathered beside 32a's rows of the same
-# images, and compared as run 36 is. Beside run 36's reading, not a part of it.
+# apart on the same 77 judging images. Run 36's out-of-fold models differ from 31c in their data and in their draw
+# (other list lengths, other crops); 32a and 32b are one recipe (run 32a's config) with two seeds (run 33). 32b alone
+# (run 27's heads, as 32a was measured) is scored on run 36's two folds' judging lists, gathered beside 32a's rows of
+# the same images, and compared as run 36 is. Beside run 36's reading, not a part of it.
 #   scripts/train_lite0_run36_draws.sh   (after scripts/train_lite0_run33.sh has made 32b and run 32 32a's reports)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,6 +24,6 @@ for k in 1 2; do
 done
 python benchmarks/cv_reports.py run32b_imd --base run32a --base-name run32a_imd --sets heldout calibpart judge_web \
   --folds cvjudge_run32bf1 cvjudge_run32bf2 cvweb_run32bf1 cvweb_run32bf2
-python benchmarks/paired_bootstrap.py run32a_imd run32b_imd --sets heldout calibpart --pairs out/lists/imd2020_pairs.csv \
-  --derived-masks
+python benchmarks/paired_bootstrap.py run32a_imd run32b_imd --sets heldout calibpart \
+  --pairs out/lists/imd2020_pairs.csv --derived-masks
 python benchmarks/paired_bootstrap.py run32a_imd run32b_imd --sets judge_web
