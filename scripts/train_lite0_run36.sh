@@ -24,8 +24,8 @@
 # Measured (docs/MODEL_CARD.md, run 36): neither. Pooled out-of-fold AUC of the 41 fakes against the 36 originals 0.727
 # (31c) -> 0.726 (run36), share 0.484 ([-0.073, +0.070]); leak-free 0.746 -> 0.750 (0.536); (e) 0.617 -> 0.619
 # (0.518); mean F1 best of the 31 masked fakes (18 hand-made, 13 derived masks) 0.421 -> 0.426 (0.603); fold 1 0.783 ->
-# 0.780, fold 2 0.661 -> 0.667. Yardstick (scripts/train_lite0_run36_draws.sh): two draws of run 32a's recipe on the same
-# images 0.703 / 0.701 ([-0.114, +0.113]).
+# 0.780, fold 2 0.661 -> 0.667. Yardstick (scripts/train_lite0_run36_draws.sh): two draws of run 32a's recipe on the
+# same images 0.703 / 0.701 ([-0.114, +0.113]).
 # Rerun to resume (every step skips what exists).
 #   scripts/train_lite0_run36.sh [folds] [phase2] [export] [alone]
 set -euo pipefail
