@@ -32,7 +32,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 steps=("$@")
 [ ${#steps[@]} -gt 0 ] || steps=(folds phase2 export alone)
-data=${TRUFOR_SHARED:-../shared}/data
 mkdir -p out
 run14=out/run14_bundled.safetensors  # the shipped file of run 14 (its network is 12d's), the configs' init
 [ -f $run14 ] || git show 44fea4a:src/trufor/bundled/trufor_lite0.safetensors > $run14
@@ -57,17 +56,11 @@ for step in "${steps[@]}"; do
       done ;;
     alone)
       [ -f out/reports/judge_web_run31c/per_image.csv ] || scripts/train_lite0_run31.sh control
-      cv=$PWD/out/lists/cv
       for k in 1 2; do
         w=out/lite0_run36f${k}_top_uncalibrated.safetensors
         [ -f $w ] || trufor train average $run27 out/lite0_run36f${k}_uncalibrated.safetensors \
           --parts backbone,decode_head --coefficients 0,1 -o $w
-        [ -f out/reports/cvjudge_run36f${k}/per_image.csv ] || trufor eval \
-          list:"$cv/fold${k}_judge_fake.txt","$cv/fold${k}_judge_real.txt" --root "$data" \
-          -o out/reports/cvjudge_run36f${k} --weights $w --no-plots -q
-        [ -f out/reports/cvweb_run36f${k}/per_image.csv ] || trufor eval \
-          list:"$cv/fold${k}_judge_web_fake.txt","$cv/fold${k}_judge_web_real.txt" --root out/testsets/web_jpeg_judge \
-          -o out/reports/cvweb_run36f${k} --weights $w --no-plots -q
+        scripts/evaluate_fold.sh $w $k run36f${k}
       done
       python benchmarks/cv_reports.py run36 --base run31c --sets heldout calibpart judge_web \
         --folds cvjudge_run36f1 cvjudge_run36f2 cvweb_run36f1 cvweb_run36f2

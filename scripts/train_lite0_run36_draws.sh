@@ -9,20 +9,13 @@
 #   scripts/train_lite0_run36_draws.sh   (after scripts/train_lite0_run33.sh has made 32b and run 32 32a's reports)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-data=${TRUFOR_SHARED:-../shared}/data
 run27=out/run27_bundled.safetensors
 [ -f $run27 ] || git show d28f644:src/trufor/bundled/trufor_lite0.safetensors > $run27
 w=out/lite0_run32b_top_uncalibrated.safetensors
 [ -f $w ] || trufor train average $run27 out/lite0_run32b_uncalibrated.safetensors --parts backbone,decode_head \
   --coefficients 0,1 -o $w
-cv=$PWD/out/lists/cv
 for k in 1 2; do
-  [ -f out/reports/cvjudge_run32bf${k}/per_image.csv ] || trufor eval \
-    list:"$cv/fold${k}_judge_fake.txt","$cv/fold${k}_judge_real.txt" --root "$data" \
-    -o out/reports/cvjudge_run32bf${k} --weights $w --no-plots -q
-  [ -f out/reports/cvweb_run32bf${k}/per_image.csv ] || trufor eval \
-    list:"$cv/fold${k}_judge_web_fake.txt","$cv/fold${k}_judge_web_real.txt" --root out/testsets/web_jpeg_judge \
-    -o out/reports/cvweb_run32bf${k} --weights $w --no-plots -q
+  scripts/evaluate_fold.sh $w $k run32bf${k}
 done
 python benchmarks/cv_reports.py run32b_imd --base run32a --base-name run32a_imd --sets heldout calibpart judge_web \
   --folds cvjudge_run32bf1 cvjudge_run32bf2 cvweb_run32bf1 cvweb_run32bf2
