@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
 import sys
 from pathlib import Path
+
+from trufor.outputs import atomic_write
 
 
 def read_rows(path: Path) -> tuple[list[str], list[dict]]:
@@ -32,13 +33,10 @@ def read_rows(path: Path) -> tuple[list[str], list[dict]]:
 
 
 def write_rows(path: Path, fields: list[str], rows: list[dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
+    with atomic_write(path, "w") as f:
         w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
         w.writeheader()
         w.writerows(rows)
-    os.replace(tmp, path)
 
 
 def gather(reports: Path, name: str, base: str, base_name: str, sets: list[str], folds: list[str]) -> dict[str, int]:

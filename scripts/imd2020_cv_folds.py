@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
 import sys
 from pathlib import Path
 
@@ -40,6 +39,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from make_heldout_lists import imd_part, read_list  # noqa: E402
 
+from trufor.outputs import atomic_write  # noqa: E402
 from trufor.training.config import find_repo_root, shared_root  # noqa: E402
 
 PREFIX = "forgeries/imd2020_subset/"
@@ -47,9 +47,8 @@ KINDS = ("masked", "nomask", "real")
 
 
 def _write(path: Path, lines: list[str]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
-    os.replace(tmp, path)
+    with atomic_write(path, "w") as f:
+        f.write("".join(f"{line}\n" for line in lines))
 
 
 def groups_of(judging: dict[str, str], pairs: list[dict]) -> list[list[str]]:
@@ -148,13 +147,11 @@ def main(argv: list[str]) -> int:
               f"({sum(kinds[n] == 'masked' for n in trains)} masked fakes, "
               f"{sum(kinds[n] == 'nomask' for n in trains)} mask-less, {sum(kinds[n] == 'real' for n in trains)} "
               f"originals)")
-    tmp = cv / "folds.csv.tmp"
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
+    with atomic_write(cv / "folds.csv", "w") as f:
+        w = csv.writer(f, lineterminator="\n")
         w.writerow(["image", "kind", "part", "group", "fold"])
         for n in sorted(judging):
             w.writerow([n, judging[n], part[n], group_id[n], fold_of[n]])
-    os.replace(tmp, cv / "folds.csv")
     return 0
 
 
