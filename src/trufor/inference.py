@@ -37,6 +37,19 @@ from .weights.registry import display_name
 #: each, measured: docs/PERFORMANCE.md (benchmarks/precision_split.py).
 PRECISIONS = ("fp32", "bf16", "fp16", "bf16-mixed", "fp16-mixed")
 
+#: Test-time views (``tta``): the network also runs on mirror images of the input, and the localization, confidence
+#: and pooled logits of every view, mirrored back, are averaged pixel by pixel before the detection head reads them.
+#: ``none`` (default: one pass, the exact outputs of the weights); ``hflip`` (the image and its left-right mirror:
+#: 2 passes); ``flips`` (also the top-bottom and the two-way mirror: 4 passes). A mirror is taken of the largest
+#: top-left part whose sides are multiples of 8, so that the JPEG 8x8 grid maps onto itself (a mirrored JPEG block is
+#: a JPEG block of the same quantisation table); the rows or columns past it keep the views that cover them. The
+#: Noiseprint++ output is the plain image's. Measured on the bundled model: docs/MODEL_CARD.md (run 37).
+TTA_VIEWS: dict[str, tuple[tuple[int, ...], ...]] = {
+    "none": (),
+    "hflip": ((-1,),),
+    "flips": ((-1,), (-2,), (-2, -1)),
+}
+
 
 def precision_parts(precision: str) -> dict[str, torch.dtype | None]:
     """The autocast dtype of each engine part (:data:`trufor.modeling.engine.PARTS`) for ``precision``."""
@@ -126,9 +139,11 @@ class TruFor:
     def __init__(self, net: TruForNet, *, name: str, weights_path: str | None = None,
                  provenance: str = "unknown", licence: str = "unknown", device: str | torch.device = "cpu",
                  max_memory: int | None = None, engine: str = "efficient", precision: str = "fp32",
-                 origin: str = "argument") -> None:
+                 origin: str = "argument", tta: str = "none") -> None:
         if engine not in ("efficient", "reference"):
             raise ValueError(f"engine must be 'efficient' or 'reference', got {engine!r}")
+        if tta not in TTA_VIEWS:
+            raise ValueError(f"tta must be one of {', '.join(TTA_VIEWS)}, got {tta!r}")
         parts = precision_parts(precision)
         if engine == "reference" and precision.endswith("-mixed"):
             raise ValueError(f"precision {precision!r} needs the efficient engine (the reference engine runs "
@@ -148,7 +163,10 @@ class TruFor:
         self.oom_fallback = self.device.type == "cuda"
         self._cpu_engine: EfficientTruFor | None = None
         self._head_cache: dict[int, tuple[TruForNet, FusedDecoder, torch.nn.Module]] = {}  # score_heads
-        self.name = name
+        self.tta = tta
+        #: the weights' name, and the test-time views when there are any: cached outputs of another setting are
+        #: told apart by name (trufor eval warns before mixing them)
+        self.name = name if tta == "none" else f"{name} [test-time views: {tta}]"
         self.weights_path = weights_path
         self.provenance = provenance
         self.licence = licence
@@ -175,6 +193,7 @@ class TruFor:
             "device": str(self.device),
             "precision": self.precision,
             "origin": self.origin,
+            "tta": self.tta,
         }
 
     def _set_plan(self, tile: int, band_bytes: int) -> None:
@@ -294,6 +313,28 @@ class TruFor:
         dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
         return torch.autocast(device_type=self.device.type, dtype=dtype)
 
+    def _average_views(self, x: torch.Tensor, out, warnings: list[str]):
+        """``out`` (the plain pass over ``x``) with its localization, confidence and pooled logits averaged, pixel by
+        pixel, with those of the mirror views of :data:`TTA_VIEWS` (each mirrored back); the detection logit is left
+        for the caller to compute again from the averages."""
+        height, width = x.shape[-2:]
+        fields = [name for name in ("loc_logits", "conf_logits", "pooled_logits") if getattr(out, name) is not None]
+        sums = {name: getattr(out, name).float().clone() for name in fields}
+        count = torch.ones((1, 1, height, width), device=sums["loc_logits"].device)
+        for dims in TTA_VIEWS[self.tta]:
+            # the largest top-left part whose mirrored sides are multiples of 8: the JPEG grid maps onto itself
+            h = height - height % 8 if -2 in dims else height
+            w = width - width % 8 if -1 in dims else width
+            if min(h, w) < MIN_SIDE:
+                warnings.append(f"image {width}x{height} is too small for the mirror view over dims {dims}: "
+                                "left out of the average")
+                continue
+            view = self._forward_with_fallback(x[..., :h, :w].flip(dims), warnings)
+            for name in fields:
+                sums[name][..., :h, :w] += getattr(view, name).float().flip(dims).to(sums[name].device)
+            count[..., :h, :w] += 1
+        return out._replace(**{name: sums[name] / count for name in fields})
+
     def analyze(self, image: ImageLike, *, noiseprint: bool = True, keep_logits: bool = False) -> AnalysisResult:
         """Analyse one image (a path, an RGB array, a PIL image or a :class:`LoadedImage`)."""
         return self.analyze_batch([image], noiseprint=noiseprint, keep_logits=keep_logits)[0]
@@ -321,8 +362,10 @@ class TruFor:
         out = self._forward_with_fallback(x, warnings)
         if self.precision != "fp32":
             out = type(out)(*(None if t is None else t.float() for t in out))
+        if self.tta != "none":
+            out = self._average_views(x, out, warnings)
         loc, conf, det = out.loc_logits, out.conf_logits, out.det_logit
-        if pad_h or pad_w:  # the score pooled again over the image's own pixels
+        if pad_h or pad_w or self.tta != "none":  # the score pooled again (own pixels only; the averaged views)
             pooled = conf if out.pooled_logits is None else out.pooled_logits
             loc, conf, pooled = loc[..., :h, :w], conf[..., :h, :w], pooled[..., :h, :w]
             on_cpu_copy = self._cpu_engine is not None and loc.device != self.param_device
@@ -363,7 +406,7 @@ def model_name_for(loaded_meta: dict[str, Any], origin: str, fmt: str, variant: 
 
 def load_model(weights: str | os.PathLike | None = None, *, device: str | torch.device | int | None = "cpu",
                max_memory: int | None = None, engine: str = "efficient", precision: str = "fp32",
-               backend: str = "torch", mode: str = "exact") -> TruFor:
+               backend: str = "torch", mode: str = "exact", tta: str = "none") -> TruFor:
     """Load a TruFor model.
 
     Args:
@@ -382,6 +425,8 @@ def load_model(weights: str | os.PathLike | None = None, *, device: str | torch.
             :class:`trufor.deploy.backends.RuntimeModel` with the same ``analyze`` / ``describe``.
         mode: for the ONNX backends, ``"exact"`` (graph optimisations that change the rounding off) or
             ``"fast"`` (see :mod:`trufor.deploy.backends`).
+        tta: test-time views (:data:`TTA_VIEWS`): ``"none"`` (default), ``"hflip"`` (2 passes) or ``"flips"``
+            (4 passes), averaged before the detection head; torch backend only.
     """
     if backend != "torch":
         from .deploy.backends import BACKENDS, load_runtime_model
@@ -393,6 +438,8 @@ def load_model(weights: str | os.PathLike | None = None, *, device: str | torch.
                               "backend evaluates the exported float32 graph (use --mode exact/fast)")
         if resolve_device(device).type != "cpu":
             raise TruForError(f"the {backend} backend runs on the CPU here (use --device cpu or --backend torch)")
+        if tta != "none":
+            raise TruForError(f"test-time views (--tta {tta}) run on the torch backend only, not on {backend}")
         return load_runtime_model(weights, backend=backend, mode=mode, max_memory=max_memory)
     if str(weights or "").lower().endswith(".onnx"):
         raise TruForError(f"{weights}: an ONNX file needs --backend onnxruntime or openvino")
@@ -409,6 +456,7 @@ def load_model(weights: str | os.PathLike | None = None, *, device: str | torch.
         engine=engine,
         precision=precision,
         origin=source.origin,
+        tta=tta,
     )
 
 

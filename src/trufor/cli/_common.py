@@ -28,6 +28,14 @@ def add_weights_argument(p: argparse.ArgumentParser) -> None:
                         "then the user cache, then the bundled model")
 
 
+def add_tta_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--tta", choices=("none", "hflip", "flips"), default="none",
+                   help="test-time views: none (default: one pass, the weights' exact outputs), hflip (the image and "
+                        "its left-right mirror: 2 passes) or flips (4 mirrors: 4 passes); their maps are averaged "
+                        "before the score is read, on the JPEG grid (trufor.inference.TTA_VIEWS). The model's name "
+                        "in every output says which. Torch backend only; measured in docs/MODEL_CARD.md (run 37)")
+
+
 def add_device_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", metavar="DEV",
                    help="cpu, cuda, cuda:N or auto (default: auto = CUDA when present, else CPU)")

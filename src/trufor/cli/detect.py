@@ -12,8 +12,8 @@ import re
 from pathlib import Path
 
 from ..errors import TruForError
-from ._common import (add_device_arguments, add_read_arguments, add_weights_argument, console, device_from_args, fail,
-                      parse_bytes, read_options_from_args)
+from ._common import (add_device_arguments, add_read_arguments, add_tta_argument, add_weights_argument, console,
+                      device_from_args, fail, parse_bytes, read_options_from_args)
 
 DEFAULT_OUTPUT = "trufor_out"
 TABLE_ROWS = 40
@@ -75,6 +75,7 @@ def register(subparsers) -> None:
     add_trust_argument(p)
     add_read_arguments(p)
     add_weights_argument(p)
+    add_tta_argument(p)
     add_device_arguments(p)
     g = p.add_argument_group(
         "running on Ray (pip install 'trufor[ray]'; see docs/SCALING.md)",
@@ -151,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
         device = device_from_args(args) if args.backend == "torch" or args.gpu is not None or args.device != "auto" \
             else "cpu"
         model = load_model(weights, device=device, max_memory=args.max_memory, engine=args.engine,
-                           precision=args.precision, backend=args.backend, mode=args.mode)
+                           precision=args.precision, backend=args.backend, mode=args.mode, tta=args.tta)
         anchors = None
         if args.provenance:
             from ..provenance import trust_anchor_text
@@ -262,7 +263,7 @@ def _run_on_ray(args: argparse.Namespace, inputs: list[str], weights, options) -
         with progress:
             run = run_detect(inputs, output, address=args.ray, weights=weights, read_options=options,
                              overwrite=args.overwrite, save_noiseprint=args.save_np, save_png=args.save_png,
-                             engine=args.engine, precision=args.precision, max_memory=args.max_memory,
+                             engine=args.engine, precision=args.precision, tta=args.tta, max_memory=args.max_memory,
                              device=device, provenance=args.provenance, trust_anchors=anchors,
                              threads=args.ray_threads, actors=args.ray_actors,
                              run_options=_run_options(args, inputs, output, weights),
@@ -288,7 +289,7 @@ def _run_options(args: argparse.Namespace, inputs: list[str], output: Path, weig
     return {"command": "detect", "inputs": [str(i) for i in inputs], "output": str(output),
             "weights_argument": None if weights is None else str(weights), "engine": args.engine,
             "backend": args.backend, "mode": args.mode, "batch_size": args.batch_size,
-            "precision": args.precision, "max_memory": args.max_memory, "save_np": bool(args.save_np),
+            "precision": args.precision, "tta": args.tta, "max_memory": args.max_memory, "save_np": bool(args.save_np),
             "save_png": bool(args.save_png), "overwrite": bool(args.overwrite), "provenance": bool(args.provenance),
             "trust_anchors": args.trust_anchors}
 

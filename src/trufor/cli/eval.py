@@ -13,8 +13,8 @@ import re
 from pathlib import Path
 
 from ..errors import TruForError
-from ._common import (add_device_arguments, add_read_arguments, add_weights_argument, console, device_from_args, fail,
-                      read_options_from_args)
+from ._common import (add_device_arguments, add_read_arguments, add_tta_argument, add_weights_argument, console,
+                      device_from_args, fail, read_options_from_args)
 
 CHANNELS = {"r": 0, "red": 0, "g": 1, "green": 1, "b": 2, "blue": 2}
 MODEL_SIDECAR = "model.json"  # in the npz folder: which model wrote the cached outputs
@@ -70,6 +70,7 @@ def register(subparsers) -> None:
     r.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no table")
     add_read_arguments(p)
     add_weights_argument(p)
+    add_tta_argument(p)
     add_device_arguments(p)
     p.set_defaults(func=run)
 
@@ -78,8 +79,9 @@ class LazyModel:
     """Loads the model on the first image that has no cached output, so a fully cached run needs
     neither weights nor torch time; remembers in the npz folder which model wrote the outputs."""
 
-    def __init__(self, weights: str | None, device: str, npz_dir: Path, notify) -> None:
+    def __init__(self, weights: str | None, device: str, npz_dir: Path, notify, tta: str = "none") -> None:
         self.weights, self.device, self.npz_dir, self.notify = weights, device, npz_dir, notify
+        self.tta = tta
         self._model = None
 
     @property
@@ -106,7 +108,7 @@ class LazyModel:
             from ..outputs import atomic_write
 
             try:
-                self._model = load_model(self.weights, device=self.device)
+                self._model = load_model(self.weights, device=self.device, tta=self.tta)
             except TruForError as exc:
                 raise EvaluationAborted(str(exc)) from None
             previous = self.cached_name()
@@ -157,7 +159,8 @@ def run(args: argparse.Namespace) -> int:
 
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                         TimeRemainingColumn(), console=err, disable=args.quiet, transient=False)
-    model = LazyModel(args.weights, device, npz_dir, lambda m: progress.console.print(f"[yellow]warning:[/] {m}"))
+    model = LazyModel(args.weights, device, npz_dir, lambda m: progress.console.print(f"[yellow]warning:[/] {m}"),
+                      tta=args.tta)
     problems: list[str] = []
 
     def on_record(rec) -> None:

@@ -291,7 +291,7 @@ class Analyser:
     """One model per Ray actor: stage 3 (``batch.analyse_stage`` + ``batch.write_stage``) for each row."""
 
     def __init__(self, settings: StageSettings, weights: str | None, device: str, engine: str, precision: str,
-                 max_memory: int | None, threads: int | None) -> None:
+                 max_memory: int | None, threads: int | None, tta: str = "none") -> None:
         import torch
 
         from ..inference import load_model
@@ -299,7 +299,8 @@ class Analyser:
         if threads:
             torch.set_num_threads(int(threads))
         self.settings = settings
-        self.model = load_model(weights, device=device, max_memory=max_memory, engine=engine, precision=precision)
+        self.model = load_model(weights, device=device, max_memory=max_memory, engine=engine, precision=precision,
+                                tta=tta)
         self.name = self.model.name
         self.node = ""
         with contextlib.suppress(ImportError):
@@ -461,6 +462,7 @@ def run_detect(
     save_png: bool = False,
     engine: str = "efficient",
     precision: str = "fp32",
+    tta: str = "none",
     max_memory: int | None = None,
     device: str = "auto",
     provenance: bool = False,
@@ -499,7 +501,7 @@ def run_detect(
     try:
         return _run(ray, rows, inputs, output, weights=weights, read_options=read_options or ReadOptions(),
                     overwrite=overwrite, save_noiseprint=save_noiseprint, save_png=save_png, engine=engine,
-                    precision=precision, max_memory=max_memory, device=device, provenance=provenance,
+                    precision=precision, tta=tta, max_memory=max_memory, device=device, provenance=provenance,
                     trust_anchors=trust_anchors, threads=threads, actors=actors, storage_options=storage_options,
                     run_options=run_options, on_start=on_start, on_result=on_result, startup=startup, t1=t1,
                     address=address)
@@ -509,7 +511,7 @@ def run_detect(
 
 
 def _run(ray, rows, inputs, output, *, weights, read_options, overwrite, save_noiseprint, save_png, engine, precision,
-         max_memory, device, provenance, trust_anchors, threads, actors, storage_options, run_options, on_start,
+         tta, max_memory, device, provenance, trust_anchors, threads, actors, storage_options, run_options, on_start,
          on_result, startup, t1, address) -> RayRun:
     import logging
 
@@ -520,7 +522,7 @@ def _run(ray, rows, inputs, output, *, weights, read_options, overwrite, save_no
     report_dir = _node_tmp() if remote_out else output
     pool = plan_pool(ray, device, threads, actors)
     # The driver loads the weights once: bad weights fail here, and the reports name the model.
-    model = load_model(weights, device="cpu", max_memory=max_memory, engine=engine, precision=precision)
+    model = load_model(weights, device="cpu", max_memory=max_memory, engine=engine, precision=precision, tta=tta)
     info = dict(model.describe(), device=pool["device"])
     weights_file = model.weights_path
     del model
@@ -547,7 +549,8 @@ def _run(ray, rows, inputs, output, *, weights, read_options, overwrite, save_no
                 compute=TaskPoolStrategy(size=max(2, pool["size"] * 2)))
     ds = ds.map(Analyser, fn_constructor_kwargs={"settings": settings, "weights": weights_file,
                                                  "device": pool["device"], "engine": engine, "precision": precision,
-                                                 "max_memory": max_memory, "threads": pool["threads"]},
+                                                 "max_memory": max_memory, "threads": pool["threads"],
+                                                 "tta": tta},
                 compute=ActorPoolStrategy(size=pool["size"]), num_cpus=pool["num_cpus"], num_gpus=pool["num_gpus"])
     nodes: dict[str, int] = {}
     try:
