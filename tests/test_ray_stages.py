@@ -136,3 +136,17 @@ def test_relative_paths_resolve_against_the_drivers_folder(model, small_weights,
     assert [r["image"] for r in got] == [r["image"] for r in rows] and got[0]["image"].startswith("in/")
     assert all(not r["message"] or r["message"].startswith("in/") for r in got)
     assert npz_files(photos.parent / "out-rel") and not (tmp_path / "out-rel").exists()
+
+
+def test_actors_read_with_the_runs_views(small_weights, photos, tmp_path):
+    """``--tta`` travels to every actor: the staged outputs are those of a plain run with the same views."""
+    views = load_model(small_weights, device="cpu", tta="hflip")
+    plain = _plain(views, photos, tmp_path / "plain")
+    out = tmp_path / "staged"
+    settings = rb.StageSettings()
+    analyser = rb.Analyser(settings, str(small_weights), "cpu", "efficient", "fp32", None, None, tta="hflip")
+    assert analyser.name == views.name and analyser.name.endswith("[test-time views: hflip]")
+    got = [r.to_dict() for r in rb.iter_rows_local(rb.plan_rows([str(photos)], str(out)), settings, analyser)]
+    strip = lambda rs, o: comparable(rs, str(photos), str(o))  # noqa: E731
+    assert strip(got, out) == strip(plain, tmp_path / "plain")
+    assert_same_npz(out, tmp_path / "plain", npz_files(out))

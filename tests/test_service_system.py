@@ -125,3 +125,23 @@ def test_analysis_timeout_fails_the_job_and_the_service_goes_on(tmp_path, weight
                 break
             time.sleep(0.5)
         assert workers == 1  # the timed-out workers were replaced
+
+
+def test_served_with_test_time_views(tmp_path, weights):
+    """`trufor serve --tta hflip`: the workers read every image with the mirror view, and say so."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from trufor import load_model
+
+    blob = png_bytes(31)
+    expected = load_model(weights, device="cpu", tta="hflip").analyze(np.asarray(Image.open(io.BytesIO(blob))))
+    with Server(tmp_path / "data", weights, "--workers", "1", "--tta", "hflip") as server, \
+            httpx.Client(base_url=server.url) as client:
+        aid = post(client, blob, "views.png").json()["analyses"][0]["id"]
+        body = wait_for(client, aid, timeout=90)
+        assert body["status"] == "done", body
+        assert body["model"]["name"].endswith("[test-time views: hflip]"), body
+        assert body["score"] == pytest.approx(expected.score, abs=1e-5)

@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 
 from ..errors import TruForError
-from ._common import (add_device_arguments, add_read_arguments, add_weights_argument, console, device_from_args, fail,
-                      read_options_from_args)
+from ._common import (add_device_arguments, add_read_arguments, add_tta_argument, add_weights_argument, console,
+                      device_from_args, fail, read_options_from_args)
 
 TOKEN_ENV = "TRUFOR_SERVE_TOKEN"
 
@@ -55,6 +55,7 @@ def register(subparsers) -> None:
                    help="allow browser calls from this origin (repeatable; default: CORS off)")
     add_read_arguments(p)
     add_weights_argument(p)
+    add_tta_argument(p)
     add_device_arguments(p)
     p.set_defaults(func=run)
 
@@ -85,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
         database = args.database or data.database_url()
         from .. import load_model
 
-        model = load_model(args.weights, device=device)
+        model = load_model(args.weights, device=device, tta=args.tta)
         info = dict(model.describe(), weights_sha256=file_sha256(model.weights_path))
         del model
         store = Store(database).create()
@@ -96,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
 
     settings = WorkerSettings(database_url=database, data_dir=str(data.root), weights=args.weights, device=device,
                               read_options=options, lease=args.lease, analysis_timeout=args.analysis_timeout,
-                              threads=worker_threads(args.workers))
+                              threads=worker_threads(args.workers), tta=args.tta)
     out = console(err=True)
     shown_db = database.split("@")[-1] if "@" in database else database
     url = f"http://{'[' + args.host + ']' if ':' in args.host else args.host}:{args.port}/"

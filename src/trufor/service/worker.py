@@ -50,6 +50,7 @@ class WorkerSettings:
     threads: int | None = None
     engine: str = "efficient"
     max_memory: int | None = None
+    tta: str = "none"
 
 
 def summarise(heat: np.ndarray, conf: np.ndarray | None) -> dict[str, float]:
@@ -216,7 +217,7 @@ def run_worker(settings: WorkerSettings, stop: Any = None) -> None:
     store = Store(settings.database_url)
     data = DataDir(settings.data_dir)
     model = load_model(settings.weights, device=settings.device, engine=settings.engine,
-                       max_memory=settings.max_memory)
+                       max_memory=settings.max_memory, tta=settings.tta)
     owner = worker_owner()
     log.info("worker %s ready (%s)", owner, model.name)
     while stop is None or not stop.is_set():
