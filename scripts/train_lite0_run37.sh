@@ -27,6 +27,13 @@
 # default, and CASIA v1 is measured once for it. An arm that does not pass stays an option (`--tta`), with its figures
 # in the card. Reported beside, not judged: the pooled (c+d) figures with every image, and the FPR at 0.5 of the
 # uncalibrated-for-views score.
+# Not passed, either arm (docs/MODEL_CARD.md, run 37): run37h fails (1): (e) AUC 0.618 -> 0.643 (share 0.799), leak-free
+# vs IMD2020 originals 0.784 -> 0.775 (0.398); run37f fails (1) by a hair on (e): 0.618 -> 0.678 (share 0.948 < 0.95),
+# leak-free 0.784 -> 0.735 (0.194); its (2) holds (lowest share 0.059, leak-free vs all authentic 0.954 -> 0.922).
+# Beside: run37f's maps find more of the real fakes (mean F1 best of the 18 masked 0.442 -> 0.499, share 0.959; (e)
+# 0.348 -> 0.395, share 0.920) while its score ranks them a little worse against authentic photos (pooled vs all
+# authentic 0.937 -> 0.923, share 0.170; vs camera 0.705 -> 0.656, 0.142). No synth step (no arm passed). Both stay
+# options (`--tta`); run 27's plain reading stays the default.
 # Rerun to resume (every eval caches its outputs).
 #   scripts/train_lite0_run37.sh [eval] [judge] [synth]
 set -euo pipefail
