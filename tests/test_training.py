@@ -410,6 +410,20 @@ def test_bundled_configs_load(name, monkeypatch, tmp_path):
         cfg.output.dir = control.output.dir
         assert (cfg.model, cfg.data, cfg.train, cfg.loss, cfg.val) == (control.model, control.data, control.train,
                                                                        control.loss, control.val)
+    elif name.startswith("lite0_run38a_"):  # run 38a: run 31c's config with mirrored crops and whole images
+        assert name == "lite0_run38a_phase2.yaml"
+        script = (REPO / "scripts" / "train_lite0_run38.sh").read_text()
+        assert f"trufor train configs/{name}" in script and "--allow-phase2" in script
+        assert "git show 44fea4a:src/trufor/bundled/trufor_lite0.safetensors > $run14" in script  # run 14's ship commit
+        assert "git show d28f644:src/trufor/bundled/trufor_lite0.safetensors > $run27" in script  # run 27's heads
+        assert "out/lite0_run38a_uncalibrated.safetensors --parts backbone,decode_head" in script
+        control = load_config(REPO / "configs" / "lite0_run31c_phase2.yaml")
+        assert cfg.data.mirror == 0.5 and control.data.mirror == 0.0
+        cfg.data.mirror = 0.0
+        assert cfg.output.dir.endswith("lite0_run38a_phase2")
+        cfg.output.dir = control.output.dir
+        assert (cfg.model, cfg.data, cfg.train, cfg.loss, cfg.val) == (control.model, control.data, control.train,
+                                                                       control.loss, control.val)
     elif name.startswith("lite0_run35a_"):  # run 35a: run 31c's config, the IMD2020 crops a third as often
         assert name == "lite0_run35a_phase2.yaml"
         script = (REPO / "scripts" / "train_lite0_run35.sh").read_text()
@@ -831,6 +845,61 @@ def test_web_copies_of_image_level_items(tmp_path):
             build_image_level_dataset([{**spec, "web_copies": bad}], 64, seed=0)
 
 
+def test_mirrored_crops_and_whole_images(tmp_path):
+    """``data.mirror``: a crop (image and mask alike) and a drawn whole image are mirrored left-right and, independently,
+    top-bottom with that probability, on a stream of their own: unmirrored items are exactly as without the option, the
+    same item in the same epoch gets the same mirrors, and all four views occur."""
+    from trufor.training.data import Mirrored
+
+    rng = np.random.default_rng(4)
+    Image.fromarray(rng.integers(0, 256, (300, 420, 3), dtype=np.uint8)).save(tmp_path / "a.png")
+    m = np.zeros((300, 420), np.uint8)
+    m[40:200, 60:150] = 255
+    Image.fromarray(m).save(tmp_path / "a_gt.png")
+    (tmp_path / "l.txt").write_text("a.png,a_gt.png\n" * 40)
+    spec = {"type": "list", "file": str(tmp_path / "l.txt")}
+    plain = build_pair_dataset([spec], 128, seed=3, default_split="all")
+    mirrored = Mirrored(build_pair_dataset([spec], 128, seed=3, default_split="all"), 0.5, seed=11)
+    mirrored.set_epoch(2)
+    plain.set_epoch(2)
+    seen = set()
+    for i in range(40):
+        a, b = plain[i], mirrored[i]
+        dims = mirrored.mirror_dims(i)
+        seen.add(dims)
+        assert torch.equal(b["image"], a["image"].flip(dims) if dims else a["image"])
+        assert torch.equal(b["mask"], a["mask"].flip(dims) if dims else a["mask"]) and b["label"] == a["label"]
+        assert torch.equal(mirrored[i]["image"], b["image"])
+    assert seen == {(), (-1,), (-2,), (-1, -2)}
+    never = Mirrored(plain, 0.0, seed=11)
+    assert all(torch.equal(never[i]["image"], plain[i]["image"]) for i in range(5))
+
+    whole_spec = {"type": "list", "file": str(tmp_path / "l.txt"), "label": "fake", "holdout": 0.0}
+    straight = build_image_level_dataset([whole_spec], 256, seed=5)
+    flipped = build_image_level_dataset([whole_spec], 256, seed=5, mirror=0.5)
+    kinds = set()
+    for d in range(24):
+        a, b = straight.draw(d)["image"], flipped.draw(d)["image"]
+        views = {(): a, (-1,): a.flip(-1), (-2,): a.flip(-2), (-1, -2): a.flip((-1, -2))}
+        match = [k for k, v in views.items() if torch.equal(b, v)]
+        assert match, d
+        kinds.add(match[0])
+    assert len(kinds) == 4
+
+
+def test_mirror_is_checked(tiny_data, tmp_path):
+    def with_mirror(phase: str, value: float) -> dict:
+        cfg = phase_config(phase, tiny_data, tmp_path / "x")
+        cfg["data"]["mirror"] = value
+        return cfg
+
+    for bad in (1.5, -0.1):
+        with pytest.raises(ConfigError, match="data.mirror"):
+            config_from_dict(with_mirror("localization", bad))
+    with pytest.raises(ConfigError, match="phases 2 and 3 only"):
+        config_from_dict(with_mirror("noiseprint", 0.5))
+
+
 def test_crop_pair_grid_and_padding():
     yy, xx = np.mgrid[0:40, 0:40]
     img = np.stack([yy, xx, np.zeros_like(yy)], axis=-1).astype(np.uint8)  # pixel value = its coordinates
@@ -914,6 +983,9 @@ def test_phase2_with_whole_images_reports_the_image_level_loss(chain, tiny_data,
             config_from_dict(config("localization", "bad", every, sources))
     with pytest.raises(ConfigError, match="phase 2"):
         config_from_dict(config("confidence", "p3", 1, whole))
+    mirrored = config("localization", "mirrored", 1, whole)
+    mirrored["data"]["mirror"] = 0.5  # crops and whole images mirrored: the loop runs as without
+    assert run(mirrored).finished
 
 
 def test_frozen_parts_do_not_change(chain):

@@ -90,6 +90,10 @@ class DataSection:
     authentic (each with ``label: fake`` or ``real``), one drawn every ``train.image_level_every`` steps for the
     image-level loss (``loss.image_level_weight``); an image larger than ``image_level_max_side`` on a side gives a
     random window of that size there.
+
+    ``mirror`` (phases 2 and 3): the probability that a training crop, and a drawn whole image, is mirrored left-right,
+    and independently top-bottom (:class:`trufor.training.data.Mirrored`; on the 8-px grid, so the JPEG grid maps onto
+    itself); 0 (default): never.
     """
 
     train: list[dict[str, Any]] = field(default_factory=list)
@@ -100,6 +104,7 @@ class DataSection:
     workers: int = 0
     image_level: list[dict[str, Any]] = field(default_factory=list)
     image_level_max_side: int = 1024
+    mirror: float = 0.0
 
 
 @dataclass
@@ -524,6 +529,10 @@ def validate(cfg: TrainingConfig) -> None:
         raise ConfigError(f"loss.image_level_weight: a number >= 0, got {cfg.loss.image_level_weight}")
     if len(cfg.loss.class_weights) != 2 or len(cfg.loss.det_class_weights) != 2:
         raise ConfigError("loss.class_weights and loss.det_class_weights take two numbers: [pristine, forged]")
+    if not 0.0 <= cfg.data.mirror <= 1.0:
+        raise ConfigError(f"data.mirror: a probability between 0 and 1, got {cfg.data.mirror}")
+    if cfg.data.mirror and cfg.phase == "noiseprint":
+        raise ConfigError("data.mirror: phases 2 and 3 only (phase 1 draws its own patches)")
     if cfg.data.grid_aligned_crops and cfg.data.crop_size % 8:
         raise ConfigError(f"data.crop_size: must be a multiple of 8 with grid_aligned_crops, got {cfg.data.crop_size}")
     n = cfg.noiseprint

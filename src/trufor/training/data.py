@@ -331,6 +331,40 @@ class SyntheticSource(Dataset):
         return {"image": item["image"], "mask": item["mask"].long(), "label": int(item["label"])}
 
 
+class Mirrored(Dataset):
+    """The items of ``inner`` (crops: ``image`` (3, S, S), ``mask`` (S, S)), each mirrored left-right with probability
+    ``probability`` and, independently, top-bottom with the same probability (``data.mirror``): the four views of
+    ``--tta flips``. Crops are multiples of 8 px taken on the 8-px grid, so a mirror maps the JPEG grid onto itself.
+    The draws come from a stream of their own (seed, epoch, index): the crops themselves stay as without the option,
+    and a resumed run draws the same mirrors."""
+
+    def __init__(self, inner: Dataset, probability: float, *, seed: int) -> None:
+        self.inner = inner
+        self.probability = float(probability)
+        self.seed = int(seed)
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+        if hasattr(self.inner, "set_epoch"):
+            self.inner.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        return len(self.inner)  # type: ignore[arg-type]
+
+    def mirror_dims(self, index: int) -> tuple[int, ...]:
+        """The axes item ``index`` is mirrored along this epoch (-1: left-right, -2: top-bottom)."""
+        rng = item_rng(self.seed, self.epoch, index, stream=3)
+        return tuple(d for d, u in zip((-1, -2), rng.random(2)) if u < self.probability)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        item = self.inner[index]
+        dims = self.mirror_dims(index)
+        if not dims:
+            return item
+        return dict(item, image=item["image"].flip(dims), mask=item["mask"].flip(dims))
+
+
 class EpochConcat(ConcatDataset):
     """ConcatDataset that forwards :meth:`set_epoch` to its parts."""
 
@@ -477,10 +511,11 @@ class WholeImages(Dataset):
     draws that are not web copies stay as without the option.
     """
 
-    def __init__(self, images: Sequence[LabelledImage], max_side: int, *, seed: int = 0) -> None:
+    def __init__(self, images: Sequence[LabelledImage], max_side: int, *, seed: int = 0, mirror: float = 0.0) -> None:
         self.images = list(images)
         self.max_side = int(max_side)
         self.seed = int(seed)
+        self.mirror = float(mirror)  # data.mirror: each draw's window mirrored as Mirrored mirrors crops
 
     def __len__(self) -> int:
         return len(self.images)
@@ -510,6 +545,11 @@ class WholeImages(Dataset):
         top = 8 * int(rng.integers(0, (h - win[0]) // 8 + 1))
         left = 8 * int(rng.integers(0, (w - win[1]) // 8 + 1))
         pixels = pixels[top:top + win[0], left:left + win[1]]
+        if self.mirror > 0:  # on a stream of its own: the windows stay as without the option
+            flips = item_rng(self.seed, int(draw), index, stream=3).random(2) < self.mirror
+            axes = tuple(axis for axis, flip in zip((1, 0), flips) if flip)
+            if axes:  # the window's sides are multiples of 32 from an offset on the grid: the grid maps onto itself
+                pixels = np.ascontiguousarray(np.flip(pixels, axis=axes))
         return {"image": to_tensor_image(pixels), "label": item.label, "name": item.name, "web_copy": web}
 
     def __getitem__(self, index: int) -> dict[str, Any]:
@@ -518,7 +558,7 @@ class WholeImages(Dataset):
 
 
 def build_image_level_dataset(specs: Sequence[dict[str, Any]], max_side: int, *, seed: int,
-                              where: str = "data.image_level") -> WholeImages:
+                              where: str = "data.image_level", mirror: float = 0.0) -> WholeImages:
     """The whole images of ``data.image_level``: ``folder`` or ``list`` sources with a ``label`` (``fake`` or
     ``real``: what every image of the source is; masks, where a list names them, are not read), and the usual
     ``holdout`` / ``split`` / ``calibration`` / ``repeat`` / ``web_copies``."""
@@ -543,7 +583,7 @@ def build_image_level_dataset(specs: Sequence[dict[str, Any]], max_side: int, *,
         images += [LabelledImage(p.image, p.name, IMAGE_LEVEL_LABELS[label], web) for p in pairs] * _repeat_key(spec, w)
     if not images:
         raise ConfigError(f"{where}: no image-level sources")
-    return WholeImages(images, max_side, seed=seed)
+    return WholeImages(images, max_side, seed=seed, mirror=mirror)
 
 
 def collate_pairs(items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:

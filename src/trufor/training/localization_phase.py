@@ -29,7 +29,7 @@ from ..metrics import threshold_sweep
 from ..modeling import TruForNet, build_model
 from ..modeling.variants import get_config
 from .checkpoint import load_training_checkpoint, load_weights
-from .data import WholeImages, build_image_level_dataset, build_pair_dataset, collate_pairs
+from .data import Mirrored, WholeImages, build_image_level_dataset, build_pair_dataset, collate_pairs
 from .losses import image_level_loss, localization_loss
 from .phase_api import CheckpointReader, PhaseBase
 
@@ -130,6 +130,8 @@ class PairPhase(PhaseBase):
         crop = cfg.data.crop_size
         train = build_pair_dataset(cfg.data.train, crop, seed=cfg.train.seed, default_split="train",
                                    grid_aligned=cfg.data.grid_aligned_crops, where="data.train")
+        if cfg.data.mirror > 0:
+            train = Mirrored(train, cfg.data.mirror, seed=cfg.train.seed + 3_000_017)
         val = None
         if cfg.data.val:
             val = build_pair_dataset(cfg.data.val, cfg.data.val_crop_size or crop, seed=cfg.train.seed + 1_000_003,
@@ -157,7 +159,7 @@ class LocalizationPhase(PairPhase):
         self.image_level = None
         if cfg.data.image_level:
             self.image_level = build_image_level_dataset(cfg.data.image_level, cfg.data.image_level_max_side,
-                                                         seed=cfg.train.seed + 2_000_029)
+                                                         seed=cfg.train.seed + 2_000_029, mirror=cfg.data.mirror)
             n_fake = sum(im.label for im in self.image_level.images)
             self.summary += (f", {len(self.image_level)} whole images with an image-level label ({n_fake} fake), one "
                              f"every {cfg.train.image_level_every} steps")
