@@ -279,15 +279,15 @@ def test_cli_eval_runs_then_reuses_cache(synthetic, monkeypatch, capsys):
     ds, tmp = synthetic
     loads = []
 
-    def fake_load_model(weights=None, device="cpu"):
-        loads.append((weights, device))
+    def fake_load_model(weights=None, device="cpu", tta="none"):
+        loads.append((weights, device, tta))
         return FakeModel()
 
     monkeypatch.setattr(trufor, "load_model", fake_load_model)
     out = tmp / "rep"
     argv = ["eval", "list:fake.txt,real.txt", "--root", ds.root, "-o", str(out), "--device", "cpu", "--gallery", "2"]
     assert main(argv) == 0
-    assert loads == [(None, "cpu")]
+    assert loads == [(None, "cpu", "none")]
     text = capsys.readouterr().out
     assert "TruFor evaluation" in text and "ROC AUC" in text and "report.html" in text
     assert json.loads((out / "npz" / "model.json").read_text())["name"] == "fake model (tests)"
@@ -295,11 +295,15 @@ def test_cli_eval_runs_then_reuses_cache(synthetic, monkeypatch, capsys):
     assert main(argv + ["-q"]) == 0
     assert len(loads) == 1
     assert _strict_json(out / "metrics.json")["model"] == "fake model (tests) (cached outputs)"
+    # --tta reaches the model (a new report folder: nothing cached)
+    assert main(["eval", "list:fake.txt,real.txt", "--root", ds.root, "-o", str(tmp / "views"), "--device", "cpu",
+                 "--tta", "flips", "-q", "--no-plots"]) == 0
+    assert loads[-1] == (None, "cpu", "flips")
 
 
 def test_cli_limit_and_mask_options(synthetic, monkeypatch):
     ds, tmp = synthetic
-    monkeypatch.setattr(trufor, "load_model", lambda weights=None, device="cpu": FakeModel())
+    monkeypatch.setattr(trufor, "load_model", lambda weights=None, device="cpu", tta="none": FakeModel())
     out = tmp / "lim"
     assert main(["eval", "list:fake.txt,real.txt", "--root", ds.root, "-o", str(out), "--limit", "4", "-q",
                  "--no-plots", "--invert-masks", "--mask-mismatch", "skip"]) == 0
@@ -316,7 +320,7 @@ def test_cli_model_that_cannot_load_stops_the_run(synthetic, monkeypatch, capsys
     ds, tmp = synthetic
     calls = []
 
-    def broken(weights=None, device="cpu"):
+    def broken(weights=None, device="cpu", tta="none"):
         calls.append(weights)
         raise trufor.WeightsError(f"{weights}: weights file not found")
 
