@@ -18,6 +18,10 @@
 #            ahead with share >= 0.95, neither otherwise. Reported beside, not judged: (e) masked F1 best, the leak-free
 #            and pooled AUCs against the IMD2020 originals and all authentic photos, (e) AUC; and the yardstick of the
 #            same figure between two seeds of one recipe (32a and 32b alone, the reports of run 36's yardstick).
+# Measured (docs/MODEL_CARD.md, run 38): neither. 38a against 31c, (c+d) mean F1 best of the 18 masked real fakes 0.428 ->
+# 0.390 (share 0.102; the yardstick, 32a -> 32b: 0.434 -> 0.448, [-0.045, +0.067]); beside, the 9 leak-free masked fakes
+# 0.496 -> 0.413 (0.013), pooled vs bsds500 0.807 -> 0.684 ([-0.216, -0.037]), pooled vs IMD2020 originals 0.727 ->
+# 0.694 (0.221), leak-free 0.746 -> 0.722 (0.331), (e) 0.617 -> 0.583 (0.210), (e) masked F1 best 0.342 -> 0.348.
 # Rerun to resume (every step skips what exists). Run 31 makes 31c's reports (scripts/train_lite0_run31.sh control).
 #   scripts/train_lite0_run38.sh [phase2] [export] [alone] [judge]
 set -euo pipefail
