@@ -331,6 +331,13 @@ class SyntheticSource(Dataset):
         return {"image": item["image"], "mask": item["mask"].long(), "label": int(item["label"])}
 
 
+def mirror_draw(seed: int, epoch: int, index: int, probability: float) -> tuple[bool, bool]:
+    """Whether item ``index`` is mirrored left-right and top-bottom (``data.mirror``), each with ``probability``, on a
+    random stream of its own (stream 3 of :func:`item_rng`), so the item's other draws stay as without the option."""
+    left_right, top_bottom = item_rng(seed, epoch, index, stream=3).random(2) < probability
+    return bool(left_right), bool(top_bottom)
+
+
 class Mirrored(Dataset):
     """The items of ``inner`` (crops: ``image`` (3, S, S), ``mask`` (S, S)), each mirrored left-right with probability
     ``probability`` and, independently, top-bottom with the same probability (``data.mirror``): the four views of
@@ -354,8 +361,8 @@ class Mirrored(Dataset):
 
     def mirror_dims(self, index: int) -> tuple[int, ...]:
         """The axes item ``index`` is mirrored along this epoch (-1: left-right, -2: top-bottom)."""
-        rng = item_rng(self.seed, self.epoch, index, stream=3)
-        return tuple(d for d, u in zip((-1, -2), rng.random(2)) if u < self.probability)
+        flips = mirror_draw(self.seed, self.epoch, index, self.probability)
+        return tuple(d for d, flip in zip((-1, -2), flips) if flip)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         item = self.inner[index]
@@ -546,7 +553,7 @@ class WholeImages(Dataset):
         left = 8 * int(rng.integers(0, (w - win[1]) // 8 + 1))
         pixels = pixels[top:top + win[0], left:left + win[1]]
         if self.mirror > 0:  # on a stream of its own: the windows stay as without the option
-            flips = item_rng(self.seed, int(draw), index, stream=3).random(2) < self.mirror
+            flips = mirror_draw(self.seed, int(draw), index, self.mirror)
             axes = tuple(axis for axis, flip in zip((1, 0), flips) if flip)
             if axes:  # the window's sides are multiples of 32 from an offset on the grid: the grid maps onto itself
                 pixels = np.ascontiguousarray(np.flip(pixels, axis=axes))
