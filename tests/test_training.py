@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from torch import nn
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -255,9 +256,10 @@ def test_phase2_maps_have_one_owner():
 def test_bundled_configs_load(name, monkeypatch, tmp_path):
     monkeypatch.setenv("TRUFOR_SHARED", str(tmp_path / "shared"))
     cfg = load_config(REPO / "configs" / name)
-    # the fine-tuning templates and runs 28 and 30a start from the bundled model, which reads its score from the map's top (run
+    # the fine-tuning templates and runs 28, 30a and 39 start from the bundled model, which reads its score from the map's top (run
     # 27); run 25's phase 3 has a detection decoder
-    expected = "trufor_lite0_top" if name.startswith(("finetune_", "lite0_run28_", "lite0_run30a_")) else "trufor_lite0_detdec" \
+    expected = "trufor_lite0_top" if name.startswith(("finetune_", "lite0_run28_", "lite0_run30a_", "lite0_run39_")) \
+        else "trufor_lite0_detdec" \
         if name.startswith("lite0_run25_") else "trufor_lite0" if name.startswith("lite0_") else "trufor_small"
     assert cfg.model.variant == expected
     assert str(tmp_path / "shared") in str(cfg.data.train)  # data located from ${shared}, never hard-coded
@@ -421,6 +423,19 @@ def test_bundled_configs_load(name, monkeypatch, tmp_path):
         assert cfg.data.mirror == 0.5 and control.data.mirror == 0.0
         cfg.data.mirror = 0.0
         assert cfg.output.dir.endswith("lite0_run38a_phase2")
+        cfg.output.dir = control.output.dir
+        assert (cfg.model, cfg.data, cfg.train, cfg.loss, cfg.val) == (control.model, control.data, control.train,
+                                                                       control.loss, control.val)
+    elif name.startswith("lite0_run39_"):  # run 39: run 28 with every BatchNorm layer frozen, nothing else changed
+        assert name == "lite0_run39_phase2.yaml"
+        script = (REPO / "scripts" / "train_lite0_run39.sh").read_text()
+        assert f"trufor train configs/{name}" in script and "--allow-phase2" in script
+        assert "git show d28f644:src/trufor/bundled/trufor_lite0.safetensors > $run27" in script  # its init
+        assert "out/lite0_run39.safetensors out/lists/calib_groups_camera_real.txt" in script
+        control = load_config(REPO / "configs" / "lite0_run28_phase2.yaml")
+        assert cfg.train.batchnorm == "frozen" and control.train.batchnorm == "train"
+        cfg.train.batchnorm = "train"
+        assert cfg.output.dir.endswith("lite0_run39_phase2")
         cfg.output.dir = control.output.dir
         assert (cfg.model, cfg.data, cfg.train, cfg.loss, cfg.val) == (control.model, control.data, control.train,
                                                                        control.loss, control.val)
@@ -1021,6 +1036,38 @@ def test_train_freeze_keeps_a_part_bit_for_bit(chain, tiny_data, tmp_path):
             run(bad)
     with pytest.raises(ConfigError, match="train.freeze"):
         run(phase_config("localization", tiny_data, tmp_path / "dot", train={"freeze": ["backbone."]}))
+
+
+def test_train_batchnorm_frozen_keeps_statistics(chain, tiny_data, tmp_path):
+    """train.batchnorm: frozen: every BatchNorm layer normalises with its running statistics, which stay bit for bit,
+    while the trained weights (BatchNorm scale and shift among them) move; the default moves the statistics."""
+    out, _ = chain
+    init = str(out / "p2" / "best.pt")
+    start = load_training_checkpoint(init)["model"]
+    stats = [k for k in start if k.startswith(("backbone.", "decode_head.")) and k.endswith(("running_mean", "running_var"))]
+    assert stats
+    after = {}
+    for mode in ("frozen", "train"):
+        cfg = phase_config("localization", tiny_data, tmp_path / mode, model={"init": init}, train={"batchnorm": mode})
+        assert run(cfg).finished
+        after[mode] = load_training_checkpoint(tmp_path / mode / "last.pt")["model"]
+    assert all(torch.equal(after["frozen"][k], start[k]) for k in stats)
+    assert any(not torch.equal(after["train"][k], start[k]) for k in stats)
+    scales = [k for k in stats if k.endswith("running_mean")]
+    assert any(not torch.equal(after["frozen"][k.replace("running_mean", "weight")], start[k.replace("running_mean",
+                                                                                                       "weight")])
+               for k in scales)
+    with pytest.raises(ConfigError, match="train.batchnorm: choose train or frozen"):
+        run(phase_config("localization", tiny_data, tmp_path / "bad", train={"batchnorm": "eval"}))
+
+
+def test_batchnorm_to_eval_sets_every_batchnorm():
+    from trufor.training.freezing import batchnorm_to_eval
+
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Sequential(nn.BatchNorm1d(4), nn.Dropout()))
+    net.train()
+    assert batchnorm_to_eval(net) == 2
+    assert not net[1].training and not net[2][0].training and net[2][1].training and net[0].training
 
 
 def test_export_and_detect(chain, tiny_data, tmp_path):

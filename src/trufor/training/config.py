@@ -125,6 +125,12 @@ class TrainSection:
     encoder branches and their fusion, ``backbone.extra_blocks`` for the stages of the Noiseprint++ branch alone) kept
     as they are on top of what the phase freezes: not optimised, and in eval mode at every step, so that
     their BatchNorm statistics stay too (fine-tuning a decoder on a few images of your own).
+    ``batchnorm``: ``train`` (default) normalises each step by its batch's statistics and moves the running
+    statistics, as ``nn.BatchNorm2d`` does in train mode; ``frozen`` puts every BatchNorm layer of the network in
+    eval mode at every step, so a step normalises with the running statistics as loaded, exactly as inference does
+    (their scale and shift are still trained; the statistics stay bit for bit). For small batches, and above all for
+    ``data.image_level``, whose whole image goes through the network alone: in train mode it is normalised by its own
+    statistics, so its image-level loss trains a function the exported model never computes.
     ``image_level_every`` (phase 2, with ``data.image_level``): every that many steps, one whole image with an
     image-level label goes through the network beside the batch and adds its image-level loss (0: never).
     """
@@ -150,6 +156,7 @@ class TrainSection:
     progress: bool = True
     log_every: int = 50
     freeze: list[str] = field(default_factory=list)
+    batchnorm: str = "train"
     image_level_every: int = 0
 
 
@@ -171,6 +178,8 @@ class ValSection:
 
 #: Values of ``loss.conf_balance`` (see :func:`trufor.training.losses.confidence_loss`).
 CONF_BALANCES = ("none", "flagged")
+#: train.batchnorm: BatchNorm layers normalised by the batch (train mode) or by their running statistics (frozen)
+BATCHNORM_MODES = ("train", "frozen")
 
 
 @dataclass
@@ -507,6 +516,8 @@ def validate(cfg: TrainingConfig) -> None:
         if not part.strip() or part != part.strip(". "):
             raise ConfigError(f"train.freeze: {part!r} is not a part name (a parameter-name prefix such as backbone "
                               "or backbone.extra_blocks)")
+    if t.batchnorm not in BATCHNORM_MODES:
+        raise ConfigError(f"train.batchnorm: choose {' or '.join(BATCHNORM_MODES)}, got {t.batchnorm!r}")
     if t.optimizer.lower() not in ("sgd", "adam", "adamw"):
         raise ConfigError(f"train.optimizer: choose sgd, adam or adamw, got {t.optimizer!r}")
     if cfg.val.best_mode not in (None, "max", "min"):

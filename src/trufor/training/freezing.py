@@ -1,4 +1,4 @@
-"""``train.freeze``: parts of the network kept as they are, on top of what the phase freezes.
+"""``train.freeze``: parts of the network kept as they are, on top of what the phase freezes; ``train.batchnorm``.
 
 A part is named by a parameter-name prefix that ends at a dot (``backbone`` holds ``backbone.blocks.0.weight``,
 ``backbone.blocks`` does not hold ``backbone.blocks_extra.weight``). Its parameters leave the optimiser, and its
@@ -50,3 +50,15 @@ def frozen_to_eval(net: nn.Module, parts: Sequence[str]) -> None:
     for name, module in net.named_modules():
         if name and any(_under(name, part) for part in parts):
             module.eval()
+
+
+def batchnorm_to_eval(net: nn.Module) -> int:
+    """Eval mode for every BatchNorm layer of ``net`` (``train.batchnorm: frozen``): a step then normalises with the
+    running statistics, as inference does, and leaves them as they are; the layers' scale and shift still train.
+    Returns how many layers were set."""
+    n = 0
+    for module in net.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            module.eval()
+            n += 1
+    return n

@@ -53,7 +53,7 @@ from ..weights.registry import OWN_WEIGHTS_LICENCE_PREFIX, OWN_WEIGHTS_LICENCE_P
 from .checkpoint import (BEST, LAST, Progress, atomic_torch_save, check_resumable, checkpoint_state,
                          load_training_checkpoint)
 from .config import TrainingConfig, config_from_dict
-from .freezing import freeze_parts, frozen_to_eval
+from .freezing import batchnorm_to_eval, freeze_parts, frozen_to_eval
 from .phases import Phase, make_phase
 from .runtime import StopRequest, configure_torch, cpu_has_fast_bf16, git_commit, setup_distributed
 
@@ -337,6 +337,8 @@ def train(cfg: TrainingConfig, *, command: str | None = None, log=None) -> Train
                     torch.manual_seed(step_seed(t.seed, step, ddp.rank))
                     phase.set_train_mode(net)
                     frozen_to_eval(net, t.freeze)
+                    if t.batchnorm == "frozen":
+                        batchnorm_to_eval(net)
                     phase.begin_step(step)
                     batch = _to_device(batch, device)
                     with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_amp):
