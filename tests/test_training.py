@@ -1059,6 +1059,8 @@ def test_train_batchnorm_frozen_keeps_statistics(chain, tiny_data, tmp_path):
                for k in scales)
     with pytest.raises(ConfigError, match="train.batchnorm: choose train or frozen"):
         run(phase_config("localization", tiny_data, tmp_path / "bad", train={"batchnorm": "eval"}))
+    with pytest.raises(ConfigError, match="without model.init there are none to keep"):
+        run(phase_config("localization", tiny_data, tmp_path / "fresh", train={"batchnorm": "frozen"}))
 
 
 def test_batchnorm_to_eval_sets_every_batchnorm():

@@ -518,6 +518,10 @@ def validate(cfg: TrainingConfig) -> None:
                               "or backbone.extra_blocks)")
     if t.batchnorm not in BATCHNORM_MODES:
         raise ConfigError(f"train.batchnorm: choose {' or '.join(BATCHNORM_MODES)}, got {t.batchnorm!r}")
+    if t.batchnorm == "frozen" and not cfg.model.init:
+        raise ConfigError("train.batchnorm: frozen keeps the running statistics of the weights a phase starts from; "
+                          "without model.init there are none to keep (a network built afresh has mean 0 and variance 1 "
+                          "everywhere): give model.init, or leave train.batchnorm at train")
     if t.optimizer.lower() not in ("sgd", "adam", "adamw"):
         raise ConfigError(f"train.optimizer: choose sgd, adam or adamw, got {t.optimizer!r}")
     if cfg.val.best_mode not in (None, "max", "min"):
