@@ -431,7 +431,9 @@ def test_bundled_configs_load(name, monkeypatch, tmp_path):
         script = (REPO / "scripts" / "train_lite0_run39.sh").read_text()
         assert f"trufor train configs/{name}" in script and "--allow-phase2" in script
         assert "git show d28f644:src/trufor/bundled/trufor_lite0.safetensors > $run27" in script  # its init
-        assert "out/lite0_run39.safetensors out/lists/calib_groups_camera_real.txt" in script
+        assert "for arm in run39 run39h; do" in script and "out/lists/calib_groups_camera_real.txt" in script
+        assert "trufor train average $run27 \\\n        out/lite0_run39_uncalibrated.safetensors --parts backbone,decode_head" \
+            in script
         control = load_config(REPO / "configs" / "lite0_run28_phase2.yaml")
         assert cfg.train.batchnorm == "frozen" and control.train.batchnorm == "train"
         cfg.train.batchnorm = "train"
