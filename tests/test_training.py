@@ -441,6 +441,20 @@ def test_bundled_configs_load(name, monkeypatch, tmp_path):
         cfg.output.dir = control.output.dir
         assert (cfg.model, cfg.data, cfg.train, cfg.loss, cfg.val) == (control.model, control.data, control.train,
                                                                        control.loss, control.val)
+    elif name.startswith("lite0_run40a_"):  # run 40a: run 31c's config with every BatchNorm layer frozen
+        assert name == "lite0_run40a_phase2.yaml"
+        script = (REPO / "scripts" / "train_lite0_run40.sh").read_text()
+        assert f"trufor train configs/{name}" in script and "--allow-phase2" in script
+        assert "git show 44fea4a:src/trufor/bundled/trufor_lite0.safetensors > $run14" in script  # run 14's ship commit
+        assert "git show d28f644:src/trufor/bundled/trufor_lite0.safetensors > $run27" in script  # run 27's heads
+        assert "out/lite0_run40a_uncalibrated.safetensors --parts backbone,decode_head" in script
+        control = load_config(REPO / "configs" / "lite0_run31c_phase2.yaml")
+        assert cfg.train.batchnorm == "frozen" and control.train.batchnorm == "train"
+        cfg.train.batchnorm = "train"
+        assert cfg.output.dir.endswith("lite0_run40a_phase2")
+        cfg.output.dir = control.output.dir
+        assert (cfg.model, cfg.data, cfg.train, cfg.loss, cfg.val) == (control.model, control.data, control.train,
+                                                                       control.loss, control.val)
     elif name.startswith("lite0_run35a_"):  # run 35a: run 31c's config, the IMD2020 crops a third as often
         assert name == "lite0_run35a_phase2.yaml"
         script = (REPO / "scripts" / "train_lite0_run35.sh").read_text()
