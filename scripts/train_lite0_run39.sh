@@ -34,6 +34,11 @@
 #            kind of image). If neither passes, run 27 stays. Reported beside, not judged: the pooled (c+d) figures with every image, (a2), and the same
 #            paired bootstraps against run 28 (what freezing BatchNorm did, everything else equal), and of 39h against
 #            run 29 (run 27 averaged with run 28).
+# Not passed, either arm (docs/MODEL_CARD.md, run 39): both fail (1): (e) AUC 0.618 -> 0.568 (run39, share 0.259) /
+# 0.603 (run39h, 0.403), leak-free vs IMD2020 originals 0.784 -> 0.725 (0.238) / 0.731 (0.192); run39 also fails (4)
+# (mean error AUC 0.892); run39h holds (2)-(4) (lowest share 0.191, FPR 0.120 / 0.050, confidence 0.932). Run 27 stays.
+# Beside, against run 28 (only BatchNorm differs): mean F1 best of the 18 masked real fakes 0.454 -> 0.573 (share
+# 0.991), of the 9 leak-free 0.485 -> 0.666 (0.994), pooled vs bsds500 0.790 -> 0.902 ([+0.011, +0.220]).
 # Rerun to resume (every step skips what exists).
 #   scripts/train_lite0_run39.sh [phase2] [export] [soup] [top] [eval] [web] [judge] [casia]
 set -euo pipefail
