@@ -128,9 +128,10 @@ class TrainSection:
     ``batchnorm``: ``train`` (default) normalises each step by its batch's statistics and moves the running
     statistics, as ``nn.BatchNorm2d`` does in train mode; ``frozen`` puts every BatchNorm layer of the network in
     eval mode at every step, so a step normalises with the running statistics as loaded, exactly as inference does
-    (their scale and shift are still trained; the statistics stay bit for bit). For small batches, and above all for
+    (their scale and shift are still trained; the statistics stay bit for bit). It matters most for
     ``data.image_level``, whose whole image goes through the network alone: in train mode it is normalised by its own
-    statistics, so its image-level loss trains a function the exported model never computes.
+    statistics, so its image-level loss trains a function the exported model never computes (runs 39-40 of
+    docs/MODEL_CARD.md measured both settings).
     ``image_level_every`` (phase 2, with ``data.image_level``): every that many steps, one whole image with an
     image-level label goes through the network beside the batch and adds its image-level loss (0: never).
     """
