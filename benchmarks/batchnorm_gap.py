@@ -10,8 +10,8 @@ image-level statistic (the mean forged-minus-pristine logit over the top ``loss.
 every phase 2 up to run 38) the encoder's BatchNorm layers are in train mode there, so that image is normalised by its
 own statistics; the exported model normalises with the running statistics. For the first ``--n`` fakes and ``--n``
 originals of two lists (image paths relative to ``--data``, first column), each cut as a training step cuts a whole
-image (a top-left window of at most 1024 px a side, sides multiples of 32), this prints the statistic computed both ways,
-their correlation, and the AUC of each over the images. The network's weights and running statistics are left as
+image (a top-left window of at most 1024 px a side, sides multiples of 32), this prints the statistic computed both
+ways, their correlation, and the AUC of each over the images. The network's weights and running statistics are left as
 loaded (each train-mode pass runs on a copy of the statistics, put back after it). Torch threads: 2.
 """
 
