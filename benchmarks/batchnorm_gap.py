@@ -61,7 +61,8 @@ def statistic_both_ways(net, image: torch.Tensor, topk: float) -> tuple[float, f
         return float(image_level_loss(logits.float(), torch.zeros(1, dtype=torch.long), topk)[1][0])
 
     exported = stat(module(image))
-    layers = [m for m in batchnorms(net) if not any(m is d for d in batchnorms(net.dncnn))]
+    noiseprint = {id(m) for m in batchnorms(net.dncnn)}
+    layers = [m for m in batchnorms(net) if id(m) not in noiseprint]
     kept = [(m.running_mean.clone(), m.running_var.clone(), m.num_batches_tracked.clone()) for m in layers]
     for m in layers:  # as a phase-2 step runs them (Noiseprint++ stays in eval mode there)
         m.train()
