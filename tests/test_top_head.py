@@ -426,3 +426,158 @@ def test_onnx_export_of_a_mixed_file_gives_the_torch_score(mix_files, tmp_path):
         a, b = runtime.analyze(image), torch_model.analyze(image)
         assert abs(a.score - b.score) <= 1e-5
         assert np.max(np.abs(a.map - b.map)) <= 1e-4
+
+
+# ------------------------------------------------- the map's top measured from the image's median (--reference median)
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(1, 300), fraction=st.floats(1e-3, 1.0), shift=st.floats(-50, 50), seed=st.integers(0, 2**16))
+def test_the_contrast_is_the_top_minus_the_lower_median_and_ignores_a_shift_of_the_whole_map(n, fraction, shift, seed):
+    from trufor.modeling.detection import top_statistic
+
+    values = np.random.default_rng(seed).normal(size=(2, n))
+    k = max(1, math.ceil(fraction * n))
+    ranked = np.sort(values, axis=1)
+    expected = ranked[:, ::-1][:, :k].mean(axis=1) - ranked[:, (n - 1) // 2]  # torch.median: the lower middle value
+    got = top_statistic(torch.from_numpy(values), fraction, "median").numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-9)
+    shifted = top_statistic(torch.from_numpy(values + shift), fraction, "median").numpy()
+    np.testing.assert_allclose(shifted, got, atol=1e-9)
+    np.testing.assert_array_equal(top_statistic(torch.from_numpy(values), fraction, "none").numpy(),
+                                  top_fraction_mean(torch.from_numpy(values), fraction).numpy())
+
+
+def test_the_reference_is_checked_by_the_heads_and_the_config():
+    from trufor.modeling.detection import MixedHead, top_statistic
+
+    for make in (lambda: TopFractionHead(0.1, reference="mean"), lambda: MixedHead(0.1, reference="mean"),
+                 lambda: top_statistic(torch.zeros(1, 4), 0.5, "mean")):
+        with pytest.raises(ValueError, match="reference must be one of none, median"):
+            make()
+    with pytest.raises(ValueError, match="detection_top_reference must be one of"):
+        get_config("trufor_small", detection_pool="top_fraction", detection_top_reference="max")
+    with pytest.raises(ValueError, match="applies to the heads that read the map's top"):
+        get_config("trufor_small", detection_top_reference="median")
+    contrast = get_config("trufor_lite0_top_contrast")
+    assert contrast.detection_pool == "top_fraction" and contrast.detection_top_reference == "median"
+    assert get_config("trufor_lite0_top").detection_top_reference == "none"
+
+
+def test_a_median_head_scores_a_map_raised_all_over_as_the_same_map_unraised():
+    net = _net(get_config("trufor_small", detection_pool="top_fraction", detection_top_reference="median"))
+    head = net.detection
+    assert head.reference == "median" and "reference=median" in repr(head)
+    loc = torch.zeros(1, 2, 6, 6)
+    loc[0, 1] = torch.linspace(-4, 3, 36).view(6, 6)
+    raised = loc.clone()
+    raised[0, 1] += 2.5
+    with torch.no_grad():
+        assert head(raised, None).item() == pytest.approx(head(loc, None).item(), abs=1e-5)
+        diff = (loc[0, 1] - loc[0, 0]).flatten()
+        top = diff.topk(math.ceil(0.005 * 36)).values.mean() - diff.median()
+        assert head(loc, None).item() == pytest.approx(top.item(), abs=1e-5)
+        plain = TopFractionHead(0.005)
+        assert plain(raised, None).item() == pytest.approx(plain(loc, None).item() + 2.5, abs=1e-5)
+
+
+def test_the_engines_and_the_onnx_graph_module_read_the_median_as_the_network():
+    from trufor.deploy.onnx_export import ExportableTruFor
+
+    net = _net(get_config("trufor_small", detection_pool="top_fraction", detection_top_reference="median"))
+    for h, w in ((100, 132), (64, 66), (72, 71)):  # even and odd pixel counts
+        x = torch.rand(1, 3, h, w)
+        with torch.no_grad():
+            ref = net(x)
+            eff = EfficientTruFor(net)(x)
+            _, _, score, _ = ExportableTruFor(net, "float32")(x)
+            diff = (ref.loc_logits[:, 1] - ref.loc_logits[:, 0]).flatten()
+            top = diff.topk(math.ceil(0.005 * diff.numel())).values.mean() - diff.median()
+        assert ref.det_logit.item() == pytest.approx(top.item(), abs=1e-5)
+        assert torch.allclose(ref.det_logit, eff.det_logit, atol=1e-5)
+        assert torch.allclose(score, torch.sigmoid(ref.det_logit[:, 0]), atol=1e-6)
+
+
+def test_weights_files_record_the_reference_and_refuse_a_bad_one(tmp_path):
+    config = get_config("trufor_small", detection_pool="top_fraction", detection_top_reference="median")
+    net = _net(config)
+    path = save_safetensors(net.state_dict(), tmp_path / "median.safetensors", config, provenance="t", licence="t")
+    loaded = read_weights(path)
+    assert config_of(loaded) == config and infer_config(loaded.state_dict).detection_top_reference == "none"
+    loaded.metadata["config"]["detection_top_reference"] = "mode"
+    with pytest.raises(WeightsError, match="corrupt metadata"):
+        config_of(loaded)
+    plain = _net(get_config("trufor_small"))  # a statistics head: a recorded reference cannot apply to it
+    path = save_safetensors(plain.state_dict(), tmp_path / "plain.safetensors", plain.config, provenance="t",
+                            licence="t")
+    loaded = read_weights(path)
+    loaded.metadata["config"].update(detection_pool="top_fraction", detection_top_reference="median")
+    with pytest.raises(WeightsError, match="disagrees with its tensors"):
+        config_of(loaded)
+    del loaded.metadata["config"]["detection_top_reference"]  # files written before the key: the absolute level
+    loaded.metadata["config"]["detection_pool"] = "statistics"
+    assert config_of(loaded).detection_top_reference == "none"
+
+
+def test_top_head_reference_median_writes_a_contrast_file(top_files, tmp_path, capsys):
+    from trufor import load_model
+    from trufor.cli import main
+
+    tmp, base, _ = top_files
+    out = tmp_path / "contrast.safetensors"
+    assert main(["train", "top-head", str(base), "--reference", "median", "-o", str(out)]) == 0
+    loaded = read_weights(out)
+    assert config_of(loaded).detection_top_reference == "median"
+    assert "measured from the image's median logit" in loaded.metadata["provenance"]
+    for image in variant_images(tmp / "img")[:2]:
+        r = load_model(out).analyze(image, keep_logits=True)
+        diff = r.loc_logits[1].astype(np.float64) - r.loc_logits[0]
+        k = max(1, math.ceil(0.005 * diff.size))
+        flat = np.sort(diff.ravel())
+        t = flat[::-1][:k].mean() - flat[(flat.size - 1) // 2]
+        assert r.score == pytest.approx(1 / (1 + math.exp(-t)), abs=1e-5)
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main(["train", "top-head", str(base), "--reference", "mean", "-o", str(tmp_path / "bad.safetensors")])
+    assert "invalid choice: 'mean'" in capsys.readouterr().err and not (tmp_path / "bad.safetensors").exists()
+
+
+def test_a_mixed_file_fits_and_reads_its_top_from_the_median(mix_files, tmp_path, capsys):
+    from trufor import load_model
+    from trufor.cli import main
+    from trufor.modeling.detection import top_statistic
+    from trufor.training.top_head import Mix, mixed_detector
+
+    tmp, base = mix_files
+    out = tmp_path / "mixed.safetensors"
+    assert main(["train", "top-head", str(base), "--mix", "-d", "list:fake_list.txt,real_list.txt", str(tmp / "set"),
+                 "--fraction", "0.01", "--reference", "median", "--folds", "0", "-o", str(out)]) == 0
+    loaded = read_weights(out)
+    assert config_of(loaded).detection_top_reference == "median"
+    w = loaded.state_dict["detection.out.weight"].float()[0]
+    mix = Mix(float(w[0]), float(w[1]), float(loaded.state_dict["detection.out.bias"].float()[0]))
+    image = tmp / "set" / "fake1.png"
+    r = load_model(base).analyze(image, keep_logits=True)
+    diff = torch.from_numpy(r.loc_logits[1].astype(np.float64) - r.loc_logits[0]).unsqueeze(0)
+    t, s = float(top_statistic(diff, 0.01, "median")[0]), math.log(r.score / (1 - r.score))
+    score = load_model(out).analyze(image).score
+    assert math.log(score / (1 - score)) == pytest.approx(mix(np.array([[t, s]]))[0], abs=2e-3)
+    with pytest.raises(TrainingError, match="--reference must be one of"):
+        mixed_detector(base, tmp_path / "bad.safetensors", Mix(1, 0, 0), reference="mode")
+    assert not (tmp_path / "bad.safetensors").exists()
+
+
+@pytest.mark.slow
+def test_onnx_export_of_a_median_head_gives_the_torch_score(top_files, tmp_path):
+    """The exported graph reads the median from the sorted map (its rank dynamic): onnxruntime gives the torch engine's
+    score on images of several sizes, even and odd pixel counts among them."""
+    from trufor import load_model
+    from trufor.deploy.onnx_export import export_onnx
+    from trufor.training.top_head import top_fraction_detector
+
+    _, base, _ = top_files
+    contrast = top_fraction_detector(base, tmp_path / "contrast.safetensors", reference="median")
+    runtime = load_model(export_onnx(tmp_path / "contrast.onnx", contrast, opset=18), backend="onnxruntime",
+                         mode="exact")
+    torch_model = load_model(contrast)
+    for image in variant_images(tmp_path / "img"):
+        a, b = runtime.analyze(image), torch_model.analyze(image)
+        assert abs(a.score - b.score) <= 1e-5

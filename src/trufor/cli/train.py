@@ -8,7 +8,8 @@
     trufor train fit-head WEIGHTS.safetensors -d DATASET ROOT [-d DATASET ROOT ...] -o OUT.safetensors
     trufor train average A.safetensors B.safetensors [...] -o OUT.safetensors [--coefficients 0.5,0.5]
     trufor train graft-confidence BASE.safetensors CONF.safetensors -o OUT.safetensors
-    trufor train top-head WEIGHTS.safetensors -o OUT.safetensors [--fraction 0.005] [--mix -d DATASET ROOT ...]
+    trufor train top-head WEIGHTS.safetensors -o OUT.safetensors [--fraction 0.005] [--reference median]
+                          [--mix -d DATASET ROOT ...]
 
 Rerunning the same ``trufor train CONFIG.yaml`` continues from the run's ``last.pt``. Several GPUs:
 ``torchrun --nproc_per_node=N -m trufor train CONFIG.yaml``.
@@ -322,13 +323,17 @@ def _graft(rest: list[str]) -> int:
 
 
 def _top_head(rest: list[str]) -> int:
+    from ..modeling.detection import TOP_REFERENCES
+
     parser = argparse.ArgumentParser(
         prog="trufor train top-head",
         description="Write WEIGHTS with a detection head that reads the map's top: the integrity logit is "
                     "a * t + b, t the mean forged-minus-pristine localization logit over the FRACTION of pixels "
                     "where it is highest (the statistic of phase 2's image-level loss, data.image_level). The old "
                     "detection head and any detection decoder are dropped; a = 1, b = 0 until `trufor train "
-                    "calibrate` fits them on a calibration part. With --mix the old (pooled-statistics) head is "
+                    "calibrate` fits them on a calibration part. With --reference median, t is measured from the "
+                    "image's own median logit (the top minus the median): a map raised all over is not evidence, "
+                    "only what stands out of the image's own level. With --mix the old (pooled-statistics) head is "
                     "kept and mixed with t: the logit is w_t * t + w_s * s + b, s the old head's logit, the three "
                     "numbers fitted by weighted logistic regression on whole images of the --data sets (each class "
                     "half, each data folder the same within its class; training-side images only, never a "
@@ -337,6 +342,9 @@ def _top_head(rest: list[str]) -> int:
     parser.add_argument("-o", "--out", required=True, help="output .safetensors file (uncalibrated)")
     parser.add_argument("--fraction", type=float, default=0.005,
                         help="fraction of the pixels averaged (default 0.005, the image-level loss's default)")
+    parser.add_argument("--reference", choices=TOP_REFERENCES, default="none",
+                        help="what the top is measured from: none (its absolute level, default) or median (the top "
+                             "minus the image's median logit)")
     parser.add_argument("--mix", action="store_true",
                         help="keep the pooled-statistics head and mix it with the map's top (needs --data)")
     parser.add_argument("-d", "--data", nargs=2, action="append", metavar=("DATASET", "ROOT"),
@@ -365,19 +373,22 @@ def _top_head(rest: list[str]) -> int:
             from ..training.top_head import fit_mix, mix_inputs, mix_report, mixed_detector
 
             model = load_model(args.weights, device=device_from_args(args))
-            data, notes = record_sets(partial(mix_inputs, fraction=args.fraction), model, args.data,
-                                      cache_path=args.cache, log=err.print,
-                                      digest=trunk_digest(model.net.state_dict(), exclude=()) + f"/top {args.fraction!r}")
+            data, notes = record_sets(partial(mix_inputs, fraction=args.fraction, reference=args.reference), model,
+                                      args.data, cache_path=args.cache, log=err.print,
+                                      digest=trunk_digest(model.net.state_dict(), exclude=())
+                                      + f"/top {args.fraction!r}" + ("" if args.reference == "none"
+                                                                      else f" from the {args.reference}"))
             mix = fit_mix(data)
             err.print(mix.describe())
             for line in mix_report(data, mix, folds=args.folds):
                 err.print(line)
-            path = mixed_detector(args.weights, args.out, mix, fraction=args.fraction, data_note=", ".join(notes),
-                                  half=not args.fp32)
+            path = mixed_detector(args.weights, args.out, mix, fraction=args.fraction, reference=args.reference,
+                                  data_note=", ".join(notes), half=not args.fp32)
         else:
             from ..training.top_head import top_fraction_detector
 
-            path = top_fraction_detector(args.weights, args.out, fraction=args.fraction, half=not args.fp32)
+            path = top_fraction_detector(args.weights, args.out, fraction=args.fraction, reference=args.reference,
+                                         half=not args.fp32)
     except TruForError as exc:
         return fail(str(exc))
     err.print(f"wrote {path}  (calibrate it: trufor train calibrate {path} DATASET --root DIR -o OUT)")

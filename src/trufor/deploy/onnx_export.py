@@ -92,18 +92,23 @@ def _pool(x: Tensor, log_weights: Tensor | None = None) -> Tensor:
     return torch.cat((soft_min, soft_max, (w * x).sum(dim=-1), (w * x * x).sum(dim=-1)), dim=1)
 
 
-def _top_mean(fraction: float, loc: Tensor) -> Tensor:
+def _top_mean(fraction: float, loc: Tensor, reference: str = "none") -> Tensor:
     """(B, 1) the map's top statistic of :class:`trufor.modeling.detection.TopFractionHead` with the count of pixels
     kept as a graph value (the pixels sorted, the first ``ceil(fraction * n)`` averaged, ``n`` read from the shape),
     so that the exported graph averages the right count at every image size. The count is computed in float64, as
-    Python computes it."""
+    Python computes it. With ``reference="median"`` the median is read from the same sorted pixels (torch.median's:
+    the lower middle value, at descending rank ``n - 1 - (n - 1) // 2``)."""
     diff = (loc[:, 1] - loc[:, 0]).flatten(1)
     n = torch._shape_as_tensor(diff)[1] if torch.jit.is_tracing() else torch.scalar_tensor(diff.shape[1],
                                                                                           dtype=torch.int64)
     k = torch.clamp(torch.ceil(n.to(torch.float64) * fraction), min=1.0)
     ranked = diff.sort(dim=1, descending=True).values
     kept = torch.arange(n).to(torch.float64) < k
-    return ((ranked * kept.to(ranked.dtype)).sum(dim=1) / k.to(ranked.dtype)).unsqueeze(1)
+    top = (ranked * kept.to(ranked.dtype)).sum(dim=1) / k.to(ranked.dtype)
+    if reference == "median":
+        rank = (n - 1) - torch.div(n - 1, 2, rounding_mode="floor")
+        top = top - ranked.index_select(1, rank.reshape(1)).squeeze(1)
+    return top.unsqueeze(1)
 
 
 def _statistics(head: nn.Module, loc: Tensor, conf: Tensor) -> Tensor:
@@ -118,9 +123,10 @@ def _detect(head: nn.Module, loc: Tensor, conf: Tensor) -> Tensor:
     (:class:`trufor.modeling.detection.TopFractionHead`, :func:`_top_mean`) or their mix
     (:class:`trufor.modeling.detection.MixedHead`)."""
     if isinstance(head, TopFractionHead):
-        return head.out(_top_mean(head.fraction, loc))
+        return head.out(_top_mean(head.fraction, loc, head.reference))
     if isinstance(head, MixedHead):
-        mixed = torch.cat((_top_mean(head.fraction, loc), _statistics(head.statistics, loc, conf).float()), dim=1)
+        mixed = torch.cat((_top_mean(head.fraction, loc, head.reference),
+                           _statistics(head.statistics, loc, conf).float()), dim=1)
         return head.out(mixed)
     return _statistics(head, loc, conf)
 

@@ -3,7 +3,8 @@
 Three heads (``TruForConfig.detection_pool``): :class:`DetectionHead` (the paper's: eight pooled statistics of the
 confidence logits and of the confidence-weighted localization, then a small MLP), :class:`TopFractionHead` (an affine
 function of the mean forged-minus-pristine localization logit over the map's highest pixels: the statistic phase 2's
-image-level loss trains, read directly) and :class:`MixedHead` (a linear mix of the two logits).
+image-level loss trains, read directly) and :class:`MixedHead` (a linear mix of the two logits). The map's top can
+be measured from the image's own median (``TruForConfig.detection_top_reference = "median"``, :func:`top_statistic`).
 """
 
 from __future__ import annotations
@@ -56,6 +57,31 @@ def top_fraction_mean(x: Tensor, fraction: float) -> Tensor:
     return flat.topk(k, dim=1).values.mean(dim=1)
 
 
+#: What the map's top is measured from (``TruForConfig.detection_top_reference``): ``"none"``, the logit scale's zero
+#: (the top's absolute level); ``"median"``, the image's own median logit (the top's contrast with the rest of the map).
+TOP_REFERENCES = ("none", "median")
+
+
+def check_reference(reference: str) -> None:
+    """Raise ValueError unless ``reference`` is one of :data:`TOP_REFERENCES`."""
+    if reference not in TOP_REFERENCES:
+        raise ValueError(f"reference must be one of {', '.join(TOP_REFERENCES)}, got {reference!r}")
+
+
+def top_statistic(x: Tensor, fraction: float, reference: str = "none") -> Tensor:
+    """(B,) :func:`top_fraction_mean` of each image of ``x`` (B, ...), minus each image's median of ``x`` when
+    ``reference`` is ``"median"`` (``torch.median``'s: the lower of the two middle values of an even count).
+
+    With the median, a map raised all over (a photo processed or re-compressed everywhere) scores as low as a map
+    low all over; only what stands out of the image's own level counts.
+    """
+    check_reference(reference)
+    top = top_fraction_mean(x, fraction)
+    if reference == "median":
+        top = top - x.flatten(1).median(dim=1).values
+    return top
+
+
 class DetectionHead(nn.Sequential):
     """Linear 8->hidden, ReLU, Dropout, Linear hidden->1 over the pooled statistics."""
 
@@ -85,30 +111,33 @@ class TopFractionHead(nn.Module):
     the ``fraction`` of the image's pixels where it is highest (:func:`top_fraction_mean`).
 
     A detector that reads the map's top: an edit anywhere raises ``t``, an authentic photo keeps it low everywhere,
-    and its two numbers (``out``: Linear 1->1) are set by the calibration. The confidence map is not read (the
-    second argument is accepted so that both heads are called alike).
+    and its two numbers (``out``: Linear 1->1) are set by the calibration. With ``reference="median"``, ``t`` is
+    measured from the image's median logit (:func:`top_statistic`). The confidence map is not read (the second
+    argument is accepted so that both heads are called alike).
     """
 
-    def __init__(self, fraction: float = 0.005) -> None:
+    def __init__(self, fraction: float = 0.005, reference: str = "none") -> None:
         super().__init__()
         if not 0.0 < fraction <= 1.0:
             raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+        check_reference(reference)
         self.fraction = float(fraction)
+        self.reference = reference
         self.out = nn.Linear(1, 1)
         with torch.no_grad():  # the identity until calibrated: the score is sigmoid(t)
             self.out.weight.fill_(1.0)
             self.out.bias.zero_()
 
     def pool(self, loc_logits: Tensor) -> Tensor:
-        """(B, 1): the mean of the top ``fraction`` of ``z1 - z0``."""
+        """(B, 1): the mean of the top ``fraction`` of ``z1 - z0`` (minus its median with ``reference="median"``)."""
         diff = loc_logits[:, 1] - loc_logits[:, 0]
-        return top_fraction_mean(diff.float(), self.fraction).unsqueeze(1)
+        return top_statistic(diff.float(), self.fraction, self.reference).unsqueeze(1)
 
     def forward(self, loc_logits: Tensor, pooled_logits: Tensor | None = None) -> Tensor:
         return self.out(self.pool(loc_logits))
 
     def extra_repr(self) -> str:
-        return f"fraction={self.fraction}"
+        return f"fraction={self.fraction}" + (f", reference={self.reference}" if self.reference != "none" else "")
 
 
 class MixedHead(nn.Module):
@@ -121,11 +150,14 @@ class MixedHead(nn.Module):
     ``trufor train calibrate`` scales it as any head's last unit. Until fitted it reads ``t`` alone (``w = (1, 0)``).
     """
 
-    def __init__(self, fraction: float = 0.005, statistics: DetectionHead | None = None) -> None:
+    def __init__(self, fraction: float = 0.005, statistics: DetectionHead | None = None,
+                 reference: str = "none") -> None:
         super().__init__()
         if not 0.0 < fraction <= 1.0:
             raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+        check_reference(reference)
         self.fraction = float(fraction)
+        self.reference = reference
         self.statistics = statistics if statistics is not None else DetectionHead(in_features=8)
         self.out = nn.Linear(2, 1)
         with torch.no_grad():
@@ -133,9 +165,9 @@ class MixedHead(nn.Module):
             self.out.bias.zero_()
 
     def pool(self, loc_logits: Tensor) -> Tensor:
-        """(B, 1): the mean of the top ``fraction`` of ``z1 - z0``."""
+        """(B, 1): the mean of the top ``fraction`` of ``z1 - z0`` (minus its median with ``reference="median"``)."""
         diff = loc_logits[:, 1] - loc_logits[:, 0]
-        return top_fraction_mean(diff.float(), self.fraction).unsqueeze(1)
+        return top_statistic(diff.float(), self.fraction, self.reference).unsqueeze(1)
 
     def inputs(self, loc_logits: Tensor, pooled_logits: Tensor) -> Tensor:
         """(B, 2): ``t`` and ``s``, the two logits ``out`` mixes."""
@@ -145,4 +177,4 @@ class MixedHead(nn.Module):
         return self.out(self.inputs(loc_logits, pooled_logits))
 
     def extra_repr(self) -> str:
-        return f"fraction={self.fraction}"
+        return f"fraction={self.fraction}" + (f", reference={self.reference}" if self.reference != "none" else "")

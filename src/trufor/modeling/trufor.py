@@ -63,8 +63,10 @@ class TruForNet(nn.Module):
         self.decode_head_det = (MLPDecoderHead(dims, 1, config.decoder_dim, bn_eps=config.conf_bn_eps)
                                 if config.detection_decoder else None)
         self.detection: DetectionHead | TopFractionHead | MixedHead = (
-            TopFractionHead(config.detection_top_fraction) if config.detection_pool == "top_fraction"
-            else MixedHead(config.detection_top_fraction) if config.detection_pool == "top_fraction_statistics"
+            TopFractionHead(config.detection_top_fraction, reference=config.detection_top_reference)
+            if config.detection_pool == "top_fraction"
+            else MixedHead(config.detection_top_fraction, reference=config.detection_top_reference)
+            if config.detection_pool == "top_fraction_statistics"
             else DetectionHead(in_features=8))
         self.dncnn = NoiseprintExtractor(features=config.noiseprint_features, depth=config.noiseprint_depth)
         self.register_buffer("rgb_mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)

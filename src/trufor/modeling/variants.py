@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from .detection import TOP_REFERENCES
 from .dual_encoder import MIT_VARIANTS, MiTConfig
 from .efficientnet_lite import EFFICIENTNET_LITE_VARIANTS, EfficientNetLiteConfig
 
@@ -43,6 +44,8 @@ class TruForConfig:
             statistics head's logit, whose statistics pool the detection decoder where there is one).
         detection_top_fraction: the fraction of pixels the ``"top_fraction"`` and ``"top_fraction_statistics"``
             heads average.
+        detection_top_reference: what those heads measure the map's top from: ``"none"`` (its absolute level) or
+            ``"median"`` (the top minus the image's median logit: a map raised all over is not evidence).
     """
 
     encoder: str = "mit_b2"
@@ -55,12 +58,19 @@ class TruForConfig:
     detection_decoder: bool = False
     detection_pool: str = "statistics"
     detection_top_fraction: float = 0.005
+    detection_top_reference: str = "none"
 
     def __post_init__(self) -> None:
         if self.detection_pool not in DETECTION_POOLS:
             raise ValueError(f"detection_pool must be one of {', '.join(DETECTION_POOLS)}, got {self.detection_pool!r}")
         if not 0.0 < self.detection_top_fraction <= 1.0:
             raise ValueError(f"detection_top_fraction must be in (0, 1], got {self.detection_top_fraction}")
+        if self.detection_top_reference not in TOP_REFERENCES:
+            raise ValueError(f"detection_top_reference must be one of {', '.join(TOP_REFERENCES)}, "
+                             f"got {self.detection_top_reference!r}")
+        if self.detection_top_reference != "none" and self.detection_pool == "statistics":
+            raise ValueError("detection_top_reference applies to the heads that read the map's top "
+                             "(detection_pool top_fraction or top_fraction_statistics)")
         if self.detection_pool == "top_fraction" and self.detection_decoder:
             raise ValueError("the top_fraction detection head reads the localization only: no detection decoder")
 
@@ -117,6 +127,9 @@ VARIANTS: dict[str, TruForConfig] = {
     # The same network whose integrity score reads the map's top 0.5 % (the statistic of the image-level loss).
     "trufor_lite0_top": TruForConfig(encoder="efficientnet_lite0", decoder_dim=128, noiseprint_features=32,
                                      detection_pool="top_fraction"),
+    # ... read as a contrast: the map's top minus the image's median logit.
+    "trufor_lite0_top_contrast": TruForConfig(encoder="efficientnet_lite0", decoder_dim=128, noiseprint_features=32,
+                                              detection_pool="top_fraction", detection_top_reference="median"),
     # The same network whose integrity score mixes the map's top and the pooled-statistics head's logit.
     "trufor_lite0_mixed": TruForConfig(encoder="efficientnet_lite0", decoder_dim=128, noiseprint_features=32,
                                        detection_pool="top_fraction_statistics"),

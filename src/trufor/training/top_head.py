@@ -33,22 +33,23 @@ REPLACED_PREFIXES = ("detection.", "decode_head_det.")
 
 
 def top_fraction_detector(weights: str | os.PathLike, out: str | os.PathLike, *, fraction: float = 0.005,
-                          half: bool = True) -> Path:
-    """Write ``out``: ``weights`` with the top-fraction detection head (uncalibrated: ``a = 1, b = 0``).
+                          reference: str = "none", half: bool = True) -> Path:
+    """Write ``out``: ``weights`` with the top-fraction detection head (uncalibrated: ``a = 1, b = 0``), its top
+    measured from ``reference`` (``"none"`` or ``"median"``, :func:`trufor.modeling.detection.top_statistic`).
 
     Raises:
-        TrainingError: ``weights`` is not our .safetensors format, or ``fraction`` is not in (0, 1].
+        TrainingError: ``weights`` is not our .safetensors format, ``fraction`` is not in (0, 1] or ``reference`` is
+            not one of :data:`trufor.modeling.detection.TOP_REFERENCES`.
     """
     import torch
 
     from ..weights import config_of, read_weights
     from .calibration import rewrite_weights
 
-    if not 0.0 < fraction <= 1.0:
-        raise TrainingError(f"--fraction must be in (0, 1], got {fraction}")
+    _check(fraction, reference)
     loaded = read_weights(weights)
     config = replace(config_of(loaded), detection_pool="top_fraction", detection_top_fraction=float(fraction),
-                     detection_decoder=False)
+                     detection_top_reference=reference, detection_decoder=False)
 
     def update(sd: dict) -> None:
         for key in [k for k in sd if k.startswith(REPLACED_PREFIXES)]:
@@ -59,7 +60,22 @@ def top_fraction_detector(weights: str | os.PathLike, out: str | os.PathLike, *,
     return rewrite_weights(weights, out, update, action="top-head", half=half, config=config,
                            provenance_line=f"`trufor train top-head`: the integrity score reads the mean "
                                            f"forged-minus-pristine localization logit over the map's top "
-                                           f"{fraction:g} of pixels (uncalibrated: a = 1, b = 0)")
+                                           f"{fraction:g} of pixels{_measured_from(reference)} (uncalibrated: "
+                                           f"a = 1, b = 0)")
+
+
+def _check(fraction: float, reference: str) -> None:
+    from ..modeling.detection import TOP_REFERENCES
+
+    if not 0.0 < fraction <= 1.0:
+        raise TrainingError(f"--fraction must be in (0, 1], got {fraction}")
+    if reference not in TOP_REFERENCES:
+        raise TrainingError(f"--reference must be one of {', '.join(TOP_REFERENCES)}, got {reference!r}")
+
+
+def _measured_from(reference: str) -> str:
+    """The provenance's words for a reference: nothing for the absolute level."""
+    return "" if reference == "none" else f", measured from the image's {reference} logit"
 
 
 # --- the mixed detector: the map's top and the pooled-statistics head together (``trufor train top-head --mix``) ---
@@ -104,11 +120,12 @@ class Mix:
         return f"logit = {self.w_top:.4f} x t + {self.w_statistics:.4f} x s {self.bias:+.4f}"
 
 
-def mix_inputs(model, samples, *, fraction: float = 0.005, group: Callable[[str], str],
+def mix_inputs(model, samples, *, fraction: float = 0.005, reference: str = "none", group: Callable[[str], str],
                cache: dict[str, np.ndarray] | None = None, log: Callable[[str], None] | None = None,
                progress: Callable[[int, int], None] | None = None) -> MixSet:
     """Run ``model`` (a :class:`trufor.TruFor` whose head pools statistics) on each usable sample and record ``t``
-    (the mean of the map's top ``fraction`` of ``z1 - z0``) and ``s`` (its detection head's logit).
+    (the mean of the map's top ``fraction`` of ``z1 - z0``, measured from ``reference``) and ``s`` (its detection
+    head's logit).
 
     ``cache`` (image path -> the two values) is read and filled, so a stopped run resumes; an unreadable image is
     reported through ``log`` and left out.
@@ -116,7 +133,7 @@ def mix_inputs(model, samples, *, fraction: float = 0.005, group: Callable[[str]
     Raises:
         TrainingError: the model's head is not the pooled-statistics head.
     """
-    from ..modeling.detection import top_fraction_mean
+    from ..modeling.detection import top_statistic
     from .head_refit import record_head_inputs
 
     if model.net.config.detection_pool != "statistics":
@@ -125,7 +142,7 @@ def mix_inputs(model, samples, *, fraction: float = 0.005, group: Callable[[str]
 
     def read(inputs, output) -> list[float]:
         loc = inputs[0].detach()
-        return [float(top_fraction_mean((loc[:, 1] - loc[:, 0]).float(), fraction)[0]),
+        return [float(top_statistic((loc[:, 1] - loc[:, 0]).float(), fraction, reference)[0]),
                 float(output.detach().float().reshape(-1)[0])]
 
     return MixSet(*record_head_inputs(model, samples, model.net.detection, read, width=2, what="logits", group=group,
@@ -184,28 +201,28 @@ def mix_report(data: MixSet, mix: Mix, folds: int = 5, seed: int = 0) -> list[st
 
 
 def mixed_detector(weights: str | os.PathLike, out: str | os.PathLike, mix: Mix, *, fraction: float = 0.005,
-                   data_note: str = "", half: bool = True) -> Path:
+                   reference: str = "none", data_note: str = "", half: bool = True) -> Path:
     """Write ``out``: ``weights`` (whose head pools statistics) with a
     :class:`trufor.modeling.detection.MixedHead`: its statistics head kept as is (under ``detection.statistics.``)
     and mixed with the map's top by ``mix`` (uncalibrated; calibrate afterwards with ``trufor train calibrate``).
 
     Raises:
-        TrainingError: ``weights`` is not our .safetensors format, its head is not the pooled-statistics head, or
-            ``fraction`` is not in (0, 1].
+        TrainingError: ``weights`` is not our .safetensors format, its head is not the pooled-statistics head,
+            ``fraction`` is not in (0, 1] or ``reference`` is not a known reference.
     """
     import torch
 
     from ..weights import config_of, read_weights
     from .calibration import rewrite_weights
 
-    if not 0.0 < fraction <= 1.0:
-        raise TrainingError(f"--fraction must be in (0, 1], got {fraction}")
+    _check(fraction, reference)
     loaded = read_weights(weights)
     config = config_of(loaded)
     if config.detection_pool != "statistics":
         raise TrainingError(f"{weights}: its detection head is {config.detection_pool!r}; --mix keeps a "
                             "pooled-statistics head beside the map's top")
-    config = replace(config, detection_pool="top_fraction_statistics", detection_top_fraction=float(fraction))
+    config = replace(config, detection_pool="top_fraction_statistics", detection_top_fraction=float(fraction),
+                     detection_top_reference=reference)
 
     def update(sd: dict) -> None:
         for key in [k for k in sd if k.startswith("detection.")]:
@@ -216,5 +233,5 @@ def mixed_detector(weights: str | os.PathLike, out: str | os.PathLike, mix: Mix,
     return rewrite_weights(weights, out, update, action="top-head --mix", half=half, config=config,
                            provenance_line=f"`trufor train top-head --mix`: the integrity score mixes the mean "
                                            f"forged-minus-pristine localization logit over the map's top {fraction:g} "
-                                           f"of pixels (t) and the pooled-statistics head's logit (s), "
-                                           f"{mix.describe()}, fitted on {data_note} (uncalibrated)")
+                                           f"of pixels{_measured_from(reference)} (t) and the pooled-statistics "
+                                           f"head's logit (s), {mix.describe()}, fitted on {data_note} (uncalibrated)")

@@ -252,7 +252,7 @@ def config_of(weights: LoadedWeights) -> TruForConfig:
     """The architecture of ``weights``: from our metadata when present, else from tensor shapes.
 
     A ``config`` recorded in the metadata must agree with the tensor shapes (only the BatchNorm
-    eps values and the top-fraction head's fraction cannot be read from shapes): a file cannot make us
+    eps values and the top-fraction head's fraction and reference cannot be read from shapes): a file cannot make us
     build a model larger than its tensors, or one that is not buildable at all.
     """
     cfg = weights.metadata.get("config")
@@ -262,7 +262,7 @@ def config_of(weights: LoadedWeights) -> TruForConfig:
         recorded = TruForConfig.from_dict(cfg)
     except (TypeError, ValueError) as exc:
         raise WeightsError(f"{weights.path}: corrupt metadata: {exc}") from None
-    eps = {}  # what shapes cannot tell: the BatchNorm eps values and the top-fraction head's fraction
+    eps: dict = {}  # what shapes cannot tell: the BatchNorm eps values, the top-fraction head's fraction and reference
     for name in ("loc_bn_eps", "conf_bn_eps", "detection_top_fraction"):
         value = getattr(recorded, name)
         closed = name == "detection_top_fraction"  # a fraction may be 1 (the mean of the whole map), an eps not
@@ -271,7 +271,12 @@ def config_of(weights: LoadedWeights) -> TruForConfig:
             raise WeightsError(f"{weights.path}: corrupt metadata: config {name}={value!r} is not a number in "
                                f"(0, 1{']' if closed else ')'}")
         eps[name] = float(value)
-    inferred = replace(infer_config(weights.state_dict, weights.path), **eps)
+    # what the map's top is measured from (validated by TruForConfig: one of TOP_REFERENCES)
+    eps["detection_top_reference"] = recorded.detection_top_reference
+    try:
+        inferred = replace(infer_config(weights.state_dict, weights.path), **eps)
+    except ValueError as exc:  # e.g. a reference recorded for a head whose tensors do not read the map's top
+        raise WeightsError(f"{weights.path}: corrupt metadata: its config disagrees with its tensors ({exc})") from None
     if inferred != recorded:
         diffs = [f"{k}={getattr(recorded, k)!r} but the tensors say {getattr(inferred, k)!r}"
                  for k in TruForConfig.__dataclass_fields__ if getattr(recorded, k) != getattr(inferred, k)]
