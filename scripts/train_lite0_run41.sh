@@ -35,6 +35,11 @@
 #            both pass, the one ahead on the (e) AUC. If neither passes, run 27 stays. Reported beside, not judged:
 #            the pooled (c+d) figures with every image, run41c, and 41b against run 39h (what the contrast did to the
 #            same network).
+# Not passed, either arm (docs/MODEL_CARD.md, run 41): both fail (1): (e) AUC 0.618 -> 0.588 (run41a, share 0.293) /
+# 0.583 (run41b, 0.300), leak-free vs IMD2020 originals 0.784 -> 0.678 (0.046) / 0.706 (0.107); run41a is also behind
+# under (2) on the leak-free AUC against the IMD2020 originals (share 0.046 < 0.05). No synth or casia step; run41c (beside)
+# not run: the contrast lowered the real-life rankings on both networks. Run 27 stays; `--reference median` stays an
+# option. Beside: 41b against run 39h (the same network): (e) 0.603 -> 0.583 (0.322), leak-free 0.731 -> 0.706 (0.349).
 # Rerun to resume (every step skips what exists; every eval caches its outputs).
 #   scripts/train_lite0_run41.sh [top] [eval] [beside] [judge] [synth] [casia]
 set -euo pipefail
