@@ -256,9 +256,10 @@ def test_phase2_maps_have_one_owner():
 def test_bundled_configs_load(name, monkeypatch, tmp_path):
     monkeypatch.setenv("TRUFOR_SHARED", str(tmp_path / "shared"))
     cfg = load_config(REPO / "configs" / name)
-    # the fine-tuning templates and runs 28, 30a and 39 start from the bundled model, which reads its score from the map's top (run
-    # 27); run 25's phase 3 has a detection decoder
-    expected = "trufor_lite0_top" if name.startswith(("finetune_", "lite0_run28_", "lite0_run30a_", "lite0_run39_")) \
+    # the fine-tuning templates and runs 28, 30a, 39 and 42 start from the bundled model, which reads its score from the
+    # map's top (run 27); run 25's phase 3 has a detection decoder
+    expected = "trufor_lite0_top" if name.startswith(("finetune_", "lite0_run28_", "lite0_run30a_", "lite0_run39_",
+                                                      "lite0_run42_")) \
         else "trufor_lite0_detdec" \
         if name.startswith("lite0_run25_") else "trufor_lite0" if name.startswith("lite0_") else "trufor_small"
     assert cfg.model.variant == expected
@@ -441,6 +442,22 @@ def test_bundled_configs_load(name, monkeypatch, tmp_path):
         cfg.output.dir = control.output.dir
         assert (cfg.model, cfg.data, cfg.train, cfg.loss, cfg.val) == (control.model, control.data, control.train,
                                                                        control.loss, control.val)
+    elif name.startswith("lite0_run42_"):  # run 42: run 39 drawn again with other seeds; 42h averages 27, 39 and 42
+        assert name == "lite0_run42_phase2.yaml"
+        script = (REPO / "scripts" / "train_lite0_run42.sh").read_text()
+        assert f"trufor train configs/{name}" in script and "--allow-phase2" in script
+        assert "git show d28f644:src/trufor/bundled/trufor_lite0.safetensors > $run27" in script  # its init
+        assert "out/lite0_run39_uncalibrated.safetensors out/lite0_run42_uncalibrated.safetensors --parts " \
+            "backbone,decode_head \\\n        --coefficients 2,1,1" in script
+        assert "out/lite0_run42h.safetensors out/lists/calib_groups_camera_real.txt" in script
+        base = load_config(REPO / "configs" / "lite0_run39_phase2.yaml")
+        assert cfg.train.batchnorm == "frozen"
+        assert (cfg.train.seed, cfg.data.train[0]["seed"], cfg.data.train[1]["seed"]) == (420, 420, 421)
+        cfg.train.seed, cfg.data.train[0]["seed"], cfg.data.train[1]["seed"] = 280, 280, 281
+        assert cfg.output.dir.endswith("lite0_run42_phase2")
+        cfg.output.dir = base.output.dir
+        assert (cfg.model, cfg.data, cfg.train, cfg.loss, cfg.val) == (base.model, base.data, base.train, base.loss,
+                                                                       base.val)
     elif name.startswith("lite0_run40a_"):  # run 40a: run 31c's config with every BatchNorm layer frozen
         assert name == "lite0_run40a_phase2.yaml"
         script = (REPO / "scripts" / "train_lite0_run40.sh").read_text()
