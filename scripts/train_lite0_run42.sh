@@ -32,6 +32,12 @@
 #            draw added), and 42 alone against run 28 (the control of run 39) and against 39 on the maps: the frozen-
 #            BatchNorm map gain holds in a second draw if 42 is ahead of run 28 on the (c+d) mean F1 best of the 18
 #            masked real fakes with share >= 0.95.
+# Not passed (docs/MODEL_CARD.md, run 42): 42h fails (1): (e) AUC 0.618 -> 0.604 (share 0.403), leak-free vs IMD2020
+# originals 0.784 -> 0.735 (0.202); and (3): FPR at 0.5 on the IMD2020 val originals 0.200, held-out camera 0.150. (2)
+# holds on the real-life figures (lowest share 0.202; no synth step), (4) on (c) and (d) (mean error AUC 0.945). Run 27
+# stays; no casia step. Beside: the frozen-BatchNorm map gain did not hold in the second draw: 42 alone against run 28,
+# mean F1 best of the 18 masked real fakes 0.454 -> 0.504 (share 0.733; run 39: 0.573), against all authentic 0.933 ->
+# 0.888 (0.049), digicam 0.978 -> 0.921 ([-0.119, -0.011]).
 # Rerun to resume (every step skips what exists; every eval caches its outputs).
 #   scripts/train_lite0_run42.sh [phase2] [export] [soup] [top] [eval] [judge] [synth] [casia]
 set -euo pipefail
