@@ -37,9 +37,10 @@
 #            same network).
 # Not passed, either arm (docs/MODEL_CARD.md, run 41): both fail (1): (e) AUC 0.618 -> 0.588 (run41a, share 0.293) /
 # 0.583 (run41b, 0.300), leak-free vs IMD2020 originals 0.784 -> 0.678 (0.046) / 0.706 (0.107); run41a is also behind
-# under (2) on the leak-free AUC against the IMD2020 originals (share 0.046 < 0.05). No synth or casia step; run41c (beside)
-# not run: the contrast lowered the real-life rankings on both networks. Run 27 stays; `--reference median` stays an
-# option. Beside: 41b against run 39h (the same network): (e) 0.603 -> 0.583 (0.322), leak-free 0.731 -> 0.706 (0.349).
+# under (2) on the leak-free AUC against the IMD2020 originals (share 0.046 < 0.05). No synth or casia step; run41c
+# (beside) not run: the contrast lowered the real-life rankings on both networks. Run 27 stays; `--reference median`
+# stays an option. Beside: 41b against run 39h (the same network): (e) 0.603 -> 0.583 (0.322), leak-free 0.731 -> 0.706
+# (0.349).
 # Rerun to resume (every step skips what exists; every eval caches its outputs).
 #   scripts/train_lite0_run41.sh [top] [eval] [beside] [judge] [synth] [casia]
 set -euo pipefail
@@ -98,8 +99,8 @@ for step in "${steps[@]}"; do
       [ ! -f out/reports/judge_web_run41c/per_image.csv ] || {
         echo "=== beside: 41c against run 39"
         python benchmarks/paired_bootstrap.py run39 run41c --sets judge_web
-        python benchmarks/paired_bootstrap.py run39 run41c --sets heldout calibpart --pairs out/lists/imd2020_pairs.csv \
-          --leak-free
+        python benchmarks/paired_bootstrap.py run39 run41c --sets heldout calibpart \
+          --pairs out/lists/imd2020_pairs.csv --leak-free
       } ;;
     synth)  # only for an arm that holds (1), (3) and the real-life part of (2): ARMS="run41a" ... synth
       for arm in ${ARMS:?name the arms that passed the real-life clauses}; do
