@@ -26,8 +26,8 @@
 #            not, run 27 stays. Reported beside, not judged: the pooled (c+d) figures, the FPR at 0.5 on the re-saved
 #            originals of (e), and (beside step, time allowing) 43 alone, its uncalibrated export: rankings and maps.
 # Not passed (docs/MODEL_CARD.md, run 43): 43h fails (1): (e) AUC 0.618 -> 0.545 (share 0.092), leak-free vs IMD2020
-# originals 0.784 -> 0.775 (0.447). (2) holds on the real-life figures (lowest share 0.092; no synth step), (3): FPR at
-# 0.5 on the IMD2020 val originals 0.040, held-out camera 0.100, (4) on (c) and (d) (0.949). Run 27 stays; no casia step.
+# originals 0.784 -> 0.775 (0.447). (2) holds on the real-life figures (lowest share 0.092; no synth step), (3): FPR
+# at 0.5 on the IMD2020 val originals 0.040, held-out camera 0.100, (4) on (c) and (d) (0.949). Run 27 stays; no casia.
 # Beside: the maps ahead (18 masked real fakes 0.442 -> 0.533, share 0.981), held-out TPR at 0.5 0.190 -> 0.476; 43
 # alone ranks (e) at chance (0.487, share 0.035).
 # Rerun to resume (every step skips what exists; every eval caches its outputs).
