@@ -31,7 +31,7 @@
 # Beside: the maps ahead (18 masked real fakes 0.442 -> 0.533, share 0.981), held-out TPR at 0.5 0.190 -> 0.476; 43
 # alone ranks (e) at chance (0.487, share 0.035).
 # Rerun to resume (every step skips what exists; every eval caches its outputs).
-#   scripts/train_lite0_run43.sh [phase2] [export] [soup] [top] [eval] [judge] [beside] [synth] [casia]
+#   scripts/train_lite0_run43.sh [phase2] [export] [soup] [top] [eval] [judge] [beside] [web] [synth] [casia]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 steps=("$@")
@@ -73,6 +73,10 @@ for step in "${steps[@]}"; do
       python benchmarks/paired_bootstrap.py run27 run43 --sets judge_web
       python benchmarks/paired_bootstrap.py run27 run43 --sets heldout calibpart --pairs out/lists/imd2020_pairs.csv \
         --leak-free ;;
+    web)  # added after the verdict, beside: the web-scale synthetic set (a2) for run 27 and 43h (rankings, maps, FPR)
+      WEB_ONLY=1 scripts/evaluate_bundled.sh $run27 run27
+      WEB_ONLY=1 scripts/evaluate_bundled.sh out/lite0_run43h.safetensors run43h
+      python benchmarks/paired_bootstrap.py run27 run43h --sets synthetic_web_holdout ;;
     synth)  # only if 43h holds (1), (3) and the real-life part of (2)
       NO_WEB=1 scripts/evaluate_bundled.sh $run27 run27
       NO_WEB=1 scripts/evaluate_bundled.sh out/lite0_run43h.safetensors run43h
@@ -81,7 +85,7 @@ for step in "${steps[@]}"; do
     casia)  # CASIA v1 once, if 43h is shipped
       trufor eval casia1 --root "$data/benchmarks/casia1" -o out/reports/casia1_run43h \
         --weights out/lite0_run43h.safetensors -q ;;
-    *) echo "unknown step $step (phase2, export, soup, top, eval, judge, beside, synth, casia)" >&2
+    *) echo "unknown step $step (phase2, export, soup, top, eval, judge, beside, web, synth, casia)" >&2
        exit 2 ;;
   esac
 done
