@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -558,6 +559,32 @@ def test_web_scale_leaves_the_other_samples_as_they_were(large_sources):
     assert kept >= 2 and webbed >= 2
 
 
+def test_web_pristine_fraction_sets_the_share_of_authentic_web_items_only(large_sources):
+    """web_pristine_fraction changes which web-scale samples are pristine, and nothing else: unset (or equal to
+    pristine_fraction) it gives the same samples; the samples drawn without a web history are those of the plain
+    generator, byte for byte; at 1 every web-scale sample is pristine, at 0 none is."""
+    base = SynthConfig(size=96, web_prob=0.5, pristine_fraction=0.2)
+    plain = SyntheticForgeries(large_sources, base, seed=5)
+    same = SyntheticForgeries(large_sources, replace(base, web_pristine_fraction=0.2), seed=5)
+    every = SyntheticForgeries(large_sources, replace(base, web_pristine_fraction=1.0), seed=5)
+    never = SyntheticForgeries(large_sources, replace(base, web_pristine_fraction=0.0), seed=5)
+    webbed = 0
+    for i in range(10):
+        a, b, c, d = plain.sample(i), same.sample(i), every.sample(i), never.sample(i)
+        assert np.array_equal(a.image, b.image) and a.params == b.params
+        assert ("web" in a.params) == ("web" in c.params) == ("web" in d.params)
+        if "web" in a.params:
+            webbed += 1
+            assert c.kind == "pristine" and c.label == 0 and not c.mask.any()
+            assert d.kind != "pristine" and d.label == 1
+        else:
+            for other in (c, d):
+                assert np.array_equal(a.image, other.image) and a.params == other.params and a.kind == other.kind
+    assert 2 <= webbed <= 8
+    with pytest.raises(ValueError, match="web_pristine_fraction"):
+        SynthConfig(web_pristine_fraction=1.5)
+
+
 def test_training_sources_and_cli_take_web_scale(src_dir, tmp_path):
     from trufor.training.config import ConfigError
     from trufor.training.data import build_pair_dataset
@@ -567,6 +594,15 @@ def test_training_sources_and_cli_take_web_scale(src_dir, tmp_path):
     assert ds.datasets[0].inner.config.web_prob == 0.25
     with pytest.raises(ConfigError, match="web_scale must be a probability"):
         build_pair_dataset([{**spec, "web_scale": 2}], 64, seed=0, default_split="all")
+    assert ds.datasets[0].inner.config.web_pristine_fraction is None  # unset: the sample's pristine_fraction
+    ds = build_pair_dataset([{**spec, "web_pristine": 0.45}], 64, seed=0, default_split="all")
+    assert ds.datasets[0].inner.config.web_pristine_fraction == 0.45
+    with pytest.raises(ConfigError, match="web_pristine must be a probability"):
+        build_pair_dataset([{**spec, "web_pristine": -1}], 64, seed=0, default_split="all")
+    out = tmp_path / "web_authentic"
+    assert main(["synth", str(src_dir), str(out), "-n", "3", "--web-scale", "1", "--web-pristine", "1", "-q"]) == 0
+    with open(out / "manifest.csv", newline="") as f:
+        assert [r["kind"] for r in csv.DictReader(f)] == ["pristine"] * 3
     out = tmp_path / "web"
     assert main(["synth", str(src_dir), str(out), "-n", "3", "--web-scale", "1", "-q"]) == 0
     with open(out / "manifest.csv", newline="") as f:

@@ -82,6 +82,11 @@ def register(subparsers) -> None:
              "online (default 0)",
     )
     p.add_argument(
+        "--web-pristine", type=_fraction, default=None, metavar="P",
+        help="fraction of pristine samples among the web-scale ones (default: --pristine-fraction), so that a "
+             "web history can be as often authentic as edited",
+    )
+    p.add_argument(
         "--gradient-blend", type=_fraction, default=0.0, metavar="P",
         help="probability that a splice or copy-move is pasted in the gradient domain (Poisson blending, as a "
              "seamless paste or a healing brush: no seam, the host's colours at the border) instead of an alpha "
@@ -118,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
     config = SynthConfig(
         kinds=args.kinds or KINDS, pristine_fraction=args.pristine_fraction, size=args.size or None,
         donor_jpeg_prob=args.donor_jpeg, web_prob=args.web_scale, shapes=args.shapes or SHAPES,
-        gradient_prob=args.gradient_blend,
+        gradient_prob=args.gradient_blend, web_pristine_fraction=args.web_pristine,
     )
     n_cam = sum(s.camera is not None for s in sources)
     if not args.quiet:

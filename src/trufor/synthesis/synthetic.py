@@ -106,6 +106,7 @@ class SynthConfig:
     donor_jpeg_prob: float = 0.0
     donor_quality_range: tuple[int, int] = (50, 95)
     web_prob: float = 0.0
+    web_pristine_fraction: float | None = None  # the pristine fraction of web-scale items (None: pristine_fraction)
     gradient_prob: float = 0.0
 
     def __post_init__(self):
@@ -122,6 +123,8 @@ class SynthConfig:
             raise ValueError("donor_jpeg_prob must be in [0, 1]")
         if not 0.0 <= self.web_prob <= 1.0:
             raise ValueError("web_prob must be in [0, 1]")
+        if self.web_pristine_fraction is not None and not 0.0 <= self.web_pristine_fraction <= 1.0:
+            raise ValueError("web_pristine_fraction must be in [0, 1] (or None)")
         if not 0.0 <= self.gradient_prob <= 1.0:
             raise ValueError("gradient_prob must be in [0, 1]")
         bad = [s for s in self.shapes if s not in SHAPES]
@@ -221,10 +224,15 @@ class SyntheticForgeries:
         # history, a web-scale edit or a gradient-domain paste are unchanged
         r_kind, r_host, r_forge, r_chain, r_donor, r_web, r_blend = (np.random.default_rng(s) for s in ss.spawn(7))
         host_i = int(index) % len(self.sources)
-        pristine = r_kind.random() < cfg.pristine_fraction
+        # the web draw is the first of its own stream, so drawing it first changes no sample; a web-scale item may
+        # have a pristine fraction of its own (web_pristine_fraction), from the same uniform draw
+        web = cfg.web_prob > 0 and r_web.random() < cfg.web_prob
+        p_pristine = cfg.pristine_fraction
+        if web and cfg.web_pristine_fraction is not None:
+            p_pristine = cfg.web_pristine_fraction
+        pristine = r_kind.random() < p_pristine
         w = np.ones(len(cfg.kinds)) if cfg.kind_weights is None else np.asarray(cfg.kind_weights, float)
         kind = cfg.kinds[int(r_kind.choice(len(cfg.kinds), p=w / w.sum()))]
-        web = cfg.web_prob > 0 and r_web.random() < cfg.web_prob
         gradient = None  # a splice or copy-move pasted in the gradient domain: "normal" 80 %, "mixed" 20 %
         if kind in ("splice", "copymove") and cfg.gradient_prob > 0 and r_blend.random() < cfg.gradient_prob:
             gradient = "normal" if r_blend.random() < 0.8 else "mixed"
@@ -319,11 +327,13 @@ class SyntheticForgeryDataset(_TorchDataset):
         web_prob: float = 0.0,
         shapes: Sequence[str] = SHAPES,
         gradient_prob: float = 0.0,
+        web_pristine_fraction: float | None = None,
     ):
         if config is None:
             config = SynthConfig(
                 kinds=tuple(kinds), pristine_fraction=pristine_fraction, size=size, chain=chain or ChainConfig(),
                 donor_jpeg_prob=donor_jpeg_prob, web_prob=web_prob, shapes=tuple(shapes), gradient_prob=gradient_prob,
+                web_pristine_fraction=web_pristine_fraction,
             )
         self.generator = SyntheticForgeries(sources, config, seed)
         self.length = len(self.generator) if length is None else int(length)

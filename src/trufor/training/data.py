@@ -16,7 +16,8 @@ A config's ``data.train`` / ``data.val`` is a list of *sources*; each is a mappi
     :class:`trufor.synthesis.SyntheticForgeryDataset` (``length`` items per epoch, ``pristine_fraction``,
     ``kinds``, ``seed``, ``donor_jpeg``, ``web_scale`` and ``gradient_blend``: probabilities that a splice donor has
     a JPEG history of its own, that an item is edited at web scale and that a splice or copy-move is pasted in the
-    gradient domain, docs/SYNTHESIS.md). This module is the only
+    gradient domain, docs/SYNTHESIS.md; ``web_pristine``: the pristine fraction of the web-scale items, default
+    ``pristine_fraction``, so that a web history can be made no more often an edit than not). This module is the only
     place that knows that class.
 ``pristine`` (phase 1)
     ``folders: [DIR, ...]`` of camera-original photos; the camera model is read from EXIF.
@@ -70,7 +71,7 @@ SOURCE_KEYS: dict[str, set[str]] = {
     "folder": COMMON_KEYS | {"images", "masks", "mask_suffix", "pristine", "repeat", "web_copies"},
     "list": COMMON_KEYS | {"file", "root", "repeat", "web_copies", "focus"},
     "synthetic": COMMON_KEYS | {"sources", "length", "seed", "pristine_fraction", "kinds", "ignore_unchanged",
-                                "donor_jpeg", "web_scale", "shapes", "gradient_blend"},
+                                "donor_jpeg", "web_scale", "web_pristine", "shapes", "gradient_blend"},
     "pristine": COMMON_KEYS | {"folders", "exif", "camera_manifest", "camera_holdout"},
 }
 
@@ -285,7 +286,7 @@ class SyntheticSource(Dataset):
                  split: str, pristine_fraction: float = 0.2, kinds: Sequence[str] | None = None,
                  ignore_unchanged: bool = True, fixed: bool = False, donor_jpeg: float = 0.0,
                  web_scale: float = 0.0, shapes: Sequence[str] | None = None, calibration: float = 0.0,
-                 gradient_blend: float = 0.0) -> None:
+                 gradient_blend: float = 0.0, web_pristine: float | None = None) -> None:
         try:
             from ..synthesis import SourceImage, SyntheticForgeryDataset, scan_sources
         except ImportError as exc:  # pragma: no cover - the package ships it
@@ -308,7 +309,8 @@ class SyntheticSource(Dataset):
             raise ConfigError(f"synthetic source {list(folders)}: no images in split {split!r}")
         kwargs: dict[str, Any] = {"seed": seed, "size": crop_size, "pristine_fraction": pristine_fraction,
                                   "ignore_unchanged": ignore_unchanged, "donor_jpeg_prob": donor_jpeg,
-                                  "web_prob": web_scale, "gradient_prob": gradient_blend}
+                                  "web_prob": web_scale, "gradient_prob": gradient_blend,
+                                  "web_pristine_fraction": web_pristine}
         if kinds:
             kwargs["kinds"] = tuple(kinds)
         if shapes is not None:
@@ -451,7 +453,8 @@ def build_pair_dataset(specs: Sequence[dict[str, Any]], crop_size: int, *, seed:
                 kinds=spec.get("kinds"), ignore_unchanged=bool(spec.get("ignore_unchanged", True)), fixed=fixed,
                 donor_jpeg=_fraction_key(spec, "donor_jpeg", w), web_scale=_fraction_key(spec, "web_scale", w),
                 shapes=_shapes_key(spec, w), calibration=float(spec.get("calibration", 0.0)),
-                gradient_blend=_fraction_key(spec, "gradient_blend", w)))
+                gradient_blend=_fraction_key(spec, "gradient_blend", w),
+                web_pristine=_fraction_key(spec, "web_pristine", w) if "web_pristine" in spec else None))
             continue
         pairs = _source_pairs(kind, spec, holdout, split, w)
         parts.append(PairDataset(pairs, crop_size, seed=seed + 7919 * i, grid_aligned=grid_aligned, fixed=fixed,
