@@ -26,6 +26,12 @@
 #            If it passes it is shipped (scripts/ship_bundled.py), then CASIA v1 is measured once for it (casia); if
 #            not, run 27 stays. Reported beside, not judged: the pooled (c+d) figures, the FPR at 0.5 on the re-saved
 #            originals of (e), and (beside step, time allowing) 44 alone, its uncalibrated export: rankings and maps.
+# Not passed (docs/MODEL_CARD.md, run 44): 44h fails (1): (e) AUC 0.618 -> 0.546 (share 0.071), leak-free vs IMD2020
+# originals 0.784 -> 0.695 (0.054). (2) holds on the real-life figures (lowest share 0.054; no synth step), (3): FPR
+# at 0.5 on the IMD2020 val originals 0.040, held-out camera 0.000, (4) on (c) and (d) (0.949). Run 27 stays; no casia.
+# Beside: FPR at 0.5 on the re-saved originals of (e) 0.139 -> 0.083 and on the (a2) web copies 0.081 -> 0.057 (43h:
+# 0.139, 0.154), with fewer fakes found at 0.5; maps of the 18 masked real fakes 0.442 -> 0.512 (share 0.952); 44 alone
+# (e) 0.526 (share 0.063), leak-free 0.629 (0.036).
 # Rerun to resume (every step skips what exists; every eval caches its outputs).
 #   scripts/train_lite0_run44.sh [phase2] [export] [soup] [top] [eval] [judge] [beside] [web] [synth] [casia]
 set -euo pipefail
