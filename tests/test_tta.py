@@ -1,4 +1,4 @@
-"""Test-time views (``tta``): mirror views on the JPEG grid, averaged before the detection head."""
+"""Test-time views (``tta``): mirror and shifted views on the JPEG grid, averaged before the detection head."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from trufor.inference import MIN_SIDE, TTA_VIEWS
 
 @pytest.fixture(scope="module")
 def bundled_models():
-    """The bundled model read plainly, with the left-right mirror, and with the four mirrors."""
+    """The bundled model read plainly, with the left-right mirror, with the four mirrors and with the four shifts."""
     return {tta: load_model(device="cpu", tta=tta) for tta in TTA_VIEWS}
 
 
@@ -42,7 +42,7 @@ def test_plain_reading_is_untouched(bundled_models):
 def test_views_change_the_reading_and_are_named(bundled_models):
     pixels = _image(72, 96)
     plain = bundled_models["none"].analyze(pixels)
-    for tta in ("hflip", "flips"):
+    for tta in ("hflip", "flips", "shifts"):
         model = bundled_models[tta]
         result = model.analyze(pixels)
         assert model.name == f"{bundled_models['none'].name} [test-time views: {tta}]"
@@ -97,6 +97,41 @@ def test_too_small_for_a_mirror_is_said(bundled_models):
     result = bundled_models["flips"].analyze(pixels)
     assert result.map.shape == (30, MIN_SIDE + 2)
     assert sum("too small for the mirror view" in w for w in result.warnings) == 3
+
+
+def test_shifted_views_are_readings_of_the_cut_image_put_back_in_place(bundled_models):
+    """Each shifted view is the plain reading of the image without its first rows and columns (multiples of 8), put
+    back where those pixels are; every pixel averages the views that cover it, so the first 8 rows and columns keep
+    the plain pass alone."""
+    pixels = _image(88, 104, seed=3)
+    plain = bundled_models["none"]
+    sums = torch.from_numpy(plain.analyze(pixels, keep_logits=True).loc_logits).double()
+    count = torch.ones(pixels.shape[:2], dtype=torch.float64)
+    for view in TTA_VIEWS["shifts"]:
+        top, left = view.shift
+        assert top % 8 == 0 and left % 8 == 0 and view.flip == ()
+        cut = plain.analyze(np.ascontiguousarray(pixels[top:, left:]), keep_logits=True)
+        sums[:, top:, left:] += torch.from_numpy(cut.loc_logits).double()
+        count[top:, left:] += 1
+    result = bundled_models["shifts"].analyze(pixels, keep_logits=True)
+    np.testing.assert_allclose(result.loc_logits, (sums / count).numpy(), atol=1e-4)
+    first = plain.analyze(pixels)
+    np.testing.assert_allclose(result.map[:8], first.map[:8], atol=1e-6)
+    np.testing.assert_allclose(result.map[:, :8], first.map[:, :8], atol=1e-6)
+    assert not np.allclose(result.map[8:, 8:], first.map[8:, 8:], atol=1e-4)
+
+
+def test_too_small_for_a_shift_is_said(bundled_models):
+    pixels = _image(40, 60)  # rows left by the shifts of 8 / 16 / 24: 32, 24 and 16: the last two are too few
+    result = bundled_models["shifts"].analyze(pixels)
+    assert result.map.shape == (40, 60)
+    assert sum("too small for the shifted view" in w for w in result.warnings) == 2
+
+
+def test_the_cli_offers_every_view_setting():
+    from trufor.cli._common import TTA_CHOICES
+
+    assert TTA_CHOICES == tuple(TTA_VIEWS)
 
 
 def test_bad_settings_are_refused(small_weights):

@@ -13,7 +13,7 @@ import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -37,17 +37,29 @@ from .weights.registry import display_name
 #: each, measured: docs/PERFORMANCE.md (benchmarks/precision_split.py).
 PRECISIONS = ("fp32", "bf16", "fp16", "bf16-mixed", "fp16-mixed")
 
-#: Test-time views (``tta``): the network also runs on mirror images of the input, and the localization, confidence
-#: and pooled logits of every view, mirrored back, are averaged pixel by pixel before the detection head reads them.
+class View(NamedTuple):
+    """One test-time view: the input mirrored over ``flip`` (tensor dims, ``-1`` columns, ``-2`` rows) and/or cut by
+    ``shift`` = (rows, columns) at its top-left, both multiples of 8 (the JPEG grid stays on itself)."""
+
+    flip: tuple[int, ...] = ()
+    shift: tuple[int, int] = (0, 0)
+
+
+#: Test-time views (``tta``): the network also runs on other views of the input, and the localization, confidence
+#: and pooled logits of every view, put back in place, are averaged pixel by pixel before the detection head reads them.
 #: ``none`` (default: one pass, the exact outputs of the weights); ``hflip`` (the image and its left-right mirror:
-#: 2 passes); ``flips`` (also the top-bottom and the two-way mirror: 4 passes). A mirror is taken of the largest
-#: top-left part whose sides are multiples of 8, so that the JPEG 8x8 grid maps onto itself (a mirrored JPEG block is
-#: a JPEG block of the same quantisation table); the rows or columns past it keep the views that cover them. The
-#: Noiseprint++ output is the plain image's. Measured on the bundled model: docs/MODEL_CARD.md (run 37).
-TTA_VIEWS: dict[str, tuple[tuple[int, ...], ...]] = {
+#: 2 passes); ``flips`` (also the top-bottom and the two-way mirror: 4 passes); ``shifts`` (the image and three copies
+#: of it without its first 8-24 rows and columns: 4 passes, whose pixels meet the network's stride-16 and stride-32
+#: grids at four other phases; no view is one that training never showed). A mirror is taken of the largest top-left
+#: part whose sides are multiples of 8, so that the JPEG 8x8 grid maps onto itself (a mirrored JPEG block is a JPEG
+#: block of the same quantisation table); a shift cuts multiples of 8, so the grid stays in place; the rows or columns
+#: a view leaves out keep the views that cover them. The Noiseprint++ output is the plain image's. Measured on the
+#: bundled model: docs/MODEL_CARD.md (runs 37 and 45).
+TTA_VIEWS: dict[str, tuple[View, ...]] = {
     "none": (),
-    "hflip": ((-1,),),
-    "flips": ((-1,), (-2,), (-2, -1)),
+    "hflip": (View(flip=(-1,)),),
+    "flips": (View(flip=(-1,)), View(flip=(-2,)), View(flip=(-2, -1))),
+    "shifts": (View(shift=(8, 24)), View(shift=(16, 16)), View(shift=(24, 8))),
 }
 
 
@@ -315,24 +327,27 @@ class TruFor:
 
     def _average_views(self, x: torch.Tensor, out, warnings: list[str]):
         """``out`` (the plain pass over ``x``) with its localization, confidence and pooled logits averaged, pixel by
-        pixel, with those of the mirror views of :data:`TTA_VIEWS` (each mirrored back); the detection logit is left
-        for the caller to compute again from the averages."""
+        pixel, with those of the views of :data:`TTA_VIEWS` (each put back in place: mirrored back, shifted back);
+        the detection logit is left for the caller to compute again from the averages."""
         height, width = x.shape[-2:]
         fields = [name for name in ("loc_logits", "conf_logits", "pooled_logits") if getattr(out, name) is not None]
         sums = {name: getattr(out, name).float().clone() for name in fields}
         count = torch.ones((1, 1, height, width), device=sums["loc_logits"].device)
-        for dims in TTA_VIEWS[self.tta]:
-            # the largest top-left part whose mirrored sides are multiples of 8: the JPEG grid maps onto itself
-            h = height - height % 8 if -2 in dims else height
-            w = width - width % 8 if -1 in dims else width
-            if min(h, w) < MIN_SIDE:
-                warnings.append(f"image {width}x{height} is too small for the mirror view over dims {dims}: "
-                                "left out of the average")
+        for view in TTA_VIEWS[self.tta]:
+            top, left = view.shift
+            # a mirror: the largest part whose mirrored sides are multiples of 8, so the JPEG grid maps onto itself
+            h = height - (height - top) % 8 if -2 in view.flip else height
+            w = width - (width - left) % 8 if -1 in view.flip else width
+            if min(h - top, w - left) < MIN_SIDE:
+                what = f"mirror view over dims {view.flip}" if view.flip else f"shifted view {view.shift}"
+                warnings.append(f"image {width}x{height} is too small for the {what}: left out of the average")
                 continue
-            view = self._forward_with_fallback(x[..., :h, :w].flip(dims), warnings)
+            part = x[..., top:h, left:w].contiguous()
+            result = self._forward_with_fallback(part.flip(view.flip) if view.flip else part, warnings)
             for name in fields:
-                sums[name][..., :h, :w] += getattr(view, name).float().flip(dims).to(sums[name].device)
-            count[..., :h, :w] += 1
+                value = getattr(result, name).float()
+                sums[name][..., top:h, left:w] += (value.flip(view.flip) if view.flip else value).to(sums[name].device)
+            count[..., top:h, left:w] += 1
         return out._replace(**{name: sums[name] / count for name in fields})
 
     def analyze(self, image: ImageLike, *, noiseprint: bool = True, keep_logits: bool = False) -> AnalysisResult:
@@ -425,8 +440,8 @@ def load_model(weights: str | os.PathLike | None = None, *, device: str | torch.
             :class:`trufor.deploy.backends.RuntimeModel` with the same ``analyze`` / ``describe``.
         mode: for the ONNX backends, ``"exact"`` (graph optimisations that change the rounding off) or
             ``"fast"`` (see :mod:`trufor.deploy.backends`).
-        tta: test-time views (:data:`TTA_VIEWS`): ``"none"`` (default), ``"hflip"`` (2 passes) or ``"flips"``
-            (4 passes), averaged before the detection head; torch backend only.
+        tta: test-time views (:data:`TTA_VIEWS`): ``"none"`` (default), ``"hflip"`` (2 passes), ``"flips"`` or
+            ``"shifts"`` (4 passes each), averaged before the detection head; torch backend only.
     """
     if backend != "torch":
         from .deploy.backends import BACKENDS, load_runtime_model

@@ -28,14 +28,19 @@ def add_weights_argument(p: argparse.ArgumentParser) -> None:
                         "then the user cache, then the bundled model")
 
 
+#: The names of trufor.inference.TTA_VIEWS (kept here so that the CLI's help does not import torch; a test checks them).
+TTA_CHOICES = ("none", "hflip", "flips", "shifts")
+
+
 def add_tta_argument(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--tta", choices=("none", "hflip", "flips"), default="none",
+    p.add_argument("--tta", choices=TTA_CHOICES, default="none",
                    help="test-time views: none (default: one pass, the weights' exact outputs), hflip (the image and "
-                        "its left-right mirror: 2 passes) or flips (the image and its 3 mirrors: 4 passes); their "
-                        "maps are averaged before the score is read, on the JPEG grid (trufor.inference.TTA_VIEWS). "
-                        "The model's name in every output says which. Torch backend only. Measured on the bundled "
-                        "model (docs/MODEL_CARD.md, run 37): flips finds more of real manipulations in the map, the "
-                        "score ranks no better")
+                        "its left-right mirror: 2 passes), flips (the image and its 3 mirrors: 4 passes) or shifts "
+                        "(the image and 3 copies without its first 8-24 rows and columns: 4 passes); their maps are "
+                        "averaged before the score is read, on the JPEG grid (trufor.inference.TTA_VIEWS). The "
+                        "model's name in every output says which. Torch backend only. Measured on the bundled model "
+                        "(docs/MODEL_CARD.md, runs 37 and 45): flips finds more of real manipulations in the map, "
+                        "the score ranks no better")
 
 
 def add_device_arguments(p: argparse.ArgumentParser) -> None:
