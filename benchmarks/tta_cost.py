@@ -1,5 +1,7 @@
 #!/usr/bin/env python
-"""What the test-time views cost: seconds per image of ``--tta none``, ``hflip`` and ``flips`` on the same photos.
+"""What the test-time views cost: seconds per image of every ``--tta`` setting on the same photos.
+
+Settings: every name of ``trufor.inference.TTA_VIEWS`` (none, hflip, flips, shifts).
 
     python benchmarks/tta_cost.py [IMAGE ...] [--weights W] [--repeats 3] [--threads N]
 

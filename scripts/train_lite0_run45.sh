@@ -30,6 +30,11 @@
 # CASIA v1 is measured once for it. If it does not pass it stays an option (`--tta shifts`), with its figures in the
 # card. Reported beside, not judged: the pooled (c+d) figures with every image, the FPR at 0.5 of the
 # uncalibrated-for-views score, and run37f (four mirrors, run 37's reports, if present) against run45s.
+# Not passed (docs/MODEL_CARD.md, run 45): run45s fails (1): (e) AUC 0.618 -> 0.610 (share 0.370), leak-free vs
+# IMD2020 originals 0.784 -> 0.748 (0.136); and (2): leak-free vs all authentic 0.954 -> 0.941 (share 0.019 < 0.05).
+# Its maps find a little more (mean F1 best of the 18 masked real fakes 0.442 -> 0.470, share 0.957; (e) 0.348 ->
+# 0.365, 0.921), less than run 37's four mirrors (0.499). No synth step. It stays an option (`--tta shifts`); run 27's
+# plain reading stays the default.
 # Rerun to resume (every eval caches its outputs).
 #   scripts/train_lite0_run45.sh [eval] [judge] [synth]
 set -euo pipefail
