@@ -37,6 +37,7 @@ from .weights.registry import display_name
 #: each, measured: docs/PERFORMANCE.md (benchmarks/precision_split.py).
 PRECISIONS = ("fp32", "bf16", "fp16", "bf16-mixed", "fp16-mixed")
 
+
 class View(NamedTuple):
     """One test-time view: the input mirrored over ``flip`` (tensor dims, ``-1`` columns, ``-2`` rows) and/or cut by
     ``shift`` = (rows, columns) at its top-left, both multiples of 8 (the JPEG grid stays on itself)."""
@@ -342,8 +343,8 @@ class TruFor:
                 what = f"mirror view over dims {view.flip}" if view.flip else f"shifted view {view.shift}"
                 warnings.append(f"image {width}x{height} is too small for the {what}: left out of the average")
                 continue
-            part = x[..., top:h, left:w].contiguous()
-            result = self._forward_with_fallback(part.flip(view.flip) if view.flip else part, warnings)
+            part = x[..., top:h, left:w]
+            result = self._forward_with_fallback(part.flip(view.flip) if view.flip else part.contiguous(), warnings)
             for name in fields:
                 value = getattr(result, name).float()
                 sums[name][..., top:h, left:w] += (value.flip(view.flip) if view.flip else value).to(sums[name].device)
