@@ -84,8 +84,10 @@ def score_set(model, nets: dict, base_dir: Path, progress_path: Path) -> tuple[l
 
 
 def write_variant(base_dir: Path, out_dir: Path, rows: list[dict], scores: list[float], model_name: str,
-                  base_name: str) -> dict:
-    """``out_dir``/per_image.csv and metrics.json of one variant (see the module docstring)."""
+                  base_name: str, note: str | None = None, keep_maps: bool = False) -> dict:
+    """``out_dir``/per_image.csv and metrics.json of one variant (see the module docstring). ``note`` replaces the
+    line metrics.json gets on how it was scored; ``keep_maps`` keeps the rows' cached maps (the variant's maps are
+    the base's: a reading of the same maps, as ``benchmarks/top_readings.py`` writes)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     fields = list(rows[0].keys())
     tmp = out_dir / "per_image.csv.tmp"
@@ -93,16 +95,17 @@ def write_variant(base_dir: Path, out_dir: Path, rows: list[dict], scores: list[
         writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()
         for row, s in zip(rows, scores):
-            writer.writerow({**row, "score": "" if math.isnan(s) else repr(s), "npz": "", "cached": 0})
+            kept = {} if keep_maps else {"npz": "", "cached": 0}
+            writer.writerow({**row, "score": "" if math.isnan(s) else repr(s), **kept})
     tmp.replace(out_dir / "per_image.csv")
     metrics = json.loads((base_dir / "metrics.json").read_text(encoding="utf-8"))
     kept = [(s, r["label"] in ("1", "fake")) for r, s in zip(rows, scores) if not math.isnan(s)]
     det = detection_metrics([s for s, _ in kept], [int(y) for _, y in kept])
     metrics["model"] = model_name
     metrics["detection"] = det.as_dict()
-    metrics.setdefault("notes", []).append(
+    metrics.setdefault("notes", []).append(note or (
         f"scored by benchmarks/head_variants.py: the localization of {base_name}'s report (the same frozen "
-        "network), this model's confidence decoder and detection head")
+        "network), this model's confidence decoder and detection head"))
     tmp = out_dir / "metrics.json.tmp"
     tmp.write_text(json.dumps(metrics, indent=2), encoding="utf-8")
     tmp.replace(out_dir / "metrics.json")
