@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Other readings of the map's top, scored from the maps an evaluation cached: no network runs.
 
-    python benchmarks/top_readings.py BASE_NAME NAME --window W [--fraction 0.005] [--weights FILE]
+    python benchmarks/top_readings.py BASE_NAME NAME --window W [--weights FILE] [--fraction F]
         [--sets heldout calibpart judge_web] [--reports out/reports]
 
 A map's-top detector (``TopFractionHead``, variant ``trufor_lite0_top``) scores ``sigmoid(a * t + b)``, ``t`` the mean
@@ -11,7 +11,8 @@ first averaged over a ``W x W`` square around each pixel (stride 1, the square c
 over the pixels it keeps), then its top ``fraction`` is averaged: with ``W = 1`` it is the detector's own ``t``; with a
 larger window one strong pixel counts for less than a region that fires as a whole. For each set S the report
 ``REPORTS/S_BASE_NAME`` lists the images and their cached maps; a report ``REPORTS/S_NAME`` is written with the score
-replaced (``sigmoid(t)``, or ``sigmoid(a * t + b)`` with the two numbers of ``--weights``' map's-top head) and the
+replaced (``sigmoid(t)``, or ``sigmoid(a * t + b)`` with the two numbers of ``--weights``' map's-top head, whose
+fraction is then the default) and the
 cached maps kept (the maps are the base's), so ``benchmarks/compare_models.py`` and ``benchmarks/paired_bootstrap.py``
 read it like any report. A detection AUC does not depend on ``a > 0`` and ``b``; a rate at 0.5 does.
 
@@ -59,15 +60,21 @@ def reading(prob: np.ndarray, window: int, fraction: float) -> float:
     return float(top_fraction_mean(z[None], fraction)[0])
 
 
-def head_numbers(weights: str | None) -> tuple[float, float]:
-    """``(a, b)`` of a file's map's-top head (``detection.out``), or ``(1, 0)``."""
+def head_of(weights: str | None) -> tuple[float, float, float | None]:
+    """``(a, b, fraction)`` of a file's map's-top head (``detection.out`` and the config's fraction), or
+    ``(1, 0, None)``; exits when the file's detector is not a plain map's top."""
     if weights is None:
-        return 1.0, 0.0
-    from safetensors import safe_open
+        return 1.0, 0.0, None
+    from trufor.weights import config_of, read_weights
 
-    with safe_open(weights, "pt") as f:
-        return float(f.get_tensor("detection.out.weight").float().item()), \
-            float(f.get_tensor("detection.out.bias").float().item())
+    loaded = read_weights(weights)
+    config = config_of(loaded)
+    if config.detection_pool != "top_fraction" or config.detection_top_reference != "none":
+        raise SystemExit(f"{weights}: its detector is not the map's top measured from zero ({config.detection_pool}, "
+                         f"reference {config.detection_top_reference})")
+    sd = loaded.state_dict
+    return (float(sd["detection.out.weight"].float().item()), float(sd["detection.out.bias"].float().item()),
+            config.detection_top_fraction)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -75,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("base_name", help="the NAME of the base's reports (REPORTS/SET_NAME), with cached maps")
     ap.add_argument("name", help="the NAME of the reports written")
     ap.add_argument("--window", type=int, required=True, help="side of the averaging square in pixels (odd; 1: none)")
-    ap.add_argument("--fraction", type=float, default=0.005, help="the top fraction averaged (default 0.005)")
+    ap.add_argument("--fraction", type=float, help="the top fraction averaged (default: the --weights file's, "
+                                                   "else 0.005)")
     ap.add_argument("--weights", help="a map's-top file whose head's two numbers turn t into the score "
                                       "(default: sigmoid(t))")
     ap.add_argument("--sets", nargs="+", default=["heldout", "calibpart", "judge_web"])
@@ -83,9 +91,10 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.window < 1 or args.window % 2 == 0:
         ap.error(f"--window must be an odd number >= 1, got {args.window}")
+    a, b, fraction = head_of(args.weights)
+    args.fraction = args.fraction if args.fraction is not None else fraction or 0.005
     if not 0 < args.fraction <= 1:
         ap.error(f"--fraction must be in (0, 1], got {args.fraction}")
-    a, b = head_numbers(args.weights)
     torch.set_num_threads(1)
     for s in args.sets:
         base_dir = args.reports / f"{s}_{args.base_name}"

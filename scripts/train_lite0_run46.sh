@@ -24,6 +24,11 @@
 #            held-out camera originals each <= 0.12; (4) the confidence map is run 27's (unchanged). It is then
 #            shipped, and CASIA v1 is measured once for it.
 # Reported beside, not judged: the pooled (c+d) figures with every image, every W of the select step on the judges.
+# Not passed (docs/MODEL_CARD.md, run 46): select chose W = 17 ((a2) detection AUC 0.799 / 0.800 / 0.801 / 0.793 /
+# 0.732 for W = 1 / 9 / 17 / 33 / 65); run46 fails (1): (e) AUC 0.618 -> 0.617 (share 0.435), leak-free vs IMD2020
+# originals 0.784 -> 0.784 (0.475); (2) holds (leak-free vs all authentic 0.954 -> 0.955, 0.715). Nothing built; run 27
+# stays. Beside: W = 33 and 65 lower (e) to 0.603 and 0.584 and W = 65 the leak-free figures (0.748; all authentic
+# 0.926, share 0.090): the top 0.5 % is already a region, and a wider square only blurs it into its surroundings.
 # Rerun to resume:
 #   scripts/train_lite0_run46.sh [select] [judge]
 set -euo pipefail

@@ -581,3 +581,68 @@ def test_onnx_export_of_a_median_head_gives_the_torch_score(top_files, tmp_path)
     for image in variant_images(tmp_path / "img"):
         a, b = runtime.analyze(image), torch_model.analyze(image)
         assert abs(a.score - b.score) <= 1e-5
+
+
+# ------------------------------------------------- benchmarks/top_readings.py: the top read again from cached maps
+def _top_readings():
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    bench = Path(__file__).resolve().parents[1] / "benchmarks"
+    sys.path.insert(0, str(bench))
+    spec = importlib.util.spec_from_file_location("top_readings", bench / "top_readings.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@settings(max_examples=40, deadline=None)
+@given(h=st.integers(1, 20), w=st.integers(1, 20), window=st.sampled_from([1, 3, 5, 9]), seed=st.integers(0, 2**16))
+def test_window_mean_is_the_mean_over_the_square_cut_at_the_border(h, w, window, seed):
+    x = np.random.default_rng(seed).normal(size=(h, w))
+    got = _top_readings().window_mean(torch.from_numpy(x), window).numpy()
+    r = window // 2
+    expected = np.array([[x[max(0, i - r):i + r + 1, max(0, j - r):j + r + 1].mean() for j in range(w)]
+                         for i in range(h)])
+    np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-12)
+
+
+def test_top_readings_gives_back_the_reports_scores_and_reads_squares(top_files, tmp_path, capsys):
+    """With window 1 and the file's own head numbers the scores are `trufor eval`'s; a square changes them, keeps
+    the cached maps, and bad arguments are refused."""
+    import csv
+
+    from PIL import Image
+
+    from trufor.cli import main
+
+    tr = _top_readings()
+    _, _, top = top_files
+    data = tmp_path / "data"
+    images = variant_images(data / "img")
+    mask = np.zeros((80, 96), np.uint8)
+    mask[20:40, 24:48] = 255
+    Image.fromarray(mask).save(data / "m0.png")
+    (data / "fake.txt").write_text(f"img/{images[0].name},m0.png\nimg/{images[2].name}\n")
+    (data / "real.txt").write_text(f"img/{images[1].name}\n")
+    reports = tmp_path / "reports"
+    assert main(["eval", "list:fake.txt,real.txt", "--root", str(data), "-o", str(reports / "toy_base"),
+                 "--weights", str(top), "--no-plots", "-q"]) == 0
+
+    def rows(name):
+        with open(reports / f"toy_{name}" / "per_image.csv", newline="") as f:
+            return {r["name"]: r for r in csv.DictReader(f)}
+
+    for window, name in ((1, "w1"), (9, "w9")):
+        assert tr.main(["base", name, "--window", str(window), "--weights", str(top), "--sets", "toy",
+                        "--reports", str(reports)]) == 0
+    base, w1, w9 = rows("base"), rows("w1"), rows("w9")
+    assert all(abs(float(w1[k]["score"]) - float(base[k]["score"])) < 1e-5 for k in base)
+    assert any(abs(float(w9[k]["score"]) - float(base[k]["score"])) > 1e-4 for k in base)
+    assert all(w9[k]["npz"] == base[k]["npz"] and w9[k]["f1_best"] == base[k]["f1_best"] for k in base)
+    for bad in (["--window", "4"], ["--window", "0"], ["--window", "3", "--fraction", "2"]):
+        with pytest.raises(SystemExit):
+            tr.main(["base", "x", *bad, "--sets", "toy", "--reports", str(reports)])
+    with pytest.raises(SystemExit):
+        tr.main(["nothing", "x", "--window", "3", "--sets", "toy", "--reports", str(reports)])
