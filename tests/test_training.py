@@ -1139,6 +1139,29 @@ def test_train_batchnorm_frozen_keeps_statistics(chain, tiny_data, tmp_path):
         run(phase_config("localization", tiny_data, tmp_path / "fresh", train={"batchnorm": "frozen"}))
 
 
+def test_train_noiseprint_trained_moves_the_extractor_and_keeps_its_statistics(chain, tiny_data, tmp_path):
+    """train.noiseprint: trained: phase 2 trains the Noiseprint++ extractor's weights beside the encoder (its
+    BatchNorm statistics stay as loaded); the default keeps it bit for bit; other phases refuse the option."""
+    out, _ = chain
+    init = str(out / "p2" / "best.pt")
+    start = load_training_checkpoint(init)["model"]
+    after = {}
+    for mode in ("trained", "frozen"):
+        cfg = phase_config("localization", tiny_data, tmp_path / mode, model={"init": init}, train={"noiseprint": mode})
+        assert run(cfg).finished
+        after[mode] = load_training_checkpoint(tmp_path / mode / "last.pt")["model"]
+    dncnn = [k for k in start if k.startswith("dncnn.")]
+    stats = [k for k in dncnn if k.endswith(("running_mean", "running_var"))]
+    assert stats and all(torch.equal(after["frozen"][k], start[k]) for k in dncnn)
+    assert any(not torch.equal(after["trained"][k], start[k]) for k in dncnn if k.endswith("weight"))
+    assert all(torch.equal(after["trained"][k], start[k]) for k in stats)
+    assert any(not torch.equal(after["trained"][k], start[k]) for k in start if k.startswith("backbone."))
+    with pytest.raises(ConfigError, match="train.noiseprint: choose frozen or trained"):
+        run(phase_config("localization", tiny_data, tmp_path / "bad", train={"noiseprint": "yes"}))
+    with pytest.raises(ConfigError, match="applies to phase 2"):
+        run(phase_config("confidence", tiny_data, tmp_path / "p3", model={"init": init}, train={"noiseprint": "trained"}))
+
+
 def test_batchnorm_to_eval_sets_every_batchnorm():
     from trufor.training.freezing import batchnorm_to_eval
 

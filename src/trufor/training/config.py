@@ -134,6 +134,10 @@ class TrainSection:
     docs/MODEL_CARD.md measured both settings).
     ``image_level_every`` (phase 2, with ``data.image_level``): every that many steps, one whole image with an
     image-level label goes through the network beside the batch and adds its image-level loss (0: never).
+    ``noiseprint`` (phase 2): ``frozen`` (default, the paper's recipe) keeps the Noiseprint++ extractor as loaded;
+    ``trained`` trains its weights with the encoder and the localization decoder, end to end from the localization
+    and image-level losses (its BatchNorm layers keep their running statistics, as inference). The extractor then
+    stops being a camera-model fingerprint trained by phase 1 alone: it becomes the first layers of the detector.
     """
 
     epochs: int = 1
@@ -159,6 +163,7 @@ class TrainSection:
     freeze: list[str] = field(default_factory=list)
     batchnorm: str = "train"
     image_level_every: int = 0
+    noiseprint: str = "frozen"
 
 
 @dataclass
@@ -181,6 +186,8 @@ class ValSection:
 CONF_BALANCES = ("none", "flagged")
 #: train.batchnorm: BatchNorm layers normalised by the batch (train mode) or by their running statistics (frozen)
 BATCHNORM_MODES = ("train", "frozen")
+#: train.noiseprint: the Noiseprint++ extractor kept as loaded (the paper's phase 2) or trained end to end in phase 2
+NOISEPRINT_MODES = ("frozen", "trained")
 
 
 @dataclass
@@ -523,6 +530,11 @@ def validate(cfg: TrainingConfig) -> None:
         raise ConfigError("train.batchnorm: frozen keeps the running statistics of the weights a phase starts from; "
                           "without model.init there are none to keep (a network built afresh has mean 0 and variance 1 "
                           "everywhere): give model.init, or leave train.batchnorm at train")
+    if t.noiseprint not in NOISEPRINT_MODES:
+        raise ConfigError(f"train.noiseprint: choose {' or '.join(NOISEPRINT_MODES)}, got {t.noiseprint!r}")
+    if t.noiseprint == "trained" and cfg.phase != "localization":
+        raise ConfigError(f"train.noiseprint: trained applies to phase 2 (localization); phase {cfg.phase!r} "
+                          "trains its own parts only")
     if t.optimizer.lower() not in ("sgd", "adam", "adamw"):
         raise ConfigError(f"train.optimizer: choose sgd, adam or adamw, got {t.optimizer!r}")
     if cfg.val.best_mode not in (None, "max", "min"):

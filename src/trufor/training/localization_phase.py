@@ -64,15 +64,17 @@ def set_trainable(net: nn.Module, prefixes: tuple[str, ...]) -> list[nn.Paramete
 
 
 class LocalizationModule(nn.Module):
-    """Forward pass of phase 2: frozen Noiseprint++, then encoder and localization decoder only."""
+    """Forward pass of phase 2: Noiseprint++ (without gradient unless ``train_noiseprint``), then encoder and
+    localization decoder only."""
 
-    def __init__(self, net: TruForNet) -> None:
+    def __init__(self, net: TruForNet, train_noiseprint: bool = False) -> None:
         super().__init__()
         self.net = net
+        self.train_noiseprint = train_noiseprint
 
     def forward(self, image: Tensor) -> Tensor:
         net = self.net
-        with torch.no_grad():
+        with torch.set_grad_enabled(self.train_noiseprint and torch.is_grad_enabled()):
             noiseprint = net.extract_noiseprint(image)
         return net.localize(net.features(image, noiseprint), image.shape[-2:])
 
@@ -214,8 +216,14 @@ class LocalizationPhase(PairPhase):
             info["noiseprint_init"] = ckpt.get("provenance", {})
         return info
 
+    def trainable_parameters(self, net: nn.Module) -> list[nn.Parameter]:
+        """The encoder and the localization decoder, and the Noiseprint++ extractor with ``train.noiseprint:
+        trained``."""
+        extra = ("dncnn.",) if self.cfg.train.noiseprint == "trained" else ()
+        return set_trainable(net, (*self.trainable, *extra))
+
     def training_module(self, net: TruForNet) -> nn.Module:
-        return LocalizationModule(net)
+        return LocalizationModule(net, train_noiseprint=self.cfg.train.noiseprint == "trained")
 
     def set_train_mode(self, net: TruForNet) -> None:
         net.train()
