@@ -27,6 +27,11 @@
 #            not, run 27 stays. Reported beside, not judged: the pooled (c+d) figures, the FPR at 0.5 on the re-saved
 #            originals of (e), and (beside step, time allowing) 47 alone, its uncalibrated export: rankings and maps,
 #            set beside run 39's figures in the card (the same run with the extractor frozen; its reports are not kept).
+# Not passed (docs/MODEL_CARD.md, run 47): 47h fails (1): (e) AUC 0.618 -> 0.585 (share 0.344), leak-free vs IMD2020
+# originals 0.784 -> 0.720 (0.241); and (3): FPR at 0.5 on the IMD2020 val originals 0.160 and on the held-out camera
+# originals 0.150 (> 0.12). (2) holds on the real-life figures (lowest share 0.202, leak-free vs all authentic), (4)
+# too (0.955). Run 27 stays; no synth or casia step. Phase 2: 7.3-8.2 s/step (run 39: 3.65), synthetic validation F1
+# best 0.569 (run 39: 0.611), image-level loss in the last epoch 0.629 (run 39: 0.513).
 # Rerun to resume (every step skips what exists; every eval caches its outputs).
 #   scripts/train_lite0_run47.sh [phase2] [export] [soup] [top] [eval] [judge] [beside] [web] [synth] [casia]
 set -euo pipefail
