@@ -32,6 +32,9 @@
 # originals 0.150 (> 0.12). (2) holds on the real-life figures (lowest share 0.202, leak-free vs all authentic), (4)
 # too (0.955). Run 27 stays; no synth or casia step. Phase 2: 7.3-8.2 s/step (run 39: 3.65), synthetic validation F1
 # best 0.569 (run 39: 0.611), image-level loss in the last epoch 0.629 (run 39: 0.513).
+# Beside: 47 alone (uncalibrated) against run 27: (e) 0.618 -> 0.607 (share 0.455), leak-free vs IMD2020 originals
+# 0.784 -> 0.720 (0.274); maps of the 18 masked real fakes re-saved (e) 0.348 -> 0.407 (0.946), the 9 leak-free
+# 0.497 -> 0.634 (0.913); run 39 alone (extractor frozen, card): 0.568, 0.725, 0.395, 0.666.
 # Rerun to resume (every step skips what exists; every eval caches its outputs).
 #   scripts/train_lite0_run47.sh [phase2] [export] [soup] [top] [eval] [judge] [beside] [web] [synth] [casia]
 set -euo pipefail
@@ -70,21 +73,21 @@ for step in "${steps[@]}"; do
         --leak-free
       python benchmarks/paired_bootstrap.py run27 run47h --sets heldout calibpart  # beside, not judged
       python benchmarks/confidence_quality.py run27 run47h --sets heldout calibpart ;;
-    beside)  # 44 alone (uncalibrated: rankings and maps only) against run 27
+    beside)  # 47 alone (uncalibrated: rankings and maps only) against run 27
       REAL_ONLY=1 scripts/evaluate_bundled.sh out/lite0_run47_uncalibrated.safetensors run47
       python benchmarks/paired_bootstrap.py run27 run47 --sets judge_web
       python benchmarks/paired_bootstrap.py run27 run47 --sets heldout calibpart --pairs out/lists/imd2020_pairs.csv \
         --leak-free ;;
-    web)  # beside, not judged: the web-scale synthetic set (a2) for run 27 and 44h (rankings, maps, FPR at 0.5)
+    web)  # beside, not judged: the web-scale synthetic set (a2) for run 27 and 47h (rankings, maps, FPR at 0.5)
       WEB_ONLY=1 scripts/evaluate_bundled.sh $run27 run27
       WEB_ONLY=1 scripts/evaluate_bundled.sh out/lite0_run47h.safetensors run47h
       python benchmarks/paired_bootstrap.py run27 run47h --sets synthetic_web_holdout ;;
-    synth)  # only if 44h holds (1), (3) and the real-life part of (2)
+    synth)  # only if 47h holds (1), (3) and the real-life part of (2)
       NO_WEB=1 scripts/evaluate_bundled.sh $run27 run27
       NO_WEB=1 scripts/evaluate_bundled.sh out/lite0_run47h.safetensors run47h
       python benchmarks/paired_bootstrap.py run27 run47h --sets synthetic_holdout
       python benchmarks/confidence_quality.py run27 run47h --sets heldout calibpart synthetic_holdout ;;
-    casia)  # CASIA v1 once, if 44h is shipped
+    casia)  # CASIA v1 once, if 47h is shipped
       trufor eval casia1 --root "$data/benchmarks/casia1" -o out/reports/casia1_run47h \
         --weights out/lite0_run47h.safetensors -q ;;
     *) echo "unknown step $step (phase2, export, soup, top, eval, judge, beside, web, synth, casia)" >&2
