@@ -12,9 +12,9 @@ over the pixels it keeps), then its top ``fraction`` is averaged: with ``W = 1``
 larger window one strong pixel counts for less than a region that fires as a whole. For each set S the report
 ``REPORTS/S_BASE_NAME`` lists the images and their cached maps; a report ``REPORTS/S_NAME`` is written with the score
 replaced (``sigmoid(t)``, or ``sigmoid(a * t + b)`` with the two numbers of ``--weights``' map's-top head, whose
-fraction is then the default) and the
-cached maps kept (the maps are the base's), so ``benchmarks/compare_models.py`` and ``benchmarks/paired_bootstrap.py``
-read it like any report. A detection AUC does not depend on ``a > 0`` and ``b``; a rate at 0.5 does.
+fraction is then the default) and the cached maps kept (the maps are the base's), so ``benchmarks/compare_models.py``
+and ``benchmarks/paired_bootstrap.py`` read it like any report. A detection AUC does not depend on ``a > 0`` and
+``b``; a rate at 0.5 does.
 
 Check: with ``--window 1`` and the base file's ``--weights``, the scores are the base report's up to the float32 cache
 (the largest difference is printed).
@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import math
 import sys
 from pathlib import Path
 
@@ -108,7 +107,9 @@ def main(argv: list[str] | None = None) -> int:
                 scores.append(float("nan"))
                 continue
             m, _ = _cached_maps(r, base_dir, "the readings are taken from the cached maps")
-            score = 1.0 / (1.0 + math.exp(-(a * reading(m, args.window, args.fraction) + b)))
+            # a map that underflowed to 0 reads as a logit near -690: torch's sigmoid stays finite where exp overflows
+            score = float(torch.sigmoid(torch.tensor(a * reading(m, args.window, args.fraction) + b,
+                                                     dtype=torch.float64)))
             scores.append(score)
             worst = max(worst, abs(score - float(r["score"])))
         note = (f"scored by benchmarks/top_readings.py from the cached maps of {args.base_name}'s report: the top "
