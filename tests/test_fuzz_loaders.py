@@ -297,6 +297,15 @@ def test_fuzz_weights_files(tmp_path_factory, seed, ops):
     check_weights(path)
 
 
+def test_a_multi_line_torch_error_is_refused_in_one_line(tmp_path):
+    """A case the fuzzer found: one byte deleted from a legacy .pth makes torch raise a TypeError whose message runs
+    over many lines; the refusal names the file in one line."""
+    ext, data = WEIGHTS_SEEDS[1]
+    path = tmp_path / f"cut{ext}"
+    path.write_bytes(mutate(data, [("delete", 469, 1)]))
+    assert check_weights(path).startswith(f"refused: {path}: ")
+
+
 @pytest.mark.fuzz
 @FUZZ_SETTINGS
 @given(data=st.one_of(st.binary(max_size=2048),

@@ -70,6 +70,12 @@ def _is_safetensors(path: Path) -> bool:
     return int.from_bytes(head[:8], "little") > 0 and head[8:9] == b"{"
 
 
+def _first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (torch's can run over many lines), or its type's name."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def _torch_load(path: Path) -> Any:
     try:
         with warnings.catch_warnings():
@@ -88,12 +94,12 @@ def _torch_load(path: Path) -> Any:
             "Only use weights from a source you trust; convert them with `trufor convert` where they come from."
         ) from None
     except (EOFError, zipfile.BadZipFile) as exc:
-        raise WeightsError(f"{path}: truncated or corrupt weights file ({type(exc).__name__}: {exc}); download it again") from None
+        raise WeightsError(f"{path}: truncated or corrupt weights file ({type(exc).__name__}: {_first_line(exc)}); "
+                           "download it again") from None
     except RuntimeError as exc:
-        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise WeightsError(f"{path}: truncated or corrupt weights file ({msg}); download it again") from None
+        raise WeightsError(f"{path}: truncated or corrupt weights file ({_first_line(exc)}); download it again") from None
     except Exception as exc:  # anything else from the unpickler is a broken file, not our bug
-        raise WeightsError(f"{path}: not a readable weights file ({type(exc).__name__}: {exc})") from None
+        raise WeightsError(f"{path}: not a readable weights file ({type(exc).__name__}: {_first_line(exc)})") from None
 
 
 def _unpickler_detail(exc: Exception) -> str:
@@ -165,8 +171,8 @@ def _read_safetensors(path: Path) -> LoadedWeights:
         # Tensors stored in half precision (to keep bundled files small) are computed in float32.
         sd = {k: (v.float() if v.is_floating_point() else v) for k, v in sd.items()}
     except Exception as exc:  # SafetensorError, OSError, and e.g. NotImplementedError for exotic dtypes
-        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise WeightsError(f"{path}: truncated or corrupt safetensors file ({msg}); download or convert it again") from None
+        raise WeightsError(f"{path}: truncated or corrupt safetensors file ({_first_line(exc)}); download or convert it "
+                           "again") from None
     meta: dict[str, Any] = dict(raw_meta)
     if "config" in meta:
         try:
