@@ -22,6 +22,12 @@
 #            on the held-out camera originals each <= 0.12; (4) the confidence map is run 27's (unchanged). It is then
 #            shipped, and CASIA v1 is measured once for it.
 # Reported beside, not judged: the pooled (c+d) figures with every image, every F of the select step on the judges.
+# No candidate (docs/MODEL_CARD.md, run 48): select chose F = 0.005, run 27's own ((a2) detection AUC 0.7933 / 0.7973 /
+# 0.7992 / 0.7990 / 0.7894 / 0.7183 for F = 0.001 / 0.0025 / 0.005 / 0.01 / 0.02 / 0.05); no judge step. Beside, every
+# F on the judges: no fraction ahead of 0.005 on any real-life figure ((e) 0.625 / 0.620 / 0.618 / 0.613 / 0.599 /
+# 0.565, leak-free vs IMD2020 originals 0.758 / 0.784 / 0.784 / 0.761 / 0.723 / 0.686); the larger fractions lose.
+# The beside figures: for F in 0.001 0.0025 0.01 0.02 0.05, top_readings.py run27 run48f$F --window 1 --fraction $F
+# --weights $run27 (the three real-life sets), then paired_bootstrap.py run27 run48f$F as in the judge step.
 # Rerun to resume:
 #   scripts/train_lite0_run48.sh [select] [judge]      (judge needs F=..., the fraction the select step chose)
 set -euo pipefail
