@@ -256,10 +256,11 @@ def test_phase2_maps_have_one_owner():
 def test_bundled_configs_load(name, monkeypatch, tmp_path):
     monkeypatch.setenv("TRUFOR_SHARED", str(tmp_path / "shared"))
     cfg = load_config(REPO / "configs" / name)
-    # the fine-tuning templates and runs 28, 30a, 39, 42, 43, 44 and 47 start from the bundled model, which reads its
+    # the fine-tuning templates and runs 28, 30a, 39, 42, 43, 44, 47 and 49 start from the bundled model, which reads its
     # score from the map's top (run 27); run 25's phase 3 has a detection decoder
     expected = "trufor_lite0_top" if name.startswith(("finetune_", "lite0_run28_", "lite0_run30a_", "lite0_run39_",
-                                                      "lite0_run42_", "lite0_run43_", "lite0_run44_", "lite0_run47_")) \
+                                                      "lite0_run42_", "lite0_run43_", "lite0_run44_", "lite0_run47_",
+                                                      "lite0_run49_")) \
         else "trufor_lite0_detdec" \
         if name.startswith("lite0_run25_") else "trufor_lite0" if name.startswith("lite0_") else "trufor_small"
     assert cfg.model.variant == expected
@@ -470,6 +471,22 @@ def test_bundled_configs_load(name, monkeypatch, tmp_path):
         assert cfg.train.noiseprint == "trained" and base.train.noiseprint == "frozen"
         cfg.train.noiseprint = "frozen"
         assert cfg.output.dir.endswith("lite0_run47_phase2")
+        cfg.output.dir = base.output.dir
+        assert (cfg.model, cfg.data, cfg.train, cfg.loss, cfg.val) == (base.model, base.data, base.train, base.loss,
+                                                                       base.val)
+    elif name.startswith("lite0_run49_"):  # run 49: run 39, IMD2020 originals as often as its fakes
+        assert name == "lite0_run49_phase2.yaml"
+        script = (REPO / "scripts" / "train_lite0_run49.sh").read_text()
+        assert f"trufor train configs/{name}" in script and "--allow-phase2" in script
+        assert "git show d28f644:src/trufor/bundled/trufor_lite0.safetensors > $run27" in script  # its init
+        assert "trufor train average $run27 \\\n        out/lite0_run49_uncalibrated.safetensors --parts " \
+            "backbone,decode_head" in script
+        assert "out/lite0_run49h.safetensors out/lists/calib_groups_camera_real.txt" in script
+        base = load_config(REPO / "configs" / "lite0_run39_phase2.yaml")
+        originals = [s for s in cfg.data.image_level if s.get("file", "").endswith("imd2020_subset/real_list.txt")]
+        fakes = [s for s in cfg.data.image_level if s.get("label") == "fake"]
+        assert len(originals) == 1 and originals[0].pop("repeat") == 6 == fakes[0]["repeat"] == fakes[1]["repeat"]
+        assert cfg.output.dir.endswith("lite0_run49_phase2")
         cfg.output.dir = base.output.dir
         assert (cfg.model, cfg.data, cfg.train, cfg.loss, cfg.val) == (base.model, base.data, base.train, base.loss,
                                                                        base.val)
