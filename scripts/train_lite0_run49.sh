@@ -29,6 +29,13 @@
 #            originals of (e), and (beside step, time allowing) 49 alone, its uncalibrated export: rankings and maps,
 #            set beside run 39's figures in the card (the same run with the originals drawn once; its reports are not
 #            kept).
+# Not passed (docs/MODEL_CARD.md, run 49): 49h fails (1): (e) AUC 0.618 -> 0.617 (share 0.507), leak-free vs IMD2020
+# originals 0.784 -> 0.699 (0.102); (2) holds narrowly (leak-free vs all authentic 0.954 -> 0.924, share 0.061), (3)
+# (FPR at 0.5 0.080 / 0.100) and (4) (0.960) hold. Run 27 stays; no synth or casia step. Phase 2: 3.96-5.40 s/step,
+# synthetic validation F1 best 0.605 (run 39: 0.611). Beside: 49 alone (uncalibrated) lowers every IMD2020 photo: (e)
+# 0.619 (share 0.513), leak-free vs IMD2020 originals 0.674 (0.145), vs digicam 0.987 -> 0.749 (0.000), the fake above
+# its own original in 6 of the 14 held-out pairs (run 27: 12; 49h: 8). Maps of the 18 masked real fakes, 49h: 0.442 ->
+# 0.483 (0.843).
 # Rerun to resume (every step skips what exists; every eval caches its outputs).
 #   scripts/train_lite0_run49.sh [phase2] [export] [soup] [top] [eval] [judge] [beside] [web] [synth] [casia]
 set -euo pipefail
