@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 from pathlib import Path
 
 import numpy as np
@@ -148,11 +149,15 @@ def test_leak_free_leaves_out_the_held_out_partners_of_training_images(tmp_path,
     real2 = a["heldout/forgeries/imd2020_subset/real/2.jpg"][2]
     assert n == 3
     assert share_b - share_a == pytest.approx((int(fake1 + 0.5 > real2) - int(fake1 > real2)) / 3)
+    # B raises one fake only: B alone is right on that pair where A was wrong, never the other way
+    only_a, only_b, p_value = pb.pair_discordance(a, b, pb.read_pairs(pairs))
+    assert (only_a, only_b) == (0, int(fake1 + 0.5 > real2 >= fake1))
+    assert p_value == pytest.approx(1.0)  # one discordant pair (or none) can never be evidence
     assert pb.main(["pb", "a", "b", "--sets", "heldout", "--resamples", "20", "--reports", str(tmp_path),
                     "--pairs", str(pairs), "--leak-free"]) == 0
     text = capsys.readouterr().out
     assert text.startswith("| heldout: 29 fakes, 39 authentic (leak-free); head score |")
-    assert "fake/original pairs both scored" in text
+    assert "fake/original pairs both scored" in text and "exact McNemar test, two-sided p = " in text
     with pytest.raises(SystemExit):
         pb.main(["pb", "a", "b", "--reports", str(tmp_path), "--leak-free"])
     with pytest.raises(SystemExit, match="no such pairs file"):
@@ -201,3 +206,22 @@ def test_derived_masks_score_mask_less_fakes_from_their_cached_maps(tmp_path):
     assert np.isnan(out["heldout/forgeries/imd2020_subset/fake_unlabelled_mask/1.jpg"][3])
     assert np.isnan(pb.load(tmp_path, "a", ["heldout"], "head score")[
         "heldout/forgeries/imd2020_subset/fake_unlabelled_mask/0.jpg"][3])
+
+
+@given(st.lists(st.tuples(st.booleans(), st.booleans()), min_size=1, max_size=30))
+@settings(max_examples=60, deadline=None)
+def test_pair_discordance_is_mcnemars_exact_test(orders):
+    """For any pairs, the discordant counts are those of a direct count, and the p-value is the two-sided exact
+    binomial one at 1/2 computed from the binomial coefficients: twice the smaller tail, at most 1."""
+    pb = _module()
+    a, b, pairs = {}, {}, []
+    for i, (a_right, b_right) in enumerate(orders):
+        fake, real = f"heldout/forgeries/imd2020_subset/fake/{i}.png", f"heldout/forgeries/imd2020_subset/real/{i}.jpg"
+        a[fake], a[real] = ("fake", 1, 0.9 if a_right else 0.1, float("nan")), ("real", 0, 0.5, float("nan"))
+        b[fake], b[real] = ("fake", 1, 0.9 if b_right else 0.1, float("nan")), ("real", 0, 0.5, float("nan"))
+        pairs.append({"fake": f"fake/{i}.png", "original": f"real/{i}.jpg"})
+    only_a, only_b, p_value = pb.pair_discordance(a, b, pairs)
+    assert only_a == sum(x and not y for x, y in orders) and only_b == sum(y and not x for x, y in orders)
+    n, k = only_a + only_b, min(only_a, only_b)
+    expected = 1.0 if n == 0 else min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2 ** n)
+    assert p_value == pytest.approx(expected, rel=1e-9)
