@@ -256,8 +256,8 @@ def test_phase2_maps_have_one_owner():
 def test_bundled_configs_load(name, monkeypatch, tmp_path):
     monkeypatch.setenv("TRUFOR_SHARED", str(tmp_path / "shared"))
     cfg = load_config(REPO / "configs" / name)
-    # the fine-tuning templates and runs 28, 30a, 39, 42, 43, 44, 47 and 49 start from the bundled model, which reads its
-    # score from the map's top (run 27); run 25's phase 3 has a detection decoder
+    # the fine-tuning templates and runs 28, 30a, 39, 42, 43, 44, 47 and 49 start from the bundled model, which reads
+    # its score from the map's top (run 27); run 25's phase 3 has a detection decoder
     expected = "trufor_lite0_top" if name.startswith(("finetune_", "lite0_run28_", "lite0_run30a_", "lite0_run39_",
                                                       "lite0_run42_", "lite0_run43_", "lite0_run44_", "lite0_run47_",
                                                       "lite0_run49_")) \
