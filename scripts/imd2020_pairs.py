@@ -19,11 +19,15 @@ photos its fakes were made from (``trufor.evaluation.pairs``). The bundled model
   the pairs whose fake and original are both on the training side and of the same geometry (the fake is the original
   edited in place), each with its fake's derived mask (at most ``REGION_MAX_FRACTION`` of the image) as the region to
   crop around: authentic crops of the very content the fake changed (run 34);
+* writes ``OUT/imd2020_training_pair_fakes.txt`` and ``OUT/imd2020_training_pair_originals.txt`` (images relative
+  to the subset, one per line, in the same order: line i of one is the fake made from line i of the other): the pairs
+  whose two members are both on the training side, for an image-level stream whose two labels share their content,
+  so that only the edit tells them apart (run 50);
 * prints the counts of pairs by parts, and the agreement of derived and hand-made masks.
 
 Usage: python scripts/imd2020_pairs.py [OUT_DIR] [--from-csv] (default out/lists; data from $TRUFOR_SHARED or
 ../shared). ``--from-csv`` reads the pairs from ``OUT/imd2020_pairs.csv`` (and its derived masks) instead of finding
-them again, and writes the two lists only.
+them again, and writes the lists only.
 """
 
 from __future__ import annotations
@@ -77,6 +81,15 @@ def write_lists(out: Path, rows: list[dict], hand: dict[str, str]) -> tuple[list
     return listed, matched
 
 
+def write_pair_lists(out: Path, rows: list[dict]) -> list[tuple[str, str]]:
+    """Write ``imd2020_training_pair_fakes.txt`` and ``imd2020_training_pair_originals.txt``: the pairs with both
+    members on the training side, line for line; return them as (fake, original)."""
+    both = [(r["fake"], r["original"]) for r in rows if r["fake_part"] == r["original_part"] == "train"]
+    _write(out / "imd2020_training_pair_fakes.txt", [f for f, _ in both])
+    _write(out / "imd2020_training_pair_originals.txt", [o for _, o in both])
+    return both
+
+
 def main(argv: list[str]) -> int:
     args = [a for a in argv[1:] if a != "--from-csv"]
     out = Path(args[0]) if args else find_repo_root() / "out" / "lists"
@@ -97,7 +110,9 @@ def main(argv: list[str]) -> int:
                   file=sys.stderr)
             return 2
         listed, matched = write_lists(out, rows, hand)
-        print(f"{len(listed)} fakes given a derived mask, {len(matched)} matched originals: {out}")
+        both = write_pair_lists(out, rows)
+        print(f"{len(listed)} fakes given a derived mask, {len(matched)} matched originals, {len(both)} training-side "
+              f"pairs: {out}")
         return 0
     fakes = {name: read_image(imd / name).pixels
              for name in [*hand, *read_list(imd / "fake_without_mask_list.txt")]}
@@ -130,6 +145,7 @@ def main(argv: list[str]) -> int:
                 row |= {"hand_fraction": f"{h.mean():.4f}", "f1_vs_hand": f"{f1:.3f}", "iou_vs_hand": f"{iou:.3f}"}
         rows.append(row)
     listed, matched = write_lists(out, rows, hand)
+    both = write_pair_lists(out, rows)
     derived_list = out / "imd2020_derived_list.txt"
     target = out / "imd2020_pairs.csv"
     tmp = target.with_suffix(".tmp")
@@ -145,6 +161,8 @@ def main(argv: list[str]) -> int:
     print(f"{len(listed)} fakes without a hand-made mask given a derived one: {derived_list}")
     print(f"{len(matched)} training-side originals to crop where their fake was edited: "
           f"{out / 'imd2020_matched_originals.txt'}")
+    print(f"{len(both)} pairs with both members on the training side: {out / 'imd2020_training_pair_fakes.txt'}, "
+          f"{out / 'imd2020_training_pair_originals.txt'}")
     f1s = [float(r["f1_vs_hand"]) for r in rows if r.get("f1_vs_hand")]
     if f1s:
         print(f"derived vs hand-made masks, {len(f1s)} fakes with both: F1 median {np.median(f1s):.3f}, "

@@ -1,4 +1,5 @@
-"""scripts/imd2020_pairs.py: the list files it writes from the pairs' rows (derived masks, matched originals)."""
+"""scripts/imd2020_pairs.py: the list files it writes from the pairs' rows (derived masks, matched originals,
+training-side pairs)."""
 
 from __future__ import annotations
 
@@ -48,3 +49,8 @@ def test_lists_from_the_pairs_rows(tmp_path, capsys, monkeypatch):
     (tmp_path / "imd2020_matched_originals.txt").unlink()
     assert m.main(["imd2020_pairs.py", str(tmp_path), "--from-csv"]) == 0
     assert (tmp_path / "imd2020_matched_originals.txt").read_text(encoding="utf-8").splitlines() == matched
+    # the training-side pairs, line for line, whatever their geometry or mask: only d crosses the split
+    fakes = (tmp_path / "imd2020_training_pair_fakes.txt").read_text(encoding="utf-8").splitlines()
+    originals = (tmp_path / "imd2020_training_pair_originals.txt").read_text(encoding="utf-8").splitlines()
+    assert list(zip(fakes, originals)) == [(r["fake"], r["original"]) for r in rows if r["original_part"] == "train"]
+    assert len(fakes) == 5 and "fake_unlabelled_mask/d.jpg" not in fakes

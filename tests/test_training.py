@@ -256,11 +256,11 @@ def test_phase2_maps_have_one_owner():
 def test_bundled_configs_load(name, monkeypatch, tmp_path):
     monkeypatch.setenv("TRUFOR_SHARED", str(tmp_path / "shared"))
     cfg = load_config(REPO / "configs" / name)
-    # the fine-tuning templates and runs 28, 30a, 39, 42, 43, 44, 47 and 49 start from the bundled model, which reads
-    # its score from the map's top (run 27); run 25's phase 3 has a detection decoder
+    # the fine-tuning templates and runs 28, 30a, 39, 42, 43, 44, 47, 49 and 50 start from the bundled model, which
+    # reads its score from the map's top (run 27); run 25's phase 3 has a detection decoder
     expected = "trufor_lite0_top" if name.startswith(("finetune_", "lite0_run28_", "lite0_run30a_", "lite0_run39_",
                                                       "lite0_run42_", "lite0_run43_", "lite0_run44_", "lite0_run47_",
-                                                      "lite0_run49_")) \
+                                                      "lite0_run49_", "lite0_run50_")) \
         else "trufor_lite0_detdec" \
         if name.startswith("lite0_run25_") else "trufor_lite0" if name.startswith("lite0_") else "trufor_small"
     assert cfg.model.variant == expected
@@ -487,6 +487,26 @@ def test_bundled_configs_load(name, monkeypatch, tmp_path):
         fakes = [s for s in cfg.data.image_level if s.get("label") == "fake"]
         assert len(originals) == 1 and originals[0].pop("repeat") == 6 == fakes[0]["repeat"] == fakes[1]["repeat"]
         assert cfg.output.dir.endswith("lite0_run49_phase2")
+        cfg.output.dir = base.output.dir
+        assert (cfg.model, cfg.data, cfg.train, cfg.loss, cfg.val) == (base.model, base.data, base.train, base.loss,
+                                                                       base.val)
+    elif name.startswith("lite0_run50_"):  # run 50: run 39 with an image-level stream of training-side pairs only
+        assert name == "lite0_run50_phase2.yaml"
+        script = (REPO / "scripts" / "train_lite0_run50.sh").read_text()
+        assert f"trufor train configs/{name}" in script and "--allow-phase2" in script
+        assert "git show d28f644:src/trufor/bundled/trufor_lite0.safetensors > $run27" in script  # its init
+        assert "python scripts/imd2020_pairs.py out/lists --from-csv" in script  # writes the two pair lists
+        assert "trufor train average $run27 \\\n        out/lite0_run50_uncalibrated.safetensors --parts " \
+            "backbone,decode_head" in script
+        assert "out/lite0_run50h.safetensors out/lists/calib_groups_camera_real.txt" in script
+        base = load_config(REPO / "configs" / "lite0_run39_phase2.yaml")
+        subset = str(tmp_path / "shared" / "data" / "forgeries" / "imd2020_subset")
+        assert cfg.data.image_level == [
+            {"type": "list", "file": f"{REPO}/out/lists/imd2020_training_pair_{kind}s.txt", "root": subset,
+             "label": label, "holdout": 0.4, "calibration": 0.4}
+            for kind, label in (("fake", "fake"), ("original", "real"))]
+        cfg.data.image_level = base.data.image_level
+        assert cfg.output.dir.endswith("lite0_run50_phase2")
         cfg.output.dir = base.output.dir
         assert (cfg.model, cfg.data, cfg.train, cfg.loss, cfg.val) == (base.model, base.data, base.train, base.loss,
                                                                        base.val)
